@@ -30,7 +30,7 @@ def _complete_matrix(stains: np.ndarray) -> np.ndarray:
     m[:2] /= np.linalg.norm(m[:2], axis=1, keepdims=True)
     if not np.any(m[2]):
         r = np.cross(m[0], m[1])
-        m[2] = np.abs(r) / np.linalg.norm(r)
+        m[2] = r / np.linalg.norm(r)  # signed: orthogonal to both, well conditioned (as skimage)
     else:
         m[2] /= np.linalg.norm(m[2])
     return m

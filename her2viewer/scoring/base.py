@@ -106,7 +106,7 @@ def _load_builtin_scorers() -> None:
         try:
             importlib.import_module(mod)
         except ModuleNotFoundError as e:
-            if e.name != mod:
+            if not e.name or not (mod + ".").startswith(e.name + "."):
                 raise
 
 

@@ -32,7 +32,7 @@ class ArraySlide(SlideBase):
             dims.append((max(1, w // 2), max(1, h // 2)))
             self._levels.append(None)
         self._level_dims = tuple(dims)
-        self._downsamples = tuple(W / d[0] for d in dims)
+        self._downsamples = tuple((W / d[0] + H / d[1]) / 2.0 for d in dims)
         self._mpp = mpp
         self._props = {"her2viewer.source": "array"}
 
@@ -46,4 +46,4 @@ class ArraySlide(SlideBase):
             return img
 
     def _read_level(self, level: int, lvl_x: int, lvl_y: int, w: int, h: int) -> np.ndarray:
-        return self._level_image(level)[lvl_y : lvl_y + h, lvl_x : lvl_x + w]
+        return self._level_image(level)[lvl_y : lvl_y + h, lvl_x : lvl_x + w].copy()

@@ -131,13 +131,33 @@ class SlideBase(ABC):
         self._check_open()
         if not 0 <= level < self.level_count:
             raise ValueError(f"level {level} out of range 0..{self.level_count - 1}")
+        ds = self.coordinate_downsample(level)
+        lvl_x = int(np.floor(l0_x / ds + 1e-9))
+        lvl_y = int(np.floor(l0_y / ds + 1e-9))
+        return self.read_level(level, lvl_x, lvl_y, lvl_w, lvl_h)
+
+    def coordinate_downsample(self, level: int) -> float:
+        """Level-0 px per `level` px used to place regions: the integer factor n when the level is level 0
+        divided by n and rounded either way on both axes (4443 -> 2221 is 2, not 2.0005), else the downsample.
+        """
+        ds = self._downsamples[level]
+        n = round(ds)
+        (W, H), (w, h) = self._level_dims[0], self._level_dims[level]
+        if n >= 1 and w in (W // n, -(-W // n)) and h in (H // n, -(-H // n)):
+            return float(n)
+        return ds
+
+    def read_level(self, level: int, lvl_x: int, lvl_y: int, lvl_w: int, lvl_h: int) -> np.ndarray:
+        """RGB uint8 array (lvl_h, lvl_w, 3) of `level` with its top-left at level pixel (lvl_x, lvl_y)."""
+        self._check_open()
+        if not 0 <= level < self.level_count:
+            raise ValueError(f"level {level} out of range 0..{self.level_count - 1}")
         lvl_w, lvl_h = int(lvl_w), int(lvl_h)
         if lvl_w <= 0 or lvl_h <= 0:
             raise ValueError(f"region size must be positive, got {lvl_w}x{lvl_h}")
-        ds = self._downsamples[level]
-        lvl_x = int(np.floor(l0_x / ds))
-        lvl_y = int(np.floor(l0_y / ds))
         W, H = self._level_dims[level]
+        if lvl_x >= 0 and lvl_y >= 0 and lvl_x + lvl_w <= W and lvl_y + lvl_h <= H:
+            return self._read_level(level, lvl_x, lvl_y, lvl_w, lvl_h)
         out = np.full((lvl_h, lvl_w, 3), WHITE, dtype=np.uint8)
         x0, y0 = max(lvl_x, 0), max(lvl_y, 0)
         x1, y1 = min(lvl_x + lvl_w, W), min(lvl_y + lvl_h, H)
@@ -163,7 +183,7 @@ class SlideBase(ABC):
 
     @abstractmethod
     def _read_level(self, level: int, lvl_x: int, lvl_y: int, w: int, h: int) -> np.ndarray:
-        """RGB uint8 pixels of a rectangle fully inside `level`."""
+        """RGB uint8 pixels of a rectangle fully inside `level`, in a new array the caller may modify."""
 
     # -- lifetime -----------------------------------------------------------------------------------
     def _check_open(self) -> None:

@@ -1,0 +1,40 @@
+"""Colour deconvolution: compose and deconvolve are inverses; Macenko finds H and DAB on real IHC."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from her2viewer.stain import StainMatrix, compose, deconvolve, estimate_stains_macenko, rgb_to_od
+
+
+def test_od_of_white_is_zero_and_dark_is_positive():
+    od = rgb_to_od(np.array([[[255, 255, 255], [25, 25, 25]]], np.uint8))
+    assert np.allclose(od[0, 0], 0.0)
+    assert np.allclose(od[0, 1], 1.0094, atol=1e-3)
+
+
+def test_compose_then_deconvolve_recovers_concentrations():
+    rng = np.random.default_rng(0)
+    conc = np.stack([rng.uniform(0, 0.8, (32, 32)), rng.uniform(0, 1.0, (32, 32))], axis=-1).astype(np.float32)
+    back = deconvolve(compose(conc))
+    # 8-bit quantisation limits precision at high OD; 0.03 OD is far below the class bands' widths.
+    assert np.abs(back[..., 0] - conc[..., 0]).max() < 0.03
+    assert np.abs(back[..., 1] - conc[..., 1]).max() < 0.03
+    assert np.abs(back[..., 2]).max() < 0.03
+
+
+def test_macenko_on_real_ihc_is_close_to_the_default_vectors():
+    from skimage import data
+
+    img = data.immunohistochemistry()
+    m = estimate_stains_macenko(img)
+    ref = StainMatrix.default().vectors
+    assert m.vectors[0] @ ref[0] > 0.9
+    assert m.vectors[1] @ ref[1] > 0.85
+    dab = deconvolve(img, m)[..., 1]
+    assert dab.max() > 0.3  # brown DAB is there
+
+
+def test_macenko_falls_back_on_blank_images():
+    m = estimate_stains_macenko(np.full((64, 64, 3), 250, np.uint8))
+    np.testing.assert_allclose(m.vectors, StainMatrix.default().vectors)
