@@ -1,1 +1,1 @@
-"""annotations."""
+"""Annotations: model (AnnotationSet, classes), QuPath-compatible GeoJSON, autosave store, patch labels."""

@@ -1,1 +1,1 @@
-"""report."""
+"""PDF report of a scored slide: `report.pdf.write_report`, case and review fields in `report.model`."""

@@ -1,0 +1,86 @@
+"""`her2viewer patches SLIDE --annotations A.geojson --size 224 --mpp 0.5 --out DIR`: labelled patches.
+
+Writes DIR/<slide>/<label>/*.png and DIR/labels.csv (path,label,patient_id,slide,x,y,size,mpp,overlap),
+which the training module reads as a patch data set. The labelling rule is in
+her2viewer/annotations/patches.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from . import fail
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of the patches command."""
+    parser.add_argument("slide", help="slide or image file")
+    parser.add_argument("--annotations", required=True, help="GeoJSON annotations (QuPath export works)")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--size", type=int, default=224, help="patch side in pixels (default 224)")
+    parser.add_argument("--mpp", type=float, default=0.5, help="patch resolution in um/px (default 0.5)")
+    parser.add_argument("--slide-mpp", type=float, default=None,
+                        help="the slide's um/px when the file does not say")
+    parser.add_argument("--min-overlap", type=float, default=0.05,
+                        help="fraction of the patch an annotation must cover to label it (default 0.05)")
+    parser.add_argument("--tissue-only", action="store_true",
+                        help="keep only patches that are mostly tissue (see --min-tissue)")
+    parser.add_argument("--min-tissue", type=float, default=0.5, help="tissue fraction for --tissue-only")
+    parser.add_argument("--include-unlabelled", action="store_true",
+                        help="also write patches no annotation labels (label left empty)")
+    parser.add_argument("--patient-id", default=None, help="patient id for the CSV (default: slide name)")
+    parser.add_argument("--append", action="store_true",
+                        help="keep other slides' rows already in DIR/labels.csv")
+
+
+def open_source(path: str):
+    """Open a slide with her2viewer.slide.open_slide (a plain image as an ArraySlide until that exists)."""
+    try:
+        from ..slide import open_slide  # type: ignore[attr-defined]
+    except ImportError:
+        open_slide = None
+    if open_slide is not None:
+        return open_slide(path)
+    import cv2
+
+    from ..slide import ArraySlide, SlideOpenError
+
+    img = cv2.imread(path, cv2.IMREAD_COLOR)
+    if img is None:
+        raise SlideOpenError(path, "not a readable image")
+    return ArraySlide(cv2.cvtColor(img, cv2.COLOR_BGR2RGB), name=path)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Cut and label the patches; 0 on success."""
+    from ..annotations.geojson import AnnotationIOError, read_geojson
+    from ..annotations.patches import LabelRule, export_patches, tissue_region_mask
+    from ..slide import SlideOpenError
+
+    if not 0.0 < args.min_overlap <= 1.0:
+        return fail("--min-overlap must be a fraction in (0, 1]")
+    try:
+        anns = read_geojson(args.annotations).annotations
+    except AnnotationIOError as e:
+        return fail(str(e))
+    try:
+        source = open_source(args.slide)
+    except SlideOpenError as e:
+        return fail(str(e))
+    try:
+        tissue = tissue_region_mask(source) if args.tissue_only else None
+        res = export_patches(source, anns, args.out, size=args.size, mpp=args.mpp, slide_mpp=args.slide_mpp,
+                             rule=LabelRule(min_overlap=args.min_overlap), tissue=tissue,
+                             min_tissue=args.min_tissue, include_unlabelled=args.include_unlabelled,
+                             slide_name=Path(args.slide).stem, patient_id=args.patient_id, append=args.append)
+    except (ValueError, OSError) as e:
+        return fail(str(e))
+    finally:
+        source.close()
+    summary = ", ".join(f"{k or 'unlabelled'}: {v}" for k, v in sorted(res.counts.items())) or "none"
+    print(f"{len(res.rows)} patches ({summary}) -> {res.csv_path}")
+    return 0

@@ -1,0 +1,78 @@
+"""`her2viewer report SLIDE [--result R.json] [--review REVIEW.json] --out report.pdf`: the PDF report.
+
+Without --result the slide is scored first with --method (default: the rule-based scorer).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from . import fail
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of the report command."""
+    parser.add_argument("slide", help="slide or image file")
+    parser.add_argument("--out", required=True, help="the PDF to write")
+    parser.add_argument("--result", default=None, help="score result JSON (from `her2viewer score --json`)")
+    parser.add_argument("--review", default=None,
+                        help='review JSON: {"score", "ish_positive", "reviewer", "time", "comment"}')
+    parser.add_argument("--method", default="rules", help="scorer to run when --result is absent (default rules)")
+    parser.add_argument("--case-id", default="", help="case / accession number")
+    parser.add_argument("--patient-id", default="", help="patient id")
+    parser.add_argument("--specimen", default="", help="specimen description")
+    parser.add_argument("--date", default="", help="report date (default: now)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write the report; 0 on success."""
+    from ..report.model import ReportInputError, ReviewInfo, case_from_source
+    from ..report.pdf import write_report
+    from ..scoring.result import ContractError, ScoreResult
+    from ..slide import SlideOpenError
+    from .patches import open_source
+
+    try:
+        review = ReviewInfo.load(args.review) if args.review else None
+        result = ScoreResult.load(args.result) if args.result else None
+    except (ReportInputError, ContractError) as e:
+        return fail(str(e))
+    try:
+        source = open_source(args.slide)
+    except SlideOpenError as e:
+        if result is None:
+            return fail(str(e))
+        log.warning("%s; the report will have no thumbnail", e)
+        source = None
+    try:
+        if result is None:
+            try:
+                result = _score(source, args.method)
+            except ImportError as e:
+                return fail(f"cannot score {args.slide} before reporting ({e}); give --result R.json")
+        case = case_from_source(source, case_id=args.case_id, patient_id=args.patient_id,
+                                specimen=args.specimen, date=args.date) if source is not None else None
+        if case is None:
+            from ..report.model import CaseInfo
+
+            case = CaseInfo(case_id=args.case_id, patient_id=args.patient_id, specimen=args.specimen,
+                            date=args.date)
+        path = write_report(args.out, result, source=source, case=case, review=review)
+    except (ValueError, OSError, RuntimeError) as e:
+        return fail(f"cannot write the report {args.out}: {e}")
+    finally:
+        if source is not None:
+            source.close()
+    print(f"report written to {path}")
+    return 0
+
+
+def _score(source, method: str):
+    """Score the slide with the driver (imported lazily: it pulls in the scorers)."""
+    from ..scoring.base import ScoreOptions
+    from ..scoring.driver import score_slide
+
+    return score_slide(source, method, ScoreOptions())

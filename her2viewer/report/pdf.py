@@ -1,0 +1,334 @@
+"""The PDF report of a scored slide (reportlab): case fields, thumbnail, suggested and reviewed score,
+probabilities, per-sample histogram, per-core table, ASCO/CAP cell percentages and the method.
+
+Every page carries the research-use-only statement; all text is real (selectable) text.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape
+
+from reportlab.lib import colors
+from reportlab.lib.enums import TA_CENTER
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.pdfgen import canvas as rl_canvas
+from reportlab.platypus import (
+    CondPageBreak,
+    KeepTogether,
+    Paragraph,
+    SimpleDocTemplate,
+    Spacer,
+    Table,
+    TableStyle,
+)
+
+from .. import __version__
+from ..atomic import atomic_write_bytes
+from ..scoring.asco import SCORES4
+from ..scoring.result import ScoreResult
+from .charts import SCORE_COLORS, probability_chart, sample_histogram, threshold_bars
+from .fonts import FONT, FONT_BOLD, FONT_MONO
+from .model import CaseInfo, ReviewInfo
+from .thumbnail import SlideThumbnail, result_overlays, scored_region
+
+log = logging.getLogger(__name__)
+
+RUO_STATEMENT = "Research use only \u2014 not for diagnostic use."
+MARGIN = 40
+PAGE_W, PAGE_H = A4
+BODY_W = PAGE_W - 2 * MARGIN
+METHOD_NAMES = {"pss": "Pyramid-Sampling Set CNN (PSS, k-confident selection)",
+                "rules": "Rule-based ASCO/CAP cell scoring (colour deconvolution, membrane rings)",
+                "mil": "Attention multiple-instance learning", "lowres": "Low-resolution whole-slide CNN",
+                "patch": "Patch classifier with slide-level aggregation"}
+
+_ST = {
+    "title": ParagraphStyle("title", fontName=FONT_BOLD, fontSize=17, leading=21, spaceAfter=2),
+    "h2": ParagraphStyle("h2", fontName=FONT_BOLD, fontSize=12, leading=15, spaceBefore=10, spaceAfter=4),
+    "body": ParagraphStyle("body", fontName=FONT, fontSize=9, leading=12),
+    "small": ParagraphStyle("small", fontName=FONT, fontSize=7.5, leading=9.5, textColor=colors.HexColor("#444444")),
+    "cell": ParagraphStyle("cell", fontName=FONT, fontSize=8, leading=10),
+    "label": ParagraphStyle("label", fontName=FONT_BOLD, fontSize=8, leading=10),
+    "mono": ParagraphStyle("mono", fontName=FONT_MONO, fontSize=7.5, leading=9.5),
+    "ruo": ParagraphStyle("ruo", fontName=FONT_BOLD, fontSize=9, leading=12, alignment=TA_CENTER,
+                          textColor=colors.HexColor("#8B0000")),
+    "big": ParagraphStyle("big", fontName=FONT_BOLD, fontSize=26, leading=30),
+    "mid": ParagraphStyle("mid", fontName=FONT_BOLD, fontSize=13, leading=16),
+}
+_GRID = TableStyle([("GRID", (0, 0), (-1, -1), 0.4, colors.HexColor("#BBBBBB")),
+                    ("VALIGN", (0, 0), (-1, -1), "TOP"), ("TOPPADDING", (0, 0), (-1, -1), 2),
+                    ("BOTTOMPADDING", (0, 0), (-1, -1), 2)])
+_HEAD = colors.HexColor("#E8EDF3")
+
+
+def _p(text: Any, style: str = "body") -> Paragraph:
+    """A paragraph of plain (escaped) text."""
+    return Paragraph(escape(str(text)), _ST[style])
+
+
+def _table(rows: list[list[Any]], widths: Sequence[float], header: bool = True, style: str = "cell") -> Table:
+    cells = [[c if not isinstance(c, (str, int, float)) else _p(c, "label" if header and i == 0 else style)
+              for c in row] for i, row in enumerate(rows)]
+    t = Table(cells, colWidths=list(widths), repeatRows=1 if header else 0, hAlign="LEFT")
+    t.setStyle(_GRID)
+    if header:
+        t.setStyle(TableStyle([("BACKGROUND", (0, 0), (-1, 0), _HEAD)]))
+    return t
+
+
+# ---- sections ---------------------------------------------------------------------------------------
+
+def _header_block(result: ScoreResult, case: CaseInfo, thumb: Any) -> list[Any]:
+    case_rows = [[_p(k, "label"), _p(v, "cell")] for k, v in case.rows()]
+    case_t = Table(case_rows, colWidths=[78, 150], hAlign="LEFT")
+    case_t.setStyle(_GRID)
+    if thumb is None:
+        right: Any = _p("No slide thumbnail: the slide could not be read.", "small")
+    else:
+        drawn = []
+        if result.cores:
+            drawn.append("TMA cores (labelled, coloured by score)")
+        if any(b.kind != "whole" for b in result.evidence.patch_boxes):
+            drawn.append("sampled patches (thin, coloured by their sample's score)")
+        if not result.cores and scored_region(result) is not None:
+            drawn.append("the scored region (dashed)")
+        legend = ("Outlined: " + "; ".join(drawn) + ".") if drawn else "The whole slide was scored."
+        right = [thumb, Spacer(1, 3), _p(legend, "small")]
+    t = Table([[case_t, right]], colWidths=[238, BODY_W - 238])
+    t.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0)]))
+    return [t]
+
+
+def _score_html(score: str, score3: str) -> list[Paragraph]:
+    col = SCORE_COLORS.get(score, colors.black).hexval().replace("0x", "#")
+    return [Paragraph(f'<font color="{col}">HER2 {escape(score)}</font>', _ST["big"]),
+            Paragraph(f"3-way: {escape(score3)}", _ST["mid"])]
+
+
+def _score_block(result: ScoreResult, review: ReviewInfo | None) -> list[Any]:
+    left: list[Any] = [_p("Suggested score (software)", "label"), *_score_html(result.score, result.score3)]
+    extra = []
+    if result.subclass:
+        extra.append(f"Sub-class: HER2-{result.subclass}")
+    if result.confidence is not None:
+        extra.append(f"Confidence: {result.confidence:.2f}")
+    if result.score == "2+" and result.ish_positive is None:
+        extra.append("2+ is equivocal: reflex ISH; 3-way Low assumes ISH negative.")
+    left += [_p(e, "small") for e in extra]
+    right: list[Any] = [_p("Reviewed score (pathologist)", "label")]
+    if review is None:
+        right += [Paragraph("Not reviewed", _ST["mid"]),
+                  _p("The suggested score has not been confirmed by a pathologist.", "small")]
+    else:
+        right += _score_html(review.score, review.score3)
+        ish = {True: "positive", False: "negative", None: "not given"}[review.ish_positive]
+        right += [_p(f"Reviewer: {review.reviewer or '-'}", "cell"), _p(f"Time: {review.time or '-'}", "cell"),
+                  _p(f"ISH: {ish}", "cell"), _p(f"Comment: {review.comment or '-'}", "cell")]
+        if review.score != result.score:
+            right.append(_p(f"The reviewer changed the suggested score {result.score} to {review.score}.", "small"))
+    t = Table([[left, right]], colWidths=[BODY_W / 2, BODY_W / 2])
+    t.setStyle(TableStyle([("BOX", (0, 0), (0, 0), 0.8, colors.grey), ("BOX", (1, 0), (1, 0), 0.8, colors.grey),
+                           ("VALIGN", (0, 0), (-1, -1), "TOP"), ("BACKGROUND", (0, 0), (0, 0), _HEAD)]))
+    out: list[Any] = [Spacer(1, 8), t]
+    if result.explanation:
+        out += [Spacer(1, 4), Paragraph(f"<b>Why:</b> {escape(result.explanation)}", _ST["body"])]
+    return out
+
+
+def _probability_block(result: ScoreResult) -> list[Any]:
+    rows = [["Class", "Probability"]] + [[f"HER2 {s}", f"{result.probabilities.get(s, 0.0):.1%}"] for s in SCORES4]
+    t = Table([[_table(rows, [70, 70]), probability_chart(result.probabilities, result.score, 300, 100)]],
+              colWidths=[160, BODY_W - 160])
+    t.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "MIDDLE"), ("LEFTPADDING", (0, 0), (-1, -1), 0)]))
+    return [KeepTogether([_p("Class probabilities", "h2"), t])]
+
+
+def _sample_block(result: ScoreResult) -> list[Any]:
+    if not result.samples:
+        return []
+    n, k = len(result.samples), sum(s.selected for s in result.samples)
+    what = "PSS" if result.method == "pss" else "sample"
+    text = (f"{n} {what}s were scored; the {k} most confident (highlighted) form the selection set, and the "
+            f"final score is the highest score among them." if result.method == "pss" else
+            f"{n} samples were scored; {k} were selected for the final score.")
+    if result.cores:
+        text += " The histogram pools the samples of all cores."
+    hist = sample_histogram([s.score for s in result.samples], [s.selected for s in result.samples], 260, 140,
+                            f"{what}s")
+    t = Table([[hist, _p(text)]], colWidths=[270, BODY_W - 270])
+    t.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "MIDDLE"), ("LEFTPADDING", (0, 0), (-1, -1), 0)]))
+    return [KeepTogether([_p(f"Per-{what} predictions", "h2"), t])]
+
+
+_CRITERIA = (  # label, keys summed, what exceeding the threshold means
+    ("Complete, intense", ("pct_complete_strong",), "3+"),
+    ("Complete, >= weak-to-moderate", ("pct_complete_strong", "pct_complete_weak_moderate"), "2+"),
+    ("Incomplete, intense", ("pct_incomplete_strong",), "2+ (unusual pattern)"),
+    ("Any membrane staining", ("pct_any_staining",), "1+"),
+)
+_PATTERNS = (("Complete, strong", "pct_complete_strong"), ("Complete, weak-moderate", "pct_complete_weak_moderate"),
+             ("Complete, faint", "pct_complete_faint"), ("Incomplete, strong", "pct_incomplete_strong"),
+             ("Incomplete, weak-moderate", "pct_incomplete_weak_moderate"),
+             ("Incomplete, faint", "pct_incomplete_faint"), ("No staining", "pct_none"))
+
+
+def _cells_block(cells: dict[str, Any] | None, threshold: float = 10.0) -> list[Any]:
+    if not cells:
+        return []
+    crit = [(label, float(sum(float(cells.get(k) or 0.0) for k in keys)), means)
+            for label, keys, means in _CRITERIA if all(k in cells for k in keys)]
+    if not crit:
+        return []
+    n = cells.get("n_tumour", cells.get("n"))
+    intro = f"{int(n):,} tumour cells. " if isinstance(n, (int, float)) else ""
+    intro += (f"ASCO/CAP 2018/2023: each criterion is met when more than {threshold:g}% of tumour cells "
+              "show the pattern; the rule is read from 3+ down and the first criterion met decides.")
+    rows = [["Criterion", "Tumour cells", "Threshold", "Met", "Means"]]
+    rows += [[label, f"{v:.1f}%", f"> {threshold:g}%", "yes" if v > threshold else "no", means]
+             for label, v, means in crit]
+    pat = [["Staining pattern", "% of tumour cells"]] + [[lab, f"{float(cells[k]):.1f}%"] for lab, k in _PATTERNS
+                                                        if k in cells]
+    out: list[Any] = [KeepTogether([_p("Cell percentages against the ASCO/CAP thresholds", "h2"), _p(intro),
+                                    Spacer(1, 4), _table(rows, [150, 70, 60, 35, 150]), Spacer(1, 6),
+                                    threshold_bars([(lab, v) for lab, v, _ in crit], threshold, BODY_W)])]
+    if len(pat) > 1:
+        extra = []
+        if "h_score" in cells:
+            extra.append(_p(f"Membrane H-score: {float(cells['h_score']):.0f} (0-300)", "cell"))
+        out += [Spacer(1, 6), KeepTogether([_table(pat, [150, 110]), *extra])]
+    return out
+
+
+def _cores_block(result: ScoreResult) -> list[Any]:
+    if not result.cores:
+        return []
+    counts = {s: sum(c.score == s for c in result.cores) for s in SCORES4}
+    summary = ", ".join(f"{v} x {s}" for s, v in counts.items() if v)
+    rows = [["Core", "Score", "3-way", "P(0)", "P(1+)", "P(2+)", "P(3+)", "Conf.", "Note"]]
+    for c in result.cores:
+        note = c.subclass and f"HER2-{c.subclass}" or ""
+        if c.cells and isinstance(c.cells.get("n_tumour", c.cells.get("n")), (int, float)):
+            note = (note + "; " if note else "") + f"{int(c.cells.get('n_tumour', c.cells.get('n'))):,} cells"
+        rows.append([c.id, c.score, c.score3] + [f"{float(c.probabilities.get(s, 0.0)):.2f}" for s in SCORES4]
+                    + ["-" if c.confidence is None else f"{c.confidence:.2f}", note])
+    widths = [42, 38, 40, 40, 40, 40, 40, 40, BODY_W - 320]
+    t = _table(rows, widths)
+    style = [("BACKGROUND", (1, i), (1, i), SCORE_COLORS[r[1]].clone(alpha=0.35))
+             for i, r in enumerate(rows) if i and r[1] in SCORE_COLORS]
+    t.setStyle(TableStyle(style))
+    top = max((c.score for c in result.cores), key=SCORES4.index)
+    tail = " The slide score above is the highest core score." if top == result.score else ""
+    return [CondPageBreak(120), _p(f"TMA cores ({len(result.cores)})", "h2"),
+            _p(f"Per-core suggested scores: {summary}.{tail}"),
+            Spacer(1, 4), t]
+
+
+def _method_block(result: ScoreResult) -> list[Any]:
+    m = result.model
+    params = {k: v for k, v in result.params.items() if isinstance(v, (str, int, float, bool)) and k != "note"}
+    param_text = ", ".join(f"{k}={v}" for k, v in list(params.items())[:16]) or "-"
+    rows = [[_p("Method", "label"), _p(f"{result.method}: {METHOD_NAMES.get(result.method, '')}", "cell")],
+            [_p("Model", "label"), _p(m.name, "cell")],
+            [_p("Model version", "label"), _p(m.version or "-", "cell")],
+            [_p("Model sha256", "label"), _p(m.sha256 or "none (no trained weights)", "mono")],
+            [_p("Parameters", "label"), _p(param_text, "small")],
+            [_p("Run time", "label"), _p(f"{result.elapsed_s:.1f} s", "cell")],
+            [_p("Software", "label"), _p(f"HER2 Viewer {__version__}", "cell")]]
+    if result.params.get("note"):
+        rows.append([_p("Note", "label"), _p(result.params["note"], "cell")])
+    t = Table(rows, colWidths=[90, BODY_W - 90], hAlign="LEFT")
+    t.setStyle(_GRID)
+    return [KeepTogether([_p("Method and model", "h2"), t])]
+
+
+# ---- document ---------------------------------------------------------------------------------------
+
+def _canvas_class(slide_name: str) -> type[rl_canvas.Canvas]:
+    """A canvas that stamps the header, the research-use statement and 'page N of M' on every page."""
+
+    class _Canvas(rl_canvas.Canvas):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._pages: list[dict[str, Any]] = []
+
+        def showPage(self) -> None:  # noqa: N802 (reportlab's name)
+            self._pages.append(dict(self.__dict__))
+            self._startPage()
+
+        def save(self) -> None:
+            total = len(self._pages)
+            for state in self._pages:
+                self.__dict__.update(state)
+                self._decorate(total)
+                super().showPage()
+            super().save()
+
+        def _decorate(self, total: int) -> None:
+            self.saveState()
+            self.setFont(FONT, 7.5)
+            self.setFillColor(colors.HexColor("#555555"))
+            self.drawString(MARGIN, PAGE_H - 26, f"HER2 Viewer report \u2014 {slide_name}"[:120])
+            self.drawRightString(PAGE_W - MARGIN, PAGE_H - 26, f"page {self._pageNumber} of {total}")
+            self.setStrokeColor(colors.HexColor("#BBBBBB"))
+            self.line(MARGIN, PAGE_H - 30, PAGE_W - MARGIN, PAGE_H - 30)
+            self.line(MARGIN, 34, PAGE_W - MARGIN, 34)
+            self.setFont(FONT_BOLD, 8.5)
+            self.setFillColor(colors.HexColor("#8B0000"))
+            self.drawCentredString(PAGE_W / 2, 22, RUO_STATEMENT)
+            self.restoreState()
+
+    return _Canvas
+
+
+def build_report(result: ScoreResult, *, source: Any = None, case: CaseInfo | None = None,
+                 review: ReviewInfo | None = None, thumbnail_px: int = 1024) -> bytes:
+    """The report as PDF bytes; `source` (a SlideSource) gives the thumbnail and slide metadata."""
+    from .model import case_from_source
+
+    case = case or (case_from_source(source) if source is not None else CaseInfo())
+    if not case.slide_name:
+        case.slide_name = Path(result.slide).name or result.slide
+    thumb = None
+    if source is not None:
+        try:
+            rgb = source.thumbnail(thumbnail_px)
+            thumb = SlideThumbnail(rgb, tuple(source.dimensions), result_overlays(result), BODY_W - 248, 300)
+        except Exception as e:  # a broken slide must not stop the report
+            log.warning("no thumbnail for %s: %s", case.slide_name, e)
+    story: list[Any] = [_p("HER2 immunohistochemistry scoring report", "title"),
+                        _p(f"Generated {datetime.now():%Y-%m-%d %H:%M} by HER2 Viewer {__version__}", "small"),
+                        Spacer(1, 4)]
+    ruo = Table([[_p(RUO_STATEMENT + " The suggested score is computed by software and must be reviewed by "
+                     "a qualified pathologist.", "ruo")]], colWidths=[BODY_W])
+    ruo.setStyle(TableStyle([("BOX", (0, 0), (-1, -1), 0.8, colors.HexColor("#8B0000")),
+                             ("BACKGROUND", (0, 0), (-1, -1), colors.HexColor("#FBEAEA"))]))
+    story += [ruo, Spacer(1, 8)]
+    story += _header_block(result, case, thumb)
+    story += _score_block(result, review)
+    story += _probability_block(result)
+    story += _sample_block(result)
+    story += _cells_block(result.cells)
+    story += _cores_block(result)
+    story += _method_block(result)
+    buf = io.BytesIO()
+    doc = SimpleDocTemplate(buf, pagesize=A4, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN,
+                            bottomMargin=MARGIN + 6, title=f"HER2 report \u2014 {case.slide_name}",
+                            author="HER2 Viewer", subject=f"HER2 {result.score} ({result.method}); {RUO_STATEMENT}",
+                            creator=f"HER2 Viewer {__version__}")
+    doc.build(story, canvasmaker=_canvas_class(case.slide_name))
+    return buf.getvalue()
+
+
+def write_report(path: str | Path, result: ScoreResult, **kwargs: Any) -> Path:
+    """Build the report (see `build_report`) and write it atomically; returns the path."""
+    p = Path(path)
+    atomic_write_bytes(p, build_report(result, **kwargs))
+    log.info("report written to %s", p)
+    return p

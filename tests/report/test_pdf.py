@@ -1,0 +1,129 @@
+"""The PDF report: real text with the score, case fields and model sha256, an image, RUO on every page,
+multi-page for a 40-core TMA, hostile text escaped, and the `report` command."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+from pypdf import PdfReader
+
+from her2viewer.cli import main
+from her2viewer.report.model import CaseInfo, ReportInputError, ReviewInfo, case_from_source
+from her2viewer.report.pdf import RUO_STATEMENT, build_report, write_report
+
+from ._results import SHA, rules_result, tma_result, tma_slide
+
+
+def _pages_text(path) -> list[str]:
+    return [" ".join((p.extract_text() or "").split()) for p in PdfReader(str(path)).pages]
+
+
+def _n_images(path) -> int:
+    return sum(len(p.images) for p in PdfReader(str(path)).pages)
+
+
+def test_tma_report_has_score_case_fields_sha_image_and_is_multipage(tmp_path):
+    src = tma_slide()
+    case = case_from_source(src, case_id="C-2024-017", patient_id="P-0042", specimen="Left breast core biopsy")
+    review = ReviewInfo("2+", False, "Dr. Rivera", "2024-05-01T10:12:00", "Heterogeneous; ISH negative.")
+    out = write_report(tmp_path / "r.pdf", tma_result(), source=src, case=case, review=review)
+    pages = _pages_text(out)
+    text = " ".join(pages)
+    assert len(pages) >= 2
+    for needle in ("HER2 3+", "3-way: High", "HER2 2+", "3-way: Low", "C-2024-017", "P-0042",
+                   "Left breast core biopsy", "demo_tma.tiff", "0.5 um/px", SHA, "pss-densenet201", "1.2.0",
+                   "Dr. Rivera", "2024-05-01T10:12:00", "Heterogeneous; ISH negative.", "TMA cores (40)"):
+        assert needle in text, needle
+    for core in ("A1", "C4", "E8"):  # the per-core table holds every core
+        assert f" {core} " in text
+    assert all(RUO_STATEMENT in p for p in pages)
+    assert _n_images(out) >= 1
+
+
+def test_long_core_table_repeats_its_header_across_pages(tmp_path):
+    res = tma_result(rows=12, cols=10, core=30, gap=10)
+    out = write_report(tmp_path / "big.pdf", res, source=tma_slide(rows=12, cols=10, core=30, gap=10))
+    pages = _pages_text(out)
+    assert len(pages) >= 3
+    header = "Core Score 3-way P(0) P(1+) P(2+) P(3+) Conf."
+    assert sum(header in p for p in pages) >= 3  # the 120-core table spans pages, header on each
+    text = " ".join(pages)
+    assert all(f" {r}{c} " in text for r in "ABCDEFGHIJKL" for c in range(1, 11))
+
+
+def test_rules_report_shows_cell_percentages_against_10_percent(tmp_path):
+    src = tma_slide(rows=1, cols=1, core=300, gap=40)
+    out = write_report(tmp_path / "rules.pdf", rules_result(), source=src)
+    text = " ".join(_pages_text(out))
+    for needle in ("HER2 2+", "17.3%", "> 10%", "10% (ASCO/CAP)", "5,231 tumour cells", "asco-cap-rules",
+                   "intense in only 3.1%", "Not reviewed", "none (no trained weights)"):
+        assert needle in text, needle
+    assert SHA not in text
+
+
+def test_hostile_review_text_is_escaped_not_interpreted():
+    review = ReviewInfo("0", None, "<b>Eve</b> & co", "", 'Comment with <font size="90">markup</font> & ünïcödé')
+    pdf = build_report(rules_result(), review=review, case=CaseInfo(case_id="<&>"))
+    assert pdf.startswith(b"%PDF")
+    import io
+
+    text = " ".join(" ".join((p.extract_text() or "").split()) for p in PdfReader(io.BytesIO(pdf)).pages)
+    assert "<b>Eve</b> & co" in text and '<font size="90">markup</font>' in text and "<&>" in text
+
+
+def test_review_info_validation(tmp_path):
+    assert ReviewInfo("2+", True).score3 == "High"
+    with pytest.raises(ValueError, match="not one of"):
+        ReviewInfo("4+")
+    bad = tmp_path / "review.json"
+    bad.write_text('{"score": "2+", "ish_positive": "maybe"}')
+    with pytest.raises(ReportInputError, match=str(bad)):
+        ReviewInfo.load(bad)
+
+
+def test_report_command(tmp_path, capsys):
+    img = np.full((300, 400, 3), 240, np.uint8)
+    img[50:250, 60:340] = (140, 100, 80)
+    slide = tmp_path / "case_17.png"
+    cv2.imwrite(str(slide), img)
+    result = tmp_path / "r.json"
+    rules_result().save(result)
+    review = tmp_path / "review.json"
+    review.write_text(json.dumps({"score": "3+", "reviewer": "Dr. A", "time": "2024-06-01T09:00:00",
+                                  "comment": "Strong complete staining."}))
+    out = tmp_path / "report.pdf"
+    rc = main(["report", str(slide), "--result", str(result), "--review", str(review), "--out", str(out),
+               "--case-id", "C-9", "--patient-id", "P-1", "--specimen", "Resection"])
+    assert rc == 0, capsys.readouterr().err
+    text = " ".join(_pages_text(out))
+    for needle in ("C-9", "P-1", "Resection", "case_17.png", "Dr. A", "HER2 3+", "HER2 2+"):
+        assert needle in text, needle
+    assert _n_images(out) == 1
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"score": "5+"}')
+    rc = main(["report", str(slide), "--result", str(broken), "--out", str(tmp_path / "x.pdf")])
+    err = capsys.readouterr().err
+    assert rc != 0 and str(broken) in err and not (tmp_path / "x.pdf").exists()
+
+
+def test_report_command_scores_first_without_result(tmp_path, capsys):
+    pytest.importorskip("her2viewer.scoring.driver")
+    from her2viewer.synth.core import generate_core
+
+    core = generate_core("3+", 1, diameter_px=600, mpp=0.5)
+    slide = tmp_path / "core.png"
+    cv2.imwrite(str(slide), cv2.cvtColor(core.image, cv2.COLOR_RGB2BGR))
+    out = tmp_path / "auto.pdf"
+    assert main(["report", str(slide), "--out", str(out)]) == 0, capsys.readouterr().err
+    text = " ".join(_pages_text(out))
+    assert "rules" in text and "Cell percentages" in text
+
+
+def test_overlays_are_cut_to_the_slide():
+    from her2viewer.report.thumbnail import _clamp
+
+    assert _clamp((400, 480, 300, 100), (512, 512)) == (400, 480, 112, 32)
+    assert _clamp((600, 0, 10, 10), (512, 512))[2] <= 0
