@@ -37,29 +37,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="keep other slides' rows already in DIR/labels.csv")
 
 
-def open_source(path: str):
-    """Open a slide with her2viewer.slide.open_slide (a plain image as an ArraySlide until that exists)."""
-    try:
-        from ..slide import open_slide  # type: ignore[attr-defined]
-    except ImportError:
-        open_slide = None
-    if open_slide is not None:
-        return open_slide(path)
-    import cv2
-
-    from ..slide import ArraySlide, SlideOpenError
-
-    img = cv2.imread(path, cv2.IMREAD_COLOR)
-    if img is None:
-        raise SlideOpenError(path, "not a readable image")
-    return ArraySlide(cv2.cvtColor(img, cv2.COLOR_BGR2RGB), name=path)
-
-
 def run(args: argparse.Namespace) -> int:
     """Cut and label the patches; 0 on success."""
     from ..annotations.geojson import AnnotationIOError, read_geojson
     from ..annotations.patches import LabelRule, export_patches, tissue_region_mask
-    from ..slide import SlideOpenError
+    from ..slide import SlideOpenError, open_slide
 
     if not 0.0 < args.min_overlap <= 1.0:
         return fail("--min-overlap must be a fraction in (0, 1]")
@@ -68,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     except AnnotationIOError as e:
         return fail(str(e))
     try:
-        source = open_source(args.slide)
+        source = open_slide(args.slide)
     except SlideOpenError as e:
         return fail(str(e))
     try:

@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from ..report.pdf import write_report
     from ..scoring.result import ContractError, ScoreResult
     from ..slide import SlideOpenError
-    from .patches import open_source
+    from ..slide import open_slide
 
     try:
         review = ReviewInfo.load(args.review) if args.review else None
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     except (ReportInputError, ContractError) as e:
         return fail(str(e))
     try:
-        source = open_source(args.slide)
+        source = open_slide(args.slide)
     except SlideOpenError as e:
         if result is None:
             return fail(str(e))
