@@ -32,8 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from ..report.model import ReportInputError, ReviewInfo, case_from_source
     from ..report.pdf import write_report
     from ..scoring.result import ContractError, ScoreResult
-    from ..slide import SlideOpenError
-    from ..slide import open_slide
+    from ..slide import SlideOpenError, open_slide
 
     try:
         review = ReviewInfo.load(args.review) if args.review else None
