@@ -26,3 +26,13 @@ def test_atomic_write_replaces_and_leaves_no_temp(tmp_path):
     atomic_write_text(p, "two")
     assert p.read_text() == "two"
     assert [f.name for f in p.parent.iterdir()] == ["x.json"]
+
+
+def test_atomic_write_gives_normal_permissions(tmp_path):
+    import os
+
+    p = tmp_path / "perm.txt"
+    atomic_write_text(p, "x")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (p.stat().st_mode & 0o777) == (0o666 & ~mask)

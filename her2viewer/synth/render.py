@@ -1,0 +1,232 @@
+"""Paint a layout into haematoxylin and DAB concentration maps, then into RGB with acquisition effects."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from ..stain import StainMatrix
+from . import params as P
+from .layout import Layout
+from .noise import fine_noise, smooth_noise
+
+#: value of `membrane_class` truth-map pixels on the membrane of unstained (class 0) cells.
+UNSTAINED_MEMBRANE = 255
+
+
+def _membrane_mask(lay: Layout, width_px: float) -> np.ndarray:
+    """Pixels within about width/2 of a border between two cells or between a cell and anything else."""
+    o = np.where(lay.tumour, lay.owner, -1)
+    b = np.zeros(o.shape, bool)
+    b[:, :-1] |= o[:, :-1] != o[:, 1:]
+    b[:-1, :] |= o[:-1, :] != o[1:, :]
+    k = max(2, int(round(width_px)))
+    b = cv2.dilate(b.view(np.uint8), np.ones((k, k), np.uint8)).view(bool)
+    return b & (lay.seed_dist < 0.62 * lay.cell_px + k) & (lay.owner >= 0) & lay.tissue
+
+
+def paint_membranes(lay: Layout, dab: np.ndarray, cls_map: np.ndarray | None, *, width_px: float,
+                    hema: np.ndarray | None = None,
+                    intensity: np.ndarray, od: np.ndarray, coverage: np.ndarray, arc_start: np.ndarray,
+                    rng: np.random.Generator) -> None:
+    """Write DAB on each cell's membrane over its stained arc (values clipped into the class band).
+
+    `cls_map` (optional) receives the class (1..3) of each stained membrane pixel and UNSTAINED_MEMBRANE on
+    the membranes of class-0 cells.
+    """
+    ys, xs = np.nonzero(_membrane_mask(lay, width_px))
+    if hema is not None:
+        hema[ys, xs] += np.float32(P.HEMA_CELL_BORDER)
+    o = lay.owner[ys, xs]
+    cls = intensity[o]
+    sel = cls > 0
+    if cls_map is not None:
+        cls_map[ys[~sel], xs[~sel]] = UNSTAINED_MEMBRANE
+    ys, xs, o, cls = ys[sel], xs[sel], o[sel], cls[sel]
+    theta = np.arctan2(ys - lay.cy[o], xs - lay.cx[o])
+    rel = np.mod(theta - arc_start[o], 2 * np.pi)
+    on = rel < 2 * np.pi * coverage[o]
+    ys, xs, o, cls = ys[on], xs[on], o[on], cls[on]
+    lo = np.array([P.DAB_BANDS[k][0] for k in range(4)], np.float32)[cls]
+    hi = np.array([P.DAB_BANDS[k][1] for k in range(4)], np.float32)[cls]
+    grain = 1.0 + 0.18 * rng.standard_normal(len(o)).astype(np.float32)
+    dab[ys, xs] = np.clip(od[o] * grain, lo, hi)
+    if cls_map is not None:
+        cls_map[ys, xs] = cls
+
+
+def _draw_ellipses(img: np.ndarray, cx, cy, ax, ay, ang, val, thickness: int = -1) -> None:
+    for x, y, a, b, t, v in zip(cx, cy, ax, ay, ang, val, strict=True):
+        cv2.ellipse(img, (int(round(x * 4)), int(round(y * 4))), (int(a * 4), int(b * 4)), float(t), 0, 360,
+                    float(v), thickness, cv2.LINE_AA, 2)
+
+
+def paint_nuclei(lay: Layout, hema: np.ndarray, rng: np.random.Generator, strength: float) -> dict:
+    """Tumour nuclei, stromal (fibroblast) nuclei and lymphocytes into the haematoxylin map; counts."""
+    h, w = hema.shape
+    um = lay.cell_px / np.mean(P.TUMOUR_CELL_UM)  # px per um (approx., through the cell size)
+    nuc = np.zeros((h, w), np.float32)
+    n = len(lay.cx)
+    frac = rng.uniform(*P.NUCLEUS_FRACTION)
+    r = lay.cell_px * frac / 2 * rng.uniform(0.8, 1.2, n) * rng.lognormal(0, 0.08, n)
+    elong = rng.uniform(1.0, 1.25, n)
+    off = lay.cell_px * 0.08
+    ncx = lay.cx + rng.normal(0, off, n)
+    ncy = lay.cy + rng.normal(0, off, n)
+    val = rng.uniform(*P.HEMA_TUMOUR_NUCLEUS) * rng.uniform(0.8, 1.2, n)
+    ang = rng.uniform(0, 180, n)
+    _draw_ellipses(nuc, ncx, ncy, r * elong, r / elong, ang, val)
+    tex = fine_noise((h, w), rng, sigma=1.0)
+    nuc *= 0.9 + 0.2 * np.clip(tex, -2, 2)
+    # nuclear rim and nucleoli
+    _draw_ellipses(nuc, ncx, ncy, r * elong, r / elong, ang, val * 1.3, thickness=1)
+    has = rng.random(n) < 0.35
+    for x, y, v in zip(ncx[has], ncy[has], val[has], strict=True):
+        cv2.circle(nuc, (int(round(x * 4)), int(round(y * 4))), int(4 * rng.uniform(1.0, 2.0)), float(v * 2.0),
+                   -1, cv2.LINE_AA, 2)
+    # stromal nuclei (elongated, sparse) and lymphocytes (small, dark, some clustered)
+    spts = np.argwhere(lay.stroma[::4, ::4]) * 4
+    n_str = int(spts.shape[0] * 16 / (55 * um) ** 2 * rng.uniform(0.6, 1.4))
+    if n_str and len(spts):
+        pick = spts[rng.integers(len(spts), size=n_str)] + rng.uniform(0, 4, (n_str, 2))
+        ang = np.degrees(lay.region_field[(pick[:, 0] // 8).astype(int), (pick[:, 1] // 8).astype(int)] * 1.5)
+        ang = ang + rng.normal(0, 12, n_str)
+        _draw_ellipses(nuc, pick[:, 1], pick[:, 0], rng.uniform(4, 7, n_str) * um, rng.uniform(1.0, 1.8, n_str) * um,
+                       ang, rng.uniform(*P.HEMA_STROMAL_NUCLEUS, n_str))
+    n_lym = 0
+    if len(spts):
+        centres = spts[rng.integers(len(spts), size=int(rng.integers(0, 6)))]
+        groups = [c + rng.normal(0, rng.uniform(15, 60) * um, (int(rng.integers(20, 200)), 2)) for c in centres]
+        groups.append(spts[rng.integers(len(spts), size=int(n_str * rng.uniform(0.1, 0.5)))].astype(float))
+        pts = np.concatenate(groups) if groups else np.zeros((0, 2))
+        pts = pts[(pts[:, 0] >= 0) & (pts[:, 0] < h) & (pts[:, 1] >= 0) & (pts[:, 1] < w)]
+        pts = pts[lay.tissue[pts[:, 0].astype(int), pts[:, 1].astype(int)]]
+        n_lym = len(pts)
+        lr = rng.uniform(*P.LYMPHOCYTE_NUCLEUS_UM, n_lym) / 2 * um
+        _draw_ellipses(nuc, pts[:, 1], pts[:, 0], lr * 1.08, lr / 1.08, rng.uniform(0, 180, n_lym),
+                       rng.uniform(*P.HEMA_LYMPHOCYTE, n_lym))
+    nuc *= lay.tissue
+    np.maximum(hema, nuc * strength, out=hema)
+    return {"n_stromal_nuclei": n_str, "n_lymphocytes": n_lym}
+
+
+def paint_stroma(lay: Layout, hema: np.ndarray, dab: np.ndarray, rng: np.random.Generator, strength: float) -> None:
+    """Pale blue-grey fibrous stroma: wavy fibres along a smooth orientation field."""
+    h, w = hema.shape
+    um = lay.cell_px / np.mean(P.TUMOUR_CELL_UM)
+    fib = np.zeros((h, w), np.float32)
+    n_fib = int(lay.stroma.sum() / (40 * um) ** 2 * rng.uniform(8, 16))
+    spts = np.argwhere(lay.stroma[::4, ::4]) * 4
+    if n_fib and len(spts):
+        p = spts[rng.integers(len(spts), size=n_fib)].astype(np.float32)[:, ::-1]  # x, y
+        base = lay.region_field
+        step = rng.uniform(8, 20) * um
+        pts = [p.copy()]
+        wig = rng.normal(0, 0.25, n_fib)
+        for _ in range(8):
+            a = base[np.clip(p[:, 1] // 8, 0, base.shape[0] - 1).astype(int),
+                     np.clip(p[:, 0] // 8, 0, base.shape[1] - 1).astype(int)] * 1.5 + wig
+            wig = wig + rng.normal(0, 0.15, n_fib)
+            p = p + step * np.stack([np.cos(a), np.sin(a)], 1)
+            pts.append(p.copy())
+        lines = np.stack(pts, 1).round().astype(np.int32)
+        groups = rng.integers(0, 4, n_fib)
+        for g in range(4):
+            cv2.polylines(fib, list(lines[groups == g]), False, 0.25 + 0.15 * g, max(1, int(um)), cv2.LINE_AA)
+        fib = cv2.GaussianBlur(fib, (0, 0), 0.8 * um)
+    level = rng.uniform(*P.HEMA_STROMA)
+    density = 0.8 + 0.2 * smooth_noise((h, w), 80 * um, rng)
+    np.minimum(fib, 1.2, out=fib)
+    s = (0.2 + 0.9 * fib) * density
+    s *= np.float32(level * strength)
+    s[~lay.stroma] = 0
+    hema += s
+    fib += 0.5
+    fib *= np.float32(rng.uniform(0, P.STROMA_DAB_MAX))
+    fib[~lay.stroma] = 0
+    dab += fib
+
+
+def paint_cytoplasm(lay: Layout, hema: np.ndarray, dab: np.ndarray, intensity: np.ndarray,
+                    rng: np.random.Generator, strength: float) -> None:
+    """Pale cytoplasm with a faint class-dependent DAB background (< 0.05 OD)."""
+    h, w = hema.shape
+    tex = fine_noise((h, w), rng, sigma=2.0)
+    tex *= 0.2
+    tex += 1.0
+    level = np.float32(rng.uniform(*P.HEMA_CYTOPLASM) * strength)
+    hema += np.where(lay.tumour, tex * level, np.float32(0))
+    cyto_max = np.array([P.CYTO_DAB_MAX[k] for k in range(4)], np.float32) * np.float32(rng.uniform(0.3, 1.0))
+    per_cell = np.append(cyto_max[intensity], np.float32(0))
+    o = np.where(lay.tumour, lay.owner, -1)  # -1 picks the appended zero
+    np.clip(tex, 0.6, 1.2, out=tex)
+    tex *= per_cell[o]
+    tex /= 1.2
+    dab += tex
+
+
+def warp_fields(shape: tuple[int, int], rng: np.random.Generator, *, amp_px: float,
+                scale_px: float) -> tuple[np.ndarray, np.ndarray]:
+    """Smooth random displacement fields (dx, dy) in pixels."""
+    return (amp_px * smooth_noise(shape, scale_px, rng), amp_px * smooth_noise(shape, scale_px, rng))
+
+
+def apply_warp(dx: np.ndarray, dy: np.ndarray, *maps: np.ndarray | None) -> list[np.ndarray | None]:
+    """Resample each map at (x + dx, y + dy); uint8 maps with nearest neighbour, float maps bilinearly."""
+    h, w = dx.shape
+    gx = np.arange(w, dtype=np.float32)[None, :] + dx
+    gy = np.arange(h, dtype=np.float32)[:, None] + dy
+    out = []
+    for m in maps:
+        if m is None:
+            out.append(None)
+            continue
+        interp = cv2.INTER_NEAREST if m.dtype == np.uint8 else cv2.INTER_LINEAR
+        out.append(cv2.remap(m, gx, gy, interp, borderMode=cv2.BORDER_REPLICATE))
+    return out
+
+
+def jitter_stains(rng: np.random.Generator) -> StainMatrix:
+    """H-DAB vectors for one core: the typical IHC haematoxylin / DAB hue, perturbed slightly."""
+    hv = np.abs(np.asarray(P.HEMA_VECTOR) + rng.normal(0, P.STAIN_VECTOR_JITTER, 3))
+    dv = np.abs(np.asarray(P.DAB_VECTOR) + rng.normal(0, P.STAIN_VECTOR_JITTER, 3))
+    return StainMatrix.from_vectors(hv, dv)
+
+
+def compose_fast(hema: np.ndarray, dab: np.ndarray, stains: StainMatrix, glass_od: np.ndarray,
+                 noise: list[np.ndarray] | None = None) -> np.ndarray:
+    """`stain.compose` of (hema, dab) plus a glass OD per channel and additive noise, per channel in float32.
+
+    Same Beer-Lambert formula as `her2viewer.stain.compose` (tests check they agree), about 10x faster.
+    """
+    m = stains.vectors.astype(np.float32)
+    out = np.empty(hema.shape + (3,), np.uint8)
+    for c in range(3):
+        od = cv2.addWeighted(hema, float(m[0, c]), dab, float(m[1, c]), float(glass_od[c]))
+        v = cv2.exp(od * np.float32(-np.log(10.0)))
+        v *= 255.0
+        if noise is not None:
+            for nz in noise[c]:
+                v += nz
+        v += 0.5
+        np.clip(v, 0, 255, out=v)
+        out[..., c] = v
+    return out
+
+
+def finish(hema: np.ndarray, dab: np.ndarray, rng: np.random.Generator, *, stains: StainMatrix,
+           blur_sigma: float, glass_od: np.ndarray, noise_std: float, jpeg_quality: int | None) -> np.ndarray:
+    """Blur the stain maps, compose RGB by Beer-Lambert with the glass tint, add sensor noise and JPEG."""
+    if blur_sigma > 0:
+        hema = cv2.GaussianBlur(hema, (0, 0), blur_sigma)
+        dab = cv2.GaussianBlur(dab, (0, 0), blur_sigma)
+    noise = None
+    if noise_std > 0:
+        lum = noise_std * fine_noise(hema.shape, rng, sigma=0.0)
+        noise = [(lum, np.float32(0.5 * noise_std) * fine_noise(hema.shape, rng, sigma=0.0)) for _ in range(3)]
+    out = compose_fast(hema, dab, stains, glass_od, noise)
+    if jpeg_quality:
+        ok, buf = cv2.imencode(".jpg", out[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)])
+        if ok:
+            out = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
+    return np.ascontiguousarray(out)
