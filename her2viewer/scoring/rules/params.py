@@ -1,0 +1,111 @@
+"""The documented, configurable parameters of the rule-based ASCO/CAP scorer.
+
+Optical densities are base-10 "DAB OD" / "haematoxylin OD" from `her2viewer.stain.deconvolve`; lengths and
+areas are in micrometres so that one setting fits scans of any resolution.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+#: Resolution assumed when a slide does not say (a 20x scan); the result's params say when it was used.
+DEFAULT_MPP = 0.5
+
+
+@dataclass(frozen=True)
+class MembraneThresholds:
+    """Membrane DAB OD cut-offs for the intensity classes and the completeness cut-off.
+
+    A cell's membrane DAB OD is the mean over the stained part of its membrane ring. Classes: 0 none
+    (< faint), 1 faint / barely perceptible (>= faint), 2 weak-to-moderate (>= moderate), 3 strong
+    (>= strong). A ring is complete (circumferential) when at least `complete` of its angular sectors
+    carry DAB OD >= faint. The defaults sit between the bands a pathologist calls faint (about 0.1-0.2 OD),
+    weak-to-moderate (0.3-0.5) and intense (>= 0.7), the usual QuPath membrane cut-offs.
+    """
+
+    faint: float = 0.08
+    moderate: float = 0.25
+    strong: float = 0.55
+    complete: float = 0.75
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.faint < self.moderate < self.strong:
+            raise ValueError(f"membrane thresholds must rise: faint {self.faint}, moderate {self.moderate}, "
+                             f"strong {self.strong}")
+        if not 0.0 < self.complete <= 1.0:
+            raise ValueError(f"completeness threshold {self.complete} is not in (0, 1]")
+
+
+@dataclass(frozen=True)
+class NucleusParams:
+    """Nucleus detection on the haematoxylin channel and the tumour / non-tumour rule.
+
+    Tumour cell: nucleus area >= `tumour_min_area_um2`, not elongated (minor / major axis >=
+    `tumour_min_axis_ratio`, which excludes stromal fibroblasts) and not a small dark round lymphocyte
+    (area < `lymphocyte_max_area_um2` with mean haematoxylin OD >= `lymphocyte_darkness` x the median of the
+    nuclei in its tile).
+    """
+
+    smooth_um: float = 0.75
+    threshold: str = "local"  # "otsu" (one threshold per region) or "local" (also above the local mean)
+    min_hema_od: float = 0.06
+    local_block_um: float = 50.0
+    local_factor: float = 1.05
+    split_min_distance_um: float = 3.5
+    min_area_um2: float = 12.0
+    max_area_um2: float = 300.0
+    min_solidity: float = 0.7
+    tumour_min_area_um2: float = 30.0
+    tumour_min_axis_ratio: float = 0.4
+    lymphocyte_max_area_um2: float = 60.0
+    lymphocyte_darkness: float = 1.25
+
+
+@dataclass(frozen=True)
+class CellParams:
+    """Cell expansion from the nucleus and the membrane ring measured on it."""
+
+    expand_um: float = 5.0
+    ring_um: float = 4.0
+    sectors: int = 16
+    sector_stat: str = "percentile"  # "percentile" of the sector's pixels or "radial" peak of ring means
+    sector_percentile: float = 90.0
+    dab_smooth_um: float = 0.0
+
+
+@dataclass(frozen=True)
+class RulesParams:
+    """Everything the rules scorer can be told; `from_extra` reads ScoreOptions.extra["rules"]."""
+
+    membrane: MembraneThresholds = field(default_factory=MembraneThresholds)
+    nucleus: NucleusParams = field(default_factory=NucleusParams)
+    cell: CellParams = field(default_factory=CellParams)
+    stains: str = "macenko"  # "macenko" (estimated per region) or "default" (Ruifrok H-DAB)
+    work_mpp: float = 0.5  # finer scans are resampled to this before detection
+    tile_um: float = 512.0
+    overlap_um: float = 20.0
+    workers: int = 0  # 0: one per CPU core, at most 4
+    bootstrap: int = 200
+    threshold_jitter: float = 0.1  # relative sd of the OD thresholds in the bootstrap
+    seed: int = 0
+
+    @classmethod
+    def from_extra(cls, extra: dict[str, Any] | None, seed: int = 0) -> RulesParams:
+        """Parameters with overrides from a (nested) dict, e.g. {"membrane": {"strong": 0.6}}."""
+        extra = dict(extra or {})
+        kw: dict[str, Any] = {"seed": seed}
+        nested = {"membrane": MembraneThresholds, "nucleus": NucleusParams, "cell": CellParams}
+        names = {f.name for f in fields(cls)}
+        for key, value in extra.items():
+            if key in nested:
+                kw[key] = replace(nested[key](), **value) if isinstance(value, dict) else value
+            elif key in names:
+                kw[key] = value
+            else:
+                raise ValueError(f"unknown rules scorer option {key!r}")
+        return cls(**kw)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain-dict form for the result's params."""
+        return asdict(self)

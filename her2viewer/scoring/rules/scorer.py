@@ -1,0 +1,119 @@
+"""The rule-based ASCO/CAP scorer (method "rules"): cells, membranes, percentages, the guideline's decision.
+
+Options come from `ScoreOptions.extra["rules"]` (see `RulesParams.from_extra`), e.g.
+`{"membrane": {"strong": 0.6}, "stains": "default", "workers": 2}`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+
+from ...progress import Task
+from ...slide.base import SlideSource
+from ..base import Region, ScoreOptions, register_scorer
+from ..result import CellDetections, Evidence, Heatmap, ModelInfo, ScoreResult
+from .decision import bootstrap_probabilities, confidence, decide
+from .params import RulesParams
+from .tiles import RegionCells, analyse_region
+
+log = logging.getLogger(__name__)
+
+VERSION = "1.0"
+HEATMAP_CELL_UM = 100.0
+
+
+class RulesScorer:
+    """Scores a region by the ASCO/CAP rule applied to detected tumour cells."""
+
+    method = "rules"
+
+    def __init__(self, options: ScoreOptions | None = None, params: RulesParams | None = None) -> None:
+        self.options = options or ScoreOptions()
+        self.params = params or RulesParams.from_extra(self.options.extra.get("rules"), self.options.seed)
+
+    def score_region(self, source: SlideSource, region: Region, task: Task | None = None) -> ScoreResult:
+        """Detect cells in the region, classify their membranes and apply the ASCO/CAP rule."""
+        task = task or Task()
+        t0 = time.perf_counter()
+        p = self.params
+        rc = analyse_region(source, region, p, task.sub(0.0, 0.95))
+        tum = rc.cells.tumour
+        od, comp = rc.cells.membrane_od[tum], rc.cells.completeness[tum]
+        decision, pcts, inten, complete = decide(od, comp, p.membrane)
+        task.report(0.96, "estimating uncertainty")
+        probs = bootstrap_probabilities(od, comp, p.membrane, p.bootstrap, p.threshold_jitter, p.seed)
+        cells = dict(pcts.as_dict())
+        cells.update({
+            "n_detected": int(len(rc.cells)),
+            "n_tumour": int(tum.sum()),
+            "n_non_tumour": int(len(rc.cells) - tum.sum()),
+            "h_score": float(sum(k * c for k, c in zip((1, 2, 3), np.bincount(inten, minlength=4)[1:], strict=True))
+                             * 100.0 / max(1, len(inten))),
+        })
+        detections = CellDetections(rc.l0_x[tum].astype(np.float32), rc.l0_y[tum].astype(np.float32),
+                                    inten.astype(np.int8), complete.astype(bool))
+        explanation = decision.reason
+        if decision.score == "0" and decision.subclass:
+            explanation += f" (HER2-{decision.subclass})" if decision.subclass not in explanation else ""
+        result = ScoreResult(
+            slide=str(getattr(source, "path", "")),
+            method=self.method,
+            score=decision.score,
+            probabilities=probs,
+            model=ModelInfo(name="asco-cap-rules", sha256=None, version=VERSION),
+            confidence=confidence(probs),
+            subclass=decision.subclass,
+            explanation=explanation,
+            cells=cells,
+            evidence=Evidence(cells=detections, heatmaps=[_hscore_heatmap(rc, inten, region)]),
+            params=_params(rc, p),
+            ish_positive=self.options.ish_positive,
+        )
+        result.elapsed_s = time.perf_counter() - t0
+        task.report(1.0, f"rules: {decision.score}")
+        log.info("rules scorer: %s on %d tumour cells in %.1f s", decision.score, int(tum.sum()), result.elapsed_s)
+        return result
+
+
+def _params(rc: RegionCells, p: RulesParams) -> dict:
+    """What the result says about how it was computed."""
+    d = p.as_dict()
+    d.update({
+        "mpp": rc.mpp,
+        "mpp_assumed": rc.mpp_assumed,
+        "analysis_um_per_px": rc.px_um,
+        "stain_vectors": {"hematoxylin": rc.stains.vectors[0].round(4).tolist(),
+                          "dab": rc.stains.vectors[1].round(4).tolist()},
+        "hema_threshold_od": round(float(rc.hema_threshold), 4),
+        "tiles": rc.n_tiles,
+        "tiles_skipped": rc.n_tiles_skipped,
+        "probabilities": "bootstrap over tumour cells with jittered OD thresholds",
+    })
+    if rc.mpp_assumed:
+        d["note"] = f"the slide does not state its resolution; {rc.mpp} um/px was assumed"
+    return d
+
+
+def _hscore_heatmap(rc: RegionCells, inten: np.ndarray, region: Region) -> Heatmap:
+    """Membrane H-score / 300 of tumour cells per grid cell of HEATMAP_CELL_UM (NaN with < 3 cells)."""
+    x0, y0, w, h = region.l0_bbox
+    cell = HEATMAP_CELL_UM / rc.mpp
+    cols, rows = max(1, int(np.ceil(w / cell))), max(1, int(np.ceil(h / cell)))
+    tum = rc.cells.tumour
+    c = np.clip(((rc.l0_x[tum] - x0) / cell).astype(int), 0, cols - 1)
+    r = np.clip(((rc.l0_y[tum] - y0) / cell).astype(int), 0, rows - 1)
+    idx = r * cols + c
+    n = np.bincount(idx, minlength=rows * cols)
+    s = np.bincount(idx, inten.astype(float), minlength=rows * cols)
+    vals = np.where(n >= 3, s / np.maximum(n, 1) / 3.0, np.nan).reshape(rows, cols).astype(np.float32)
+    return Heatmap("membrane_hscore", vals, (float(x0), float(y0)), float(cell), 0.0, 1.0,
+                   "membrane H-score of tumour cells / 300")
+
+
+@register_scorer("rules")
+def _factory(options: ScoreOptions) -> RulesScorer:
+    """Build the rules scorer from score options."""
+    return RulesScorer(options)
