@@ -1,0 +1,359 @@
+"""The project database: slides, the current review of each slide or TMA core, and an append-only audit trail.
+
+One SQLite file, `her2viewer.sqlite`, in a project folder (by default the slides' folder). WAL journal,
+every write in one `BEGIN IMMEDIATE` transaction, one connection guarded by a lock, so the UI thread and a
+worker thread can share a `ProjectDB`; other processes wait up to `BUSY_TIMEOUT_S` for the write lock.
+A file that is not a healthy SQLite database raises `ProjectError` naming it and is never written to.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ..annotations.store import slide_id
+from ..scoring.result import ScoreResult
+from .review import AuditEntry, Review, check_score, dumps_values, loads_values, normalise_ish, three_way
+from .schema import MIGRATIONS, SCHEMA_VERSION, create_version_table, schema_version
+
+log = logging.getLogger(__name__)
+
+DB_NAME = "her2viewer.sqlite"
+BUSY_TIMEOUT_S = 10.0
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_REVIEW_COLUMNS = ("slide_id", "core_id", "score", "score3", "ish", "comment", "reviewer", "time",
+                   "suggested_score", "suggested_method", "model_name", "model_sha256", "revision")
+
+
+class ProjectError(Exception):
+    """The project database cannot be used; the message names the file and says why."""
+
+
+@dataclass(frozen=True)
+class SlideRecord:
+    """A slide known to the project."""
+
+    id: str
+    path: str
+    name: str
+    added: str
+
+
+def now_iso() -> str:
+    """The local time now as ISO 8601 with its UTC offset, to the second."""
+    return datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def default_user() -> str:
+    """The operating-system user name ("unknown" when it cannot be found)."""
+    try:
+        return getpass.getuser() or "unknown"
+    except (OSError, KeyError, ImportError):
+        return "unknown"
+
+
+def _describe(path: Path, e: sqlite3.Error) -> str:
+    """A sentence for an SQLite error on `path`."""
+    text = str(e).lower()
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        return (f"{path} is damaged or is not a HER2 Viewer project database ({e}); "
+                "it was left untouched, move it aside or restore a backup")
+    if "locked" in text or "busy" in text:
+        return f"{path} is locked by another program (another HER2 Viewer?); close it and try again"
+    if "readonly" in text or "read-only" in text:
+        return f"{path} is read-only; choose a project folder you can write to"
+    if "unable to open" in text:
+        return f"cannot open {path}: the folder is missing or not writable"
+    return f"{path}: database error: {e}"
+
+
+class ProjectDB:
+    """Reviews and their audit trail for the slides of one project folder (thread-safe)."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+        """Use `open` or `for_slide`; this wraps an already checked connection."""
+        self.path = path
+        self._conn: sqlite3.Connection | None = conn
+        self._lock = threading.RLock()
+
+    # -- opening ------------------------------------------------------------------------------------
+    @classmethod
+    def open(cls, folder: str | Path) -> ProjectDB:
+        """Open (creating if needed) the project database in `folder`; raises ProjectError."""
+        folder = Path(folder).expanduser()
+        path = folder / DB_NAME
+        if folder.exists() and not folder.is_dir():
+            raise ProjectError(f"{folder} is a file, not a project folder")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ProjectError(f"cannot create the project folder {folder}: {e.strerror or e}") from e
+        _check_header(path)
+        try:
+            conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                                   check_same_thread=False)
+        except sqlite3.Error as e:
+            raise ProjectError(_describe(path, e)) from e
+        db = cls(path, conn)
+        try:
+            with db._errors():
+                db._configure()
+                db._migrate()
+        except BaseException:
+            conn.close()
+            raise
+        return db
+
+    @classmethod
+    def for_slide(cls, slide_path: str | Path) -> ProjectDB:
+        """The default project of a slide: the database next to it."""
+        return cls.open(Path(slide_path).expanduser().resolve().parent)
+
+    @property
+    def folder(self) -> Path:
+        """The project folder."""
+        return self.path.parent
+
+    def close(self) -> None:
+        """Close the database (later calls raise ProjectError)."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def __enter__(self) -> ProjectDB:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _configure(self) -> None:
+        conn = self._connection()
+        ok = conn.execute("PRAGMA quick_check").fetchone()
+        if not ok or ok[0] != "ok":
+            raise ProjectError(f"{self.path} is damaged ({ok[0] if ok else 'no answer'}); it was left "
+                               "untouched, move it aside or restore a backup")
+        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            log.warning("%s: WAL journal not available (%s); using %s", self.path, mode, mode)
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+
+    def _migrate(self) -> None:
+        conn = self._connection()
+        version = schema_version(conn)
+        if version is None:
+            raise ProjectError(f"{self.path} is an SQLite database of another program, not a HER2 Viewer "
+                               "project; it was left untouched")
+        if version > SCHEMA_VERSION:
+            raise ProjectError(f"{self.path} was written by a newer HER2 Viewer (schema {version}, this "
+                               f"version reads up to {SCHEMA_VERSION}); update HER2 Viewer to open it")
+        if version == SCHEMA_VERSION:
+            return  # up to date: opening takes no write lock
+        if version > 0:
+            self.backup(self.path.with_name(f"{self.path.name}.v{version}.bak"))
+        with self._write() as conn:
+            version = schema_version(conn)  # again, inside the lock: another process may have migrated
+            if version is None:
+                raise ProjectError(f"{self.path} changed while it was being opened; try again")
+            create_version_table(conn)
+            for v in range(version + 1, SCHEMA_VERSION + 1):
+                MIGRATIONS[v](conn)
+                conn.execute("INSERT INTO schema_version (version, applied) VALUES (?, ?)", (v, now_iso()))
+                log.info("%s: schema upgraded to version %d", self.path, v)
+
+    def backup(self, dest: str | Path) -> Path:
+        """Copy the database consistently to `dest` (SQLite online backup)."""
+        dest = Path(dest)
+        with self._lock, self._errors():
+            target = sqlite3.connect(dest)
+            try:
+                self._connection().backup(target)
+            finally:
+                target.close()
+        return dest
+
+    # -- plumbing -----------------------------------------------------------------------------------
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise ProjectError(f"{self.path} is closed")
+        return self._conn
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Turn SQLite errors into ProjectError naming the file."""
+        try:
+            yield
+        except sqlite3.Error as e:
+            raise ProjectError(_describe(self.path, e)) from e
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._lock, self._errors():
+            yield self._connection()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (taken at once, so concurrent writers queue instead of deadlocking)."""
+        with self._lock, self._errors():
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    # -- slides -------------------------------------------------------------------------------------
+    def add_slide(self, slide_path: str | Path) -> str:
+        """Record a slide in the project; returns its stable id."""
+        with self._write() as conn:
+            return self._upsert_slide(conn, slide_path)
+
+    def slides(self) -> list[SlideRecord]:
+        """Every slide of the project, in the order they were added."""
+        with self._read() as conn:
+            rows = conn.execute("SELECT id, path, name, added FROM slides ORDER BY added, rowid").fetchall()
+        return [SlideRecord(*r) for r in rows]
+
+    @staticmethod
+    def _upsert_slide(conn: sqlite3.Connection, slide_path: str | Path) -> str:
+        p = Path(slide_path).expanduser().resolve()
+        sid = slide_id(p)
+        conn.execute("INSERT INTO slides (id, path, name, added) VALUES (?, ?, ?, ?) "
+                     "ON CONFLICT (id) DO UPDATE SET path = excluded.path, name = excluded.name",
+                     (sid, str(p), p.name, now_iso()))
+        return sid
+
+    # -- reviews ------------------------------------------------------------------------------------
+    def save_review(self, slide_path: str | Path, score: str, *, ish: str | bool | None = None,
+                    comment: str = "", reviewer: str | None = None, core_id: str | None = None,
+                    suggestion: ScoreResult | None = None) -> Review:
+        """Create or change the review of a slide (or one of its cores) and append it to the audit trail.
+
+        Saving the same values again records nothing and returns the stored review.
+        """
+        check_score(score)
+        ish_name = normalise_ish(ish)
+        user = reviewer or default_user()
+        sugg_score, method, model_name, sha = _suggested(suggestion, core_id)
+        with self._write() as conn:
+            sid = self._upsert_slide(conn, slide_path)
+            old = self._select(conn, sid, core_id)
+            new = Review(slide_id=sid, slide_path=str(Path(slide_path).expanduser().resolve()),
+                         core_id=core_id, score=score, score3=three_way(score, ish_name), ish=ish_name,
+                         comment=comment, reviewer=user, time=now_iso(), suggested_score=sugg_score,
+                         suggested_method=method, model_name=model_name, model_sha256=sha,
+                         revision=old.revision + 1 if old else 1)
+            if old is not None and _same(old, new):
+                return old
+            row = {k: getattr(new, k) for k in _REVIEW_COLUMNS}
+            row["core_id"] = core_id or ""
+            conn.execute(f"INSERT OR REPLACE INTO reviews ({', '.join(row)}) "
+                         f"VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
+            self._audit(conn, sid, core_id, "change" if old else "create", old, new, user, new.time)
+        log.info("review of %s%s: %s (%s) by %s", new.slide_path, f" core {core_id}" if core_id else "",
+                 score, new.score3, user)
+        return new
+
+    def clear_review(self, slide_path: str | Path, core_id: str | None = None, *,
+                     reviewer: str | None = None) -> bool:
+        """Remove the current review (the audit trail keeps it); False when there was none."""
+        user = reviewer or default_user()
+        sid = slide_id(slide_path)
+        with self._write() as conn:
+            old = self._select(conn, sid, core_id)
+            if old is None:
+                return False
+            conn.execute("DELETE FROM reviews WHERE slide_id = ? AND core_id = ?", (sid, core_id or ""))
+            self._audit(conn, sid, core_id, "clear", old, None, user, now_iso())
+        return True
+
+    def current_review(self, slide_path: str | Path, core_id: str | None = None) -> Review | None:
+        """The review of a slide (core_id None) or of one of its cores; None when not reviewed."""
+        with self._read() as conn:
+            return self._select(conn, slide_id(slide_path), core_id)
+
+    def reviews_for_slide(self, slide_path: str | Path) -> list[Review]:
+        """Every current review of a slide: the slide-level one first, then its cores by id."""
+        with self._read() as conn:
+            rows = conn.execute(f"{_SELECT} WHERE r.slide_id = ? ORDER BY r.core_id",
+                                (slide_id(slide_path),)).fetchall()
+        return [_review_from_row(r) for r in rows]
+
+    def history(self, slide_path: str | Path, core_id: str | None = None, *,
+                all_cores: bool = False) -> list[AuditEntry]:
+        """The audit trail of a review (or of every review of the slide), oldest first."""
+        query = "SELECT seq, slide_id, core_id, action, old, new, user, time FROM audit WHERE slide_id = ?"
+        args: tuple[Any, ...] = (slide_id(slide_path),)
+        if not all_cores:
+            query += " AND core_id = ?"
+            args += (core_id or "",)
+        with self._read() as conn:
+            rows = conn.execute(query + " ORDER BY seq", args).fetchall()
+        return [AuditEntry(seq, sid, core or None, action, loads_values(old), loads_values(new), user, time)
+                for seq, sid, core, action, old, new, user, time in rows]
+
+    @staticmethod
+    def _select(conn: sqlite3.Connection, sid: str, core_id: str | None) -> Review | None:
+        row = conn.execute(f"{_SELECT} WHERE r.slide_id = ? AND r.core_id = ?",
+                           (sid, core_id or "")).fetchone()
+        return _review_from_row(row) if row else None
+
+    @staticmethod
+    def _audit(conn: sqlite3.Connection, sid: str, core_id: str | None, action: str, old: Review | None,
+               new: Review | None, user: str, time: str) -> None:
+        conn.execute("INSERT INTO audit (slide_id, core_id, action, old, new, user, time) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                     (sid, core_id or "", action, dumps_values(old.audited_values() if old else None),
+                      dumps_values(new.audited_values() if new else None), user, time))
+
+
+_SELECT = (f"SELECT s.path, {', '.join('r.' + c for c in _REVIEW_COLUMNS)} "
+           "FROM reviews r JOIN slides s ON s.id = r.slide_id")
+
+
+def _review_from_row(row: tuple[Any, ...]) -> Review:
+    values = dict(zip(_REVIEW_COLUMNS, row[1:], strict=True))
+    values["core_id"] = values["core_id"] or None
+    return Review(slide_path=row[0], **values)
+
+
+def _same(old: Review, new: Review) -> bool:
+    """Whether a save changes nothing but the time."""
+    return replace(old, time="").audited_values() == replace(new, time="").audited_values()
+
+
+def _suggested(result: ScoreResult | None,
+               core_id: str | None) -> tuple[str | None, str | None, str | None, str | None]:
+    """(suggested score, method, model name, model sha256) for a slide or one core of a result."""
+    if result is None:
+        return None, None, None, None
+    score = result.score
+    if core_id is not None:
+        score = next((c.score for c in result.cores if c.id == core_id), score)
+    return score, result.method, result.model.name, result.model.sha256
+
+
+def _check_header(path: Path) -> None:
+    """Refuse (without touching it) a file that exists but does not start like an SQLite database."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(100)
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise ProjectError(f"cannot read {path}: {e.strerror or e}") from e
+    if head and not head.startswith(_SQLITE_MAGIC):
+        raise ProjectError(f"{path} is not an SQLite database (it may be damaged or another kind of file); "
+                           "it was left untouched, move it aside or restore a backup")
