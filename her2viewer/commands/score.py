@@ -1,0 +1,153 @@
+"""`her2viewer score PATH`: score a slide or core image and print the result.
+
+`--json OUT` writes the contract's JSON object to OUT (`-`: stdout); without it a short human summary goes
+to stdout. `--pool M` (PSS only) also writes M PSS probability rows per core to `--pool-out` for the Monte
+Carlo study (`her2viewer montecarlo`). Exit 0 on success; otherwise one line on stderr naming the file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from . import fail
+
+log = logging.getLogger(__name__)
+
+POOL_FORMAT = "her2viewer-pss-pool/1"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of `her2viewer score`."""
+    parser.add_argument("path", help="slide or core image file")
+    parser.add_argument("--method", default="rules",
+                        help="scoring method: pss or rules (default rules: needs no trained model)")
+    parser.add_argument("--json", dest="json_out", metavar="OUT", default=None,
+                        help="write the JSON result to OUT ('-' for stdout)")
+    parser.add_argument("--report", metavar="OUT.pdf", default=None, help="also write a PDF report")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where the network runs")
+    parser.add_argument("-N", "--samples", dest="n_samples", type=int, default=20, help="PSSs per core (default 20)")
+    parser.add_argument("-k", "--top-k", dest="top_k", type=int, default=5,
+                        help="most confident PSSs kept (default 5)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--model", default=None, metavar="CKPT",
+                        help="checkpoint (PATH, PATH.safetensors or PATH.json); default: the bundled model")
+    parser.add_argument("--scope", default="auto",
+                        help="auto | slide | cores | X,Y,W,H (a level-0 box); default auto: TMA cores or tissue")
+    parser.add_argument("--batch-size", type=int, default=10, help="PSSs per forward pass (default 10)")
+    parser.add_argument("--ish-positive", action="store_true", help="ISH is positive: 2+ maps to High")
+    parser.add_argument("--pool", type=int, default=0, metavar="M",
+                        help="also write a pool of M PSS predictions per core (Monte Carlo study)")
+    parser.add_argument("--pool-out", default=None, metavar="FILE",
+                        help="where the pool goes (default: ./<slide name>.pss_pool.json)")
+    parser.add_argument("--label", default=None, choices=["0", "1+", "2+", "3+"],
+                        help="known score of the slide/core, stored in the pool")
+
+
+def parse_scope(text: str) -> Any:
+    """'auto' | 'slide' | 'cores' | 'X,Y,W,H' -> scope for score_slide."""
+    from ..scoring.base import Region
+
+    if text in ("auto", "slide", "cores"):
+        return text
+    try:
+        x, y, w, h = (int(float(v)) for v in text.split(","))
+    except ValueError as e:
+        raise ValueError(f"--scope must be auto, slide, cores or X,Y,W,H, not {text!r}") from e
+    if w <= 0 or h <= 0:
+        raise ValueError(f"--scope box {text!r} has no area")
+    return Region((x, y, w, h), None, "region")
+
+
+def summary_text(result: Any) -> str:
+    """A short human-readable summary of a ScoreResult."""
+    probs = "  ".join(f"{k}: {v:.2f}" for k, v in result.probabilities.items())
+    lines = [f"{result.slide}: HER2 {result.score} ({result.score3})"
+             + (f", HER2-{result.subclass}" if result.subclass else "")
+             + f"  [{result.method}, {result.model.name}]",
+             f"  probabilities  {probs}"]
+    if result.explanation:
+        lines.append(f"  {result.explanation}")
+    if result.cores:
+        lines.append("  cores: " + ", ".join(f"{c.id} {c.score}" for c in result.cores))
+    lines.append(f"  {result.elapsed_s:.1f} s")
+    return "\n".join(lines)
+
+
+def write_pool(path: Path, source: Any, options: Any, scope: Any, m: int, label: str | None) -> None:
+    """Predict M PSSs per core and write the pool JSON."""
+    from ..atomic import atomic_write_text
+    from ..scoring.base import create_scorer
+    from ..scoring.driver import regions_for
+
+    scorer = create_scorer("pss", options)
+    kind, regions = regions_for(source, scope)
+    cores = []
+    for region in regions:
+        pred = scorer.predict(source, region, m)
+        cores.append({"slide": str(source.path), "id": region.id, "bbox": list(region.l0_bbox), "label": label,
+                      "probabilities": [[round(float(v), 6) for v in row] for row in pred.probabilities]})
+    doc = {"format": POOL_FORMAT, "method": "pss", "model": {"name": scorer.card.name, "sha256": scorer.card.sha256},
+           "classes": list(scorer.card.classes), "spec": scorer.spec.to_dict(), "seed": options.seed,
+           "scope": kind, "cores": cores}
+    atomic_write_text(path, json.dumps(doc) + "\n")
+    log.info("pool of %d PSSs x %d core(s) written to %s", m, len(cores), path)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Score the slide; print JSON or a summary; one-line errors naming the file."""
+    from ..models.checkpoint import CheckpointError
+    from ..scoring.base import ScoreOptions, available_methods
+    from ..scoring.driver import score_slide
+    from ..slide import SlideOpenError, open_slide
+
+    if args.method not in available_methods():
+        return fail(f"unknown method {args.method!r}; available: {', '.join(available_methods())}")
+    if args.n_samples < 1 or args.top_k < 1:
+        return fail("-N and -k must be at least 1")
+    if args.pool and args.method != "pss":
+        return fail("--pool needs --method pss")
+    options = ScoreOptions(n_samples=args.n_samples, top_k=args.top_k, seed=args.seed, device=args.device,
+                           model_path=args.model, ish_positive=True if args.ish_positive else None,
+                           extra={"batch_size": args.batch_size})
+    try:
+        scope = parse_scope(args.scope)
+        with open_slide(args.path) as source:
+            result = score_slide(source, args.method, options, scope=scope)
+            if args.pool:
+                out = Path(args.pool_out or f"{Path(args.path).stem}.pss_pool.json")
+                write_pool(out, source, options, scope, args.pool, args.label)
+            if args.report:
+                from ..report.pdf import write_report
+
+                write_report(args.report, result, source=source)
+    except SlideOpenError as e:
+        return fail(str(e))
+    except CheckpointError as e:
+        return fail(f"bad model checkpoint: {e}")
+    except (ValueError, RuntimeError) as e:
+        log.debug("scoring failed", exc_info=True)
+        return fail(f"cannot score {args.path}: {e}")
+    except OSError as e:
+        return fail(f"cannot score {args.path}: {e}")
+    except Exception as e:  # noqa: BLE001 - a user gets one line, the log gets the traceback
+        log.debug("scoring failed", exc_info=True)
+        return fail(f"cannot score {args.path}: {type(e).__name__}: {e}")
+    if args.json_out is None:
+        print(summary_text(result))
+        return 0
+    text = result.to_json(indent=1)
+    if args.json_out == "-":
+        sys.stdout.write(text + "\n")
+        return 0
+    try:
+        from ..atomic import atomic_write_text
+
+        atomic_write_text(Path(args.json_out), text + "\n")
+    except OSError as e:
+        return fail(f"cannot write {args.json_out}: {e}")
+    return 0

@@ -1,0 +1,1 @@
+"""The Pyramid-Sampling-Set scorer: sampler, KCS protocol and the `pss` scorer."""
