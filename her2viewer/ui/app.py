@@ -1,0 +1,137 @@
+"""Starting the viewer: the QApplication, the main window, and the headless screenshot mode."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from PySide6.QtCore import QEventLoop, QSettings
+from PySide6.QtWidgets import QApplication
+
+from .main_window import MainWindow
+from .slide_tab import SlideTab
+
+log = logging.getLogger(__name__)
+
+
+def ensure_app(argv: Sequence[str] | None = None) -> QApplication:
+    """The running QApplication, created when there is none."""
+    app = QApplication.instance()
+    if app is None:
+        # Tile workers hold the GIL in short bursts; a shorter switch interval keeps the UI thread's
+        # waits for it well under a frame (the default 5 ms per hand-over adds up over a paint).
+        sys.setswitchinterval(0.001)
+        app = QApplication(list(argv or ["her2viewer"]))
+        app.setApplicationName("HER2 Viewer")
+        app.setOrganizationName("her2viewer")
+    return app
+
+
+def wait_until(cond: Callable[[], bool], timeout_s: float) -> bool:
+    """Run the event loop until `cond()` is true (True) or the time is up (False)."""
+    app = ensure_app()
+    deadline = time.monotonic() + timeout_s
+    while not cond():
+        if time.monotonic() > deadline:
+            return False
+        app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
+        time.sleep(0.002)
+    return True
+
+
+def parse_view(text: str | None) -> tuple[float, float, float, float] | None:
+    """'x,y,w,h' in level-0 pixels -> a tuple (None passes through); ValueError with a sentence otherwise."""
+    if not text:
+        return None
+    parts = text.replace(" ", "").split(",")
+    try:
+        x, y, w, h = (float(p) for p in parts)
+    except ValueError:
+        raise ValueError(f"--view must be x,y,w,h in level-0 pixels, got {text!r}") from None
+    if w <= 0 or h <= 0:
+        raise ValueError(f"--view width and height must be positive, got {text!r}")
+    return x, y, w, h
+
+
+def parse_size(text: str | None, default: tuple[int, int] = (1200, 800)) -> tuple[int, int]:
+    """'WxH' -> (W, H); ValueError with a sentence otherwise."""
+    if not text:
+        return default
+    try:
+        w, h = (int(p) for p in text.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"--size must be WIDTHxHEIGHT in pixels, got {text!r}") from None
+    if not (16 <= w <= 16384 and 16 <= h <= 16384):
+        raise ValueError(f"--size must be between 16 and 16384 pixels a side, got {text!r}")
+    return w, h
+
+
+def take_screenshot(window: MainWindow, path: str, out: str, *, view: tuple | None = None,
+                    size: tuple[int, int] = (1200, 800), overlays: Sequence[str] = (),
+                    whole_window: bool = False, timeout_s: float = 120.0) -> int:
+    """Open `path`, show `view` (level-0 x,y,w,h; default whole slide) at `size`, wait for every tile, save."""
+    errors: list[str] = []
+    window.sigError.connect(errors.append)
+    window.open_paths([path])
+    if not wait_until(lambda: errors or window.current_tab() is not None, timeout_s):
+        print(f"her2viewer: error: timed out opening {path}", file=sys.stderr)
+        return 1
+    if errors:
+        print(f"her2viewer: error: {errors[0]}", file=sys.stderr)
+        return 1
+    tab: SlideTab = window.current_tab()
+    if whole_window:
+        window.resize(*size)
+    else:
+        tab.view.setFixedSize(*size)
+    window.show()
+    wait_until(lambda: whole_window or (tab.view.width(), tab.view.height()) == size, 5.0)
+    if view is not None:
+        tab.view.fit_rect(*view)
+    else:
+        tab.view.fit()
+    for name in overlays:
+        window.start_overlay(name)
+    ok = wait_until(lambda: errors or (tab.view.is_complete() and window.overlays.running == 0), timeout_s)
+    if errors:
+        print(f"her2viewer: error: {errors[0]}", file=sys.stderr)
+        return 1
+    if not ok:
+        print(f"her2viewer: error: timed out waiting for the tiles of {path}", file=sys.stderr)
+        return 1
+    image = (window if whole_window else tab.view).grab()
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    if not image.save(out):
+        print(f"her2viewer: error: cannot write {out}", file=sys.stderr)
+        return 1
+    log.info("saved %s (%dx%d)", out, image.width(), image.height())
+    return 0
+
+
+def run_viewer(paths: Sequence[str] = (), *, screenshot: str | None = None, view: tuple | None = None,
+               size: tuple[int, int] = (1200, 800), overlays: Sequence[str] = (),
+               whole_window: bool = False) -> int:
+    """Run the viewer with `paths` open; with `screenshot`, save one view of the first path and exit."""
+    app = ensure_app(sys.argv[:1])
+    if screenshot:
+        with tempfile.TemporaryDirectory() as tmp:
+            settings = QSettings(str(Path(tmp) / "settings.ini"), QSettings.Format.IniFormat)
+            window = MainWindow(settings)
+            try:
+                return take_screenshot(window, paths[0], screenshot, view=view, size=size,
+                                       overlays=overlays, whole_window=whole_window)
+            finally:
+                window.close()
+    window = MainWindow()
+    window.show()
+    window.open_paths(paths)
+    if overlays:
+        def start_overlays(tab) -> None:
+            for name in overlays:
+                window.start_overlay(name)
+        window.sigSlideOpened.connect(start_overlays)
+    return app.exec()

@@ -1,0 +1,45 @@
+"""Value legends of the visible raster layers, drawn in the view's lower-right corner."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QColor, QFont, QImage, QPainter
+
+from .layers import LayerStack
+
+BAR_W, BAR_H, PAD = 160, 10, 8
+
+
+def format_value(v: float) -> str:
+    """A short number for a legend end."""
+    return f"{v:.3g}"
+
+
+def paint_legends(painter: QPainter, stack: LayerStack, view_w: int, view_h: int) -> None:
+    """Draw one colour bar per visible raster layer with a legend, stacked upwards from the corner."""
+    items = [la.legend() for la in stack.layers if la.visible]
+    items = [it for it in items if it is not None]
+    if not items:
+        return
+    painter.save()
+    painter.resetTransform()
+    font = QFont(painter.font())
+    font.setPixelSize(11)
+    painter.setFont(font)
+    bottom = view_h - 12
+    for lut, vmin, vmax, title in items:
+        plate = QRectF(view_w - BAR_W - 2 * PAD - 12, bottom - 44, BAR_W + 2 * PAD, 44)
+        painter.fillRect(plate, QColor(255, 255, 255, 210))
+        painter.setPen(QColor(20, 20, 20))
+        painter.drawText(QRectF(plate.left() + PAD, plate.top() + 2, BAR_W, 14), Qt.AlignmentFlag.AlignLeft, title)
+        bar = np.ascontiguousarray(np.repeat(lut[None, :, :], 2, axis=0))
+        img = QImage(bar.data, 256, 2, 3 * 256, QImage.Format.Format_RGB888)
+        bar_rect = QRectF(plate.left() + PAD, plate.top() + 18, BAR_W, BAR_H)
+        painter.drawImage(bar_rect, img)
+        painter.drawText(QRectF(bar_rect.left(), bar_rect.bottom() + 1, BAR_W, 13),
+                         Qt.AlignmentFlag.AlignLeft, format_value(vmin))
+        painter.drawText(QRectF(bar_rect.left(), bar_rect.bottom() + 1, BAR_W, 13),
+                         Qt.AlignmentFlag.AlignRight, format_value(vmax))
+        bottom -= 50
+    painter.restore()

@@ -1,0 +1,307 @@
+"""The main window: slides as tabs, menus, overview / layers / display docks, status bar, recent files."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtGui import QAction, QActionGroup, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QTabWidget,
+    QWidget,
+)
+
+from .display_panel import DisplayPanel
+from .layers_panel import LayersPanel
+from .opener import SlideOpener
+from .overview import OverviewWidget
+from .properties_dialog import PropertiesDialog
+from .slide_tab import SlideTab
+from .tissue_layers import OverlayJobs
+from .viewport import MAGNIFICATION_PRESETS
+
+log = logging.getLogger(__name__)
+
+MAX_RECENT = 10
+SLIDE_FILTER = ("Slides and images (*.svs *.ndpi *.mrxs *.scn *.tif *.tiff *.ome.tif *.ome.tiff *.vms "
+                "*.vmu *.bif *.svslide *.jpg *.jpeg *.png *.bmp);;All files (*)")
+
+
+def app_settings() -> QSettings:
+    """The application's persistent settings (recent files, window layout)."""
+    return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "her2viewer", "her2viewer")
+
+
+class MainWindow(QMainWindow):
+    """The viewer window; `open_paths` opens files as tabs, errors show a dialog naming the file."""
+
+    sigError = Signal(str)          # every message shown to the user in an error dialog
+    sigSlideOpened = Signal(object)  # SlideTab
+
+    def __init__(self, settings: QSettings | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.settings = settings or app_settings()
+        self.setWindowTitle("HER2 Viewer")
+        self.resize(1400, 900)
+        self.setAcceptDrops(True)
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.setTabsClosable(True)
+        self.tabs.setMovable(True)
+        self.tabs.tabCloseRequested.connect(self.close_tab)
+        self.tabs.currentChanged.connect(self._on_current_tab)
+        self.setCentralWidget(self.tabs)
+        self.opener = SlideOpener(self)
+        self.opener.sigOpened.connect(self._on_opened)
+        self.opener.sigFailed.connect(lambda path, msg: self.show_error("Cannot open slide", msg))
+        self.overlays = OverlayJobs(self)
+        for sig in (self.overlays.sigFinished, self.overlays.sigFailed):
+            sig.connect(lambda *_: self.overlays.running == 0 and self.statusBar().clearMessage())
+        self.overlays.sigFailed.connect(
+            lambda name, msg: self.show_error("Overlay failed", f"Cannot compute the {name} overlay: {msg}"))
+        self.overview = OverviewWidget()
+        self.overview.setMaximumHeight(260)
+        self.layers_panel = LayersPanel()
+        self.layers_panel.list.setMaximumHeight(180)
+        self.display_panel = DisplayPanel()
+        self.display_panel.sigDisplayChanged.connect(self._on_display)
+        self.docks = {}
+        for title, widget, area in (("Overview", self.overview, Qt.DockWidgetArea.RightDockWidgetArea),
+                                    ("Layers", self.layers_panel, Qt.DockWidgetArea.RightDockWidgetArea),
+                                    ("Display", self.display_panel, Qt.DockWidgetArea.RightDockWidgetArea)):
+            dock = QDockWidget(title, self)
+            dock.setObjectName(f"dock_{title.lower()}")
+            dock.setWidget(widget)
+            self.addDockWidget(area, dock)
+            self.docks[title] = dock
+        self.cursor_label = QLabel()
+        self.zoom_label = QLabel()
+        self.statusBar().addWidget(self.cursor_label, 1)
+        self.statusBar().addPermanentWidget(self.zoom_label)
+        self.error_boxes: list[QMessageBox] = []
+        self._dialogs: list[QWidget] = []
+        self._build_menus()
+        self._on_current_tab(-1)
+
+    # -- menus ----------------------------------------------------------------------------------------
+    def _action(self, menu, text: str, slot, shortcut=None, checkable: bool = False) -> QAction:
+        act = QAction(text, self, checkable=checkable)
+        if shortcut is not None:
+            act.setShortcut(QKeySequence(shortcut))
+        act.triggered.connect(slot)
+        menu.addAction(act)
+        return act
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file = bar.addMenu("&File")
+        self._action(file, "&Open...", self.open_dialog, QKeySequence.StandardKey.Open)
+        self.recent_menu = file.addMenu("Open &Recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        self._fill_recent()
+        self.slide_actions = [
+            self._action(file, "&Properties...", self.show_properties, "Ctrl+I"),
+            self._action(file, "&Close Slide", lambda: self.close_tab(self.tabs.currentIndex()),
+                         QKeySequence.StandardKey.Close),
+        ]
+        file.addSeparator()
+        self._action(file, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+
+        view = bar.addMenu("&View")
+        tab = self.current_tab
+        self.slide_actions += [
+            self._action(view, "Zoom to &Fit", lambda: tab() and tab().view.fit(), "0"),
+            self._action(view, "&1:1 (full resolution)", lambda: tab() and tab().view.one_to_one(), "1"),
+            self._action(view, "Zoom &In", lambda: tab() and tab().view.zoom_by(2**0.5), "+"),
+            self._action(view, "Zoom &Out", lambda: tab() and tab().view.zoom_by(2**-0.5), "-"),
+        ]
+        self.zoom_rect_action = self._action(view, "Zoom to &Rectangle Tool (or Shift+drag)",
+                                             self._on_zoom_tool, "Z", checkable=True)
+        mags = view.addMenu("&Magnification")
+        self.mag_actions = []
+        group = QActionGroup(self)
+        for mag in MAGNIFICATION_PRESETS:
+            act = self._action(mags, f"{mag:g}x", lambda _=False, m=mag: tab() and tab().view.set_magnification(m))
+            group.addAction(act)
+            self.mag_actions.append(act)
+        view.addSeparator()
+        for dock in self.docks.values():
+            view.addAction(dock.toggleViewAction())
+
+        overlays = bar.addMenu("&Overlays")
+        self.slide_actions += [
+            self._action(overlays, "Show &Tissue Mask", lambda: self.start_overlay("tissue")),
+            self._action(overlays, "Show TMA &Grid", lambda: self.start_overlay("tma")),
+        ]
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        files = self.recent_files()
+        for path in files:
+            act = QAction(path, self)
+            act.triggered.connect(lambda _=False, p=path: self.open_paths([p]))
+            self.recent_menu.addAction(act)
+        if files:
+            self.recent_menu.addSeparator()
+            clear = QAction("Clear List", self)
+            clear.triggered.connect(lambda: self.settings.setValue("recent_files", []))
+            self.recent_menu.addAction(clear)
+        self.recent_menu.setEnabled(bool(files))
+
+    # -- recent files -----------------------------------------------------------------------------------
+    def recent_files(self) -> list[str]:
+        """Recently opened slides, newest first."""
+        value = self.settings.value("recent_files", [])
+        if isinstance(value, str):
+            value = [value]
+        return [str(v) for v in (value or [])]
+
+    def _add_recent(self, path: str) -> None:
+        path = str(Path(path).resolve()) if Path(path).exists() else path
+        files = [path] + [p for p in self.recent_files() if p != path]
+        self.settings.setValue("recent_files", files[:MAX_RECENT])
+        self.settings.sync()
+
+    # -- opening ------------------------------------------------------------------------------------------
+    def open_dialog(self) -> None:
+        """Ask for slide files and open them."""
+        start = str(Path(self.recent_files()[0]).parent) if self.recent_files() else ""
+        paths, _ = QFileDialog.getOpenFileNames(self, "Open slides", start, SLIDE_FILTER)
+        self.open_paths(paths)
+
+    def open_paths(self, paths) -> None:
+        """Open files as tabs (in the background); failures show an error dialog."""
+        for p in paths:
+            self.opener.open(str(p))
+
+    def _on_opened(self, path: str, source) -> None:
+        tab = SlideTab(source)
+        tab.view.sigViewChanged.connect(self._update_zoom_label)
+        tab.view.sigCursorMoved.connect(self._update_cursor_label)
+        index = self.tabs.addTab(tab, Path(path).name)
+        self.tabs.setTabToolTip(index, path)
+        self.tabs.setCurrentIndex(index)
+        self._add_recent(path)
+        tab.view.setFocus()
+        self.sigSlideOpened.emit(tab)
+
+    def show_error(self, title: str, message: str) -> None:
+        """Tell the user what went wrong, in a window-modal box that does not block the event loop."""
+        log.warning("%s", message)
+        box = QMessageBox(QMessageBox.Icon.Critical, title, message, QMessageBox.StandardButton.Ok, self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+        box.finished.connect(lambda _=0, b=box: self.error_boxes.remove(b) if b in self.error_boxes else None)
+        self.error_boxes.append(box)
+        box.open()
+        self.sigError.emit(message)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        self.open_paths(paths)
+        event.acceptProposedAction()
+
+    # -- tabs ------------------------------------------------------------------------------------------------
+    def current_tab(self) -> SlideTab | None:
+        """The slide shown now, or None."""
+        w = self.tabs.currentWidget()
+        return w if isinstance(w, SlideTab) else None
+
+    def slide_tabs(self) -> list[SlideTab]:
+        """All open slides in tab order."""
+        return [self.tabs.widget(i) for i in range(self.tabs.count())]
+
+    def close_tab(self, index: int) -> None:
+        """Close the slide in tab `index`."""
+        tab = self.tabs.widget(index)
+        if isinstance(tab, SlideTab):
+            self.tabs.removeTab(index)
+            tab.dispose()
+            tab.deleteLater()
+
+    def _on_current_tab(self, _index: int) -> None:
+        tab = self.current_tab()
+        self.overview.set_view(tab.view if tab else None)
+        self.layers_panel.set_stack(tab.layers if tab else None)
+        if tab is not None:
+            self.display_panel.set_settings(tab.display)
+            tab.view.tool = "zoom_rect" if self.zoom_rect_action.isChecked() else "pan"
+            self.setWindowTitle(f"{Path(tab.path).name} - HER2 Viewer")
+        else:
+            self.setWindowTitle("HER2 Viewer")
+        for act in self.slide_actions + self.mag_actions:
+            act.setEnabled(tab is not None)
+        if tab is not None and tab.view.base_mag is None:
+            for act in self.mag_actions:
+                act.setEnabled(False)
+        self.display_panel.setEnabled(tab is not None)
+        self._update_zoom_label()
+        self.cursor_label.setText("")
+
+    # -- status bar ----------------------------------------------------------------------------------------
+    def _update_zoom_label(self) -> None:
+        tab = self.current_tab()
+        if tab is None:
+            self.zoom_label.setText("")
+            return
+        v = tab.view
+        mag = v.magnification
+        mag_text = f"{mag:.3g}x" if mag is not None else f"{100.0 / v.downsample:.3g}%"
+        ds = tab.source.level_downsamples[v.level]
+        self.zoom_label.setText(f"{mag_text}  |  level {v.level} (downsample {ds:.3g})")
+
+    def _update_cursor_label(self, pos) -> None:
+        tab = self.current_tab()
+        if pos is None or tab is None:
+            self.cursor_label.setText("")
+            return
+        x, y = pos
+        text = f"x {x:,.0f}  y {y:,.0f} px"
+        mpp = tab.source.mpp
+        if mpp:
+            text += f"   |   x {x * mpp:,.1f}  y {y * mpp:,.1f} \u00b5m"
+        self.cursor_label.setText(text)
+
+    # -- actions ---------------------------------------------------------------------------------------------
+    def show_properties(self) -> PropertiesDialog | None:
+        """Open the properties dialog of the current slide."""
+        tab = self.current_tab()
+        if tab is None:
+            return None
+        dlg = PropertiesDialog(tab.source, self)
+        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+        self._dialogs = [d for d in self._dialogs if d.isVisible()] + [dlg]
+        dlg.show()
+        return dlg
+
+    def start_overlay(self, name: str) -> None:
+        """Compute an overlay ("tissue" or "tma") for the current slide in the background."""
+        tab = self.current_tab()
+        if tab is not None:
+            self.overlays.start(name, tab.source, tab.layers)
+            self.statusBar().showMessage(f"Computing the {name} overlay...")
+
+    def _on_zoom_tool(self, checked: bool) -> None:
+        for tab in self.slide_tabs():
+            tab.view.tool = "zoom_rect" if checked else "pan"
+
+    def _on_display(self, settings) -> None:
+        tab = self.current_tab()
+        if tab is not None:
+            tab.set_display(settings)
+
+    def closeEvent(self, event) -> None:
+        for tab in self.slide_tabs():
+            tab.dispose()
+        self.opener.close()
+        self.overlays.close()
+        super().closeEvent(event)

@@ -1,0 +1,237 @@
+"""A `ScoreResult` as overlay layers: heatmaps, cell detections by membrane class, sampled patch boxes by
+their sample's score, and the TMA cores with a score badge each.
+
+The layers show what the result carries (no branching on the method): heatmaps -> `RasterLayer`, cells ->
+`CellLayer`, patch boxes -> `VectorLayer`, cores -> `CoreScoreLayer`. Every layer name starts with
+`RESULT_PREFIX`, so a new result replaces the old one's layers.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from pyqtgraph import functions as pgfn
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPen
+
+from her2viewer.scoring.result import CellDetections, CoreResult, ScoreResult
+
+from .layers import Layer, LayerStack, RasterLayer, Shape, VectorLayer
+
+RESULT_PREFIX = "Score: "
+CELLS = RESULT_PREFIX + "cells"
+PATCHES = RESULT_PREFIX + "sampled patches"
+CORES = RESULT_PREFIX + "TMA cores"
+
+#: colours of the HER2 scores (boxes, badges, bars)
+SCORE_COLORS = {"0": "#4a7bd0", "1+": "#e6c200", "2+": "#f07f10", "3+": "#d0202a"}
+#: colours of the membrane intensity classes 0 none, 1 faint, 2 weak-moderate, 3 strong
+MEMBRANE_COLORS = ("#3a66d8", "#f0d020", "#f08010", "#c8101a")
+MEMBRANE_NAMES = ("none", "faint", "weak-moderate", "strong")
+NON_TUMOUR_COLOR = "#9a9a9a"
+
+
+def score_color(score: str | None) -> QColor:
+    """The colour of a HER2 score (grey when unknown)."""
+    return QColor(SCORE_COLORS.get(score or "", "#808080"))
+
+
+class CellLayer(Layer):
+    """Cell detections as dots coloured by membrane class, drawn only when zoomed in enough to tell cells
+    apart, and only those in view (a bucket grid over sorted arrays; one `drawPoints` per class)."""
+
+    MIN_SPACING_PX = 5.0     # cells closer than this on screen: not drawn (the heatmap says enough)
+    MAX_DOT_PX = 9.0
+
+    def __init__(self, name: str, cells: CellDetections, *, visible: bool = True, opacity: float = 0.9) -> None:
+        super().__init__(name, visible=visible, opacity=opacity)
+        x = np.asarray(cells.x, np.float64)
+        y = np.asarray(cells.y, np.float64)
+        n = len(x)
+        self.n = n
+        inten = np.clip(np.asarray(cells.intensity, np.int64), 0, 3)
+        complete = np.asarray(cells.complete, bool)
+        tumour = np.ones(n, bool) if cells.tumour is None else np.asarray(cells.tumour, bool)
+        # group: 0..3 incomplete by class, 4..7 complete by class, 8 non-tumour
+        group = np.where(tumour, inten + 4 * complete, 8)
+        if n:
+            self.x0, self.y0 = float(x.min()), float(y.min())
+            w, h = float(x.max()) - self.x0 + 1.0, float(y.max()) - self.y0 + 1.0
+        else:
+            self.x0 = self.y0 = 0.0
+            w = h = 1.0
+        self.bucket = max(16.0, math.sqrt(w * h / max(n, 1) * 64.0))   # ~64 cells per bucket on average
+        self.cols = int(w // self.bucket) + 1
+        self.rows = int(h // self.bucket) + 1
+        key = ((y - self.y0) // self.bucket).astype(np.int64) * self.cols + ((x - self.x0) // self.bucket).astype(
+            np.int64)
+        order = np.argsort(key, kind="stable")
+        self.x, self.y, self.group = x[order], y[order], group[order].astype(np.int8)
+        self.starts = np.searchsorted(key[order], np.arange(self.cols * self.rows + 1))
+        occupied = np.count_nonzero(np.diff(self.starts))
+        self.spacing = math.sqrt(occupied * self.bucket ** 2 / max(n, 1)) if n else float("inf")
+        self.last_drawn = 0
+
+    def shown_at(self, downsample: float) -> bool:
+        """Whether cells are drawn at this zoom (level-0 px per screen px)."""
+        return self.n > 0 and self.spacing / downsample >= self.MIN_SPACING_PX
+
+    def indices_in(self, l0_rect: QRectF) -> np.ndarray:
+        """Indices (into the sorted arrays) of the cells inside a level-0 rectangle."""
+        b = self.bucket
+        c0 = max(0, int((l0_rect.left() - self.x0) // b))
+        c1 = min(self.cols - 1, int((l0_rect.right() - self.x0) // b))
+        r0 = max(0, int((l0_rect.top() - self.y0) // b))
+        r1 = min(self.rows - 1, int((l0_rect.bottom() - self.y0) // b))
+        if c1 < c0 or r1 < r0:
+            return np.zeros(0, np.int64)
+        rows = np.arange(r0, r1 + 1) * self.cols
+        lo, hi = self.starts[rows + c0], self.starts[rows + c1 + 1]
+        if len(lo) == 0 or (hi - lo).sum() == 0:
+            return np.zeros(0, np.int64)
+        idx = np.concatenate([np.arange(a, z) for a, z in zip(lo, hi, strict=True) if z > a])
+        x, y = self.x[idx], self.y[idx]
+        inside = (x >= l0_rect.left()) & (x <= l0_rect.right()) & (y >= l0_rect.top()) & (y <= l0_rect.bottom())
+        return idx[inside]
+
+    def paint(self, painter: QPainter, l0_visible: QRectF, downsample: float) -> None:
+        """Draw the cells in view as dots: complete membranes solid with a dark rim, incomplete paler and
+        smaller, non-tumour cells small grey."""
+        self.last_drawn = 0
+        if not self.shown_at(downsample):
+            return
+        idx = self.indices_in(l0_visible)
+        if idx.size == 0:
+            return
+        dot = min(self.MAX_DOT_PX, max(3.0, 0.45 * self.spacing / downsample))
+        groups = self.group[idx]
+        painter.save()
+        painter.setOpacity(self.opacity)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        for g in (8, 0, 1, 2, 3, 4, 5, 6, 7):
+            sel = idx[groups == g]
+            if sel.size == 0:
+                continue
+            poly = pgfn.create_qpolygonf(int(sel.size))
+            arr = pgfn.ndarray_from_qpolygonf(poly)
+            arr[:, 0] = self.x[sel]
+            arr[:, 1] = self.y[sel]
+            if g == 8:
+                self._points(painter, poly, QColor(NON_TUMOUR_COLOR), 0.6 * dot)
+                continue
+            color = QColor(MEMBRANE_COLORS[g % 4])
+            if g >= 4:   # complete: dark rim, then the colour
+                self._points(painter, poly, QColor(20, 20, 20), dot + 2.0)
+                self._points(painter, poly, color, dot)
+            else:
+                color.setAlphaF(0.8)
+                self._points(painter, poly, color, 0.75 * dot)
+            self.last_drawn += int(sel.size)
+        painter.restore()
+
+    @staticmethod
+    def _points(painter: QPainter, poly, color: QColor, size: float) -> None:
+        pen = QPen(color, size, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap)
+        pen.setCosmetic(True)
+        painter.setPen(pen)
+        painter.drawPoints(poly)
+
+
+class CoreScoreLayer(Layer):
+    """TMA cores as circles coloured by score, each with a badge "A1 2+" (the reviewed score when there is
+    one: "A1 3+ (was 2+)")."""
+
+    MIN_BADGE_PX = 28.0
+
+    def __init__(self, name: str, cores: list[CoreResult], *, visible: bool = True) -> None:
+        super().__init__(name, visible=visible)
+        self.cores = list(cores)
+        self.reviewed: dict[str, str] = {}
+        self.highlighted: str | None = None
+
+    def set_reviewed(self, reviewed: dict[str, str]) -> None:
+        """Reviewed scores by core id."""
+        self.reviewed = dict(reviewed)
+        self.sigChanged.emit()
+
+    def set_highlighted(self, core_id: str | None) -> None:
+        """Draw one core thicker (the one shown in the panels)."""
+        self.highlighted = core_id
+        self.sigChanged.emit()
+
+    def badge_text(self, core: CoreResult) -> str:
+        """The badge of a core."""
+        rev = self.reviewed.get(core.id)
+        if rev is None:
+            return f"{core.id}  {core.score}"
+        if rev == core.score:
+            return f"{core.id}  {rev} \u2713"
+        return f"{core.id}  {rev} (was {core.score})"
+
+    def paint(self, painter: QPainter, l0_visible: QRectF, downsample: float) -> None:
+        """Draw the cores in view and their badges at a fixed screen size."""
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        painter.setOpacity(self.opacity)
+        to_screen = painter.transform()
+        badges = []
+        for core in self.cores:
+            x, y, w, h = core.bbox
+            rect = QRectF(x, y, w, h)
+            if not rect.intersects(l0_visible):
+                continue
+            color = score_color(self.reviewed.get(core.id, core.score))
+            pen = QPen(color, 4.0 if core.id == self.highlighted else 2.0)
+            pen.setCosmetic(True)
+            painter.setPen(pen)
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawEllipse(rect)
+            if w / downsample >= self.MIN_BADGE_PX:
+                badges.append((to_screen.map(QPointF(x + w / 2, y)), self.badge_text(core), color))
+        painter.resetTransform()
+        font = QFont(painter.font())
+        font.setPixelSize(13)
+        font.setBold(True)
+        painter.setFont(font)
+        fm = painter.fontMetrics()
+        for anchor, text, color in badges:
+            r = QRectF(fm.boundingRect(text)).adjusted(-5, -2, 5, 2)
+            r.moveCenter(QPointF(anchor.x(), anchor.y() + r.height() / 2 + 2))
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(QBrush(color))
+            painter.drawRoundedRect(r, 4, 4)
+            painter.setPen(QColor(0, 0, 0) if color.lightness() > 140 else QColor(255, 255, 255))
+            painter.drawText(r, Qt.AlignmentFlag.AlignCenter, text)
+        painter.restore()
+
+
+def result_layers(result: ScoreResult) -> list[Layer]:
+    """The layers that show a result's evidence, bottom first."""
+    layers: list[Layer] = []
+    ev = result.evidence
+    for h in ev.heatmaps:
+        if h.values.ndim != 2 or h.values.size == 0:
+            continue
+        layers.append(RasterLayer(f"{RESULT_PREFIX}{h.name} heatmap", h.values, l0_origin=h.l0_origin,
+                                  cell_size=h.l0_cell_size, colormap="inferno", vmin=h.vmin, vmax=h.vmax,
+                                  opacity=0.4))
+    if ev.cells is not None and len(ev.cells):
+        layers.append(CellLayer(CELLS, ev.cells))
+    if ev.patch_boxes:
+        shapes = [Shape("box", b.bbox, color=SCORE_COLORS.get(b.score, "#808080"), label=f"#{b.sample} {b.score}")
+                  for b in ev.patch_boxes]
+        layers.append(VectorLayer(PATCHES, shapes, line_width=1.5, show_labels=False))
+    if result.cores:
+        layers.append(CoreScoreLayer(CORES, result.cores))
+    return layers
+
+
+def install_result_layers(stack: LayerStack, result: ScoreResult | None) -> list[Layer]:
+    """Replace the previous result's layers on `stack` by those of `result` (None: just remove them)."""
+    for layer in stack.layers:
+        if layer.name.startswith(RESULT_PREFIX):
+            stack.remove(layer)
+    if result is None:
+        return []
+    return [stack.add(layer) for layer in result_layers(result)]
