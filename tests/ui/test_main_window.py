@@ -130,7 +130,7 @@ def test_drop_opens_files(qtbot, window, slide_file):
 
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(slide_file))])
-    enter = QDragEnterEvent(QPointF(window.rect().center()), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+    enter = QDragEnterEvent(window.rect().center(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                             Qt.KeyboardModifier.NoModifier)
     window.dragEnterEvent(enter)
     assert enter.isAccepted()
