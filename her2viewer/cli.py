@@ -29,6 +29,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+TOP_LEVEL_FLAGS = frozenset({"-v", "--verbose"})
+
+
 def _available() -> dict[str, tuple[str, str]]:
     found = {}
     for name, (mod, help_) in COMMANDS.items():
@@ -59,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     available = _available()
     first = next((a for a in argv if not a.startswith("-")), None)
     if not argv or (first not in available and not {"-h", "--help", "--version"} & set(argv)):
-        argv = ["gui", *argv]
+        top = [a for a in argv if a in TOP_LEVEL_FLAGS or (a.startswith("-v") and set(a[1:]) == {"v"})]
+        argv = [*top, "gui", *(a for a in argv if a not in top)]
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 2),
                         format="%(levelname)s %(name)s: %(message)s")

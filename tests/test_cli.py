@@ -27,3 +27,20 @@ def test_console_entry_runs_as_module():
     out = subprocess.run([sys.executable, "-m", "her2viewer", "--help"], capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0 and "score" in out.stdout
+
+
+def test_top_level_flags_go_before_the_implicit_gui_command(monkeypatch):
+    import her2viewer.cli as cli
+
+    seen = {}
+
+    def fake_parse(self, argv):
+        seen["argv"] = argv
+        raise SystemExit(0)
+
+    monkeypatch.setattr(cli.argparse.ArgumentParser, "parse_args", fake_parse)
+    try:
+        cli.main(["slide.svs", "-vv", "--screenshot", "x.png"])
+    except SystemExit:
+        pass
+    assert seen["argv"] == ["-vv", "gui", "slide.svs", "--screenshot", "x.png"]
