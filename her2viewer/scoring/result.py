@@ -102,35 +102,46 @@ class Heatmap:
 
 @dataclass
 class CellDetections:
-    """Detected cells: level-0 centres, membrane intensity class (0..3) and completeness."""
+    """Detected cells: level-0 centres, membrane intensity class (0..3), completeness and (optionally)
+    whether each cell counts as a tumour cell (None: all are tumour cells, as in older results)."""
 
     x: np.ndarray
     y: np.ndarray
     intensity: np.ndarray
     complete: np.ndarray
+    tumour: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(len(self.x))
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d = {
             "x": np.round(np.asarray(self.x, float), 1).tolist(),
             "y": np.round(np.asarray(self.y, float), 1).tolist(),
             "intensity": np.asarray(self.intensity, int).tolist(),
             "complete": np.asarray(self.complete, bool).astype(int).tolist(),
         }
+        if self.tumour is not None:
+            d["tumour"] = np.asarray(self.tumour, bool).astype(int).tolist()
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CellDetections:
+        tumour = np.asarray(d["tumour"], bool) if d.get("tumour") is not None else None
         return cls(np.asarray(d["x"], np.float32), np.asarray(d["y"], np.float32),
-                   np.asarray(d["intensity"], np.int8), np.asarray(d["complete"], bool))
+                   np.asarray(d["intensity"], np.int8), np.asarray(d["complete"], bool), tumour)
 
     @classmethod
     def concat(cls, parts: list[CellDetections]) -> CellDetections:
         if not parts:
             return cls(np.zeros(0, np.float32), np.zeros(0, np.float32), np.zeros(0, np.int8),
                        np.zeros(0, bool))
-        return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("x", "y", "intensity", "complete")))
+        fields4 = ("x", "y", "intensity", "complete")
+        out = cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in fields4))
+        if any(p.tumour is not None for p in parts):
+            out.tumour = np.concatenate([p.tumour if p.tumour is not None else np.ones(len(p), bool)
+                                         for p in parts])
+        return out
 
 
 @dataclass

@@ -139,6 +139,11 @@ def test_lymphocytes_and_fibroblasts_are_not_tumour() -> None:
     assert r.cells["n_tumour"] == 9
     assert r.cells["n_non_tumour"] == len(others)
     assert r.score == "3+"
+    ev = r.evidence.cells
+    assert len(ev) == 9 + len(others) and ev.tumour is not None and int(ev.tumour.sum()) == 9
+    assert np.all(ev.x[~ev.tumour] > 20 + 3 * 34)  # the excluded cells are the lymphocytes and fibroblasts
+    back = ScoreResult.from_json(r.to_json()).evidence.cells
+    assert back.tumour is not None and back.tumour.tolist() == ev.tumour.tolist()
 
 
 def test_tiles_do_not_double_count() -> None:
@@ -231,3 +236,13 @@ def test_synthetic_cores_mostly_match_their_label() -> None:
     # The measured accuracy on synthetic cores is reported by benchmarks/eval_rules_synth.py; this guards
     # against a broken pipeline (chance is 2 of 8).
     assert hits >= 6
+
+
+def test_cell_detections_without_tumour_flag_still_load() -> None:
+    from her2viewer.scoring.result import CellDetections
+
+    old = {"x": [1.0, 2.0], "y": [3.0, 4.0], "intensity": [0, 3], "complete": [0, 1]}
+    cells = CellDetections.from_dict(old)
+    assert cells.tumour is None and "tumour" not in cells.to_dict()
+    both = CellDetections.concat([cells, CellDetections.from_dict({**old, "tumour": [1, 0]})])
+    assert both.tumour.tolist() == [True, True, True, False]

@@ -15,7 +15,7 @@ from ...progress import Task
 from ...slide.base import SlideSource
 from ..base import Region, ScoreOptions, register_scorer
 from ..result import CellDetections, Evidence, Heatmap, ModelInfo, ScoreResult
-from .decision import bootstrap_probabilities, confidence, decide
+from .decision import bootstrap_probabilities, confidence, decide, intensity_class, is_complete
 from .params import RulesParams
 from .tiles import RegionCells, analyse_region
 
@@ -53,8 +53,14 @@ class RulesScorer:
             "h_score": float(sum(k * c for k, c in zip((1, 2, 3), np.bincount(inten, minlength=4)[1:], strict=True))
                              * 100.0 / max(1, len(inten))),
         })
-        detections = CellDetections(rc.l0_x[tum].astype(np.float32), rc.l0_y[tum].astype(np.float32),
-                                    inten.astype(np.int8), complete.astype(bool))
+        # Every detected cell goes into the evidence, tumour or not (the flag says which were counted);
+        # non-tumour cells are classified with the same thresholds so that a reviewer sees what was excluded.
+        all_inten = intensity_class(rc.cells.membrane_od, p.membrane)
+        all_inten[tum] = inten
+        all_complete = is_complete(rc.cells.completeness, all_inten, p.membrane)
+        all_complete[tum] = complete
+        detections = CellDetections(rc.l0_x.astype(np.float32), rc.l0_y.astype(np.float32),
+                                    all_inten.astype(np.int8), all_complete.astype(bool), tum.astype(bool))
         explanation = decision.reason
         if decision.score == "0" and decision.subclass:
             explanation += f" (HER2-{decision.subclass})" if decision.subclass not in explanation else ""
