@@ -175,6 +175,7 @@ class AnnotationTools(QObject):
 
     def _double_click(self, ev: QMouseEvent) -> bool:
         if self._tool == "polygon" and ev.button() == Qt.MouseButton.LeftButton:
+            self._points.append(self.l0(ev.position()))   # Qt sends no press for the second click
             self.finish_polygon()
             return True
         return self._tool in DRAWING

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from .annotation_actions import install_annotations
 from .display_panel import DisplayPanel
 from .layers_panel import LayersPanel
 from .opener import SlideOpener
@@ -88,6 +89,7 @@ class MainWindow(QMainWindow):
         self._dialogs: list[QWidget] = []
         self._build_menus()
         self._on_current_tab(-1)
+        self.annotations = install_annotations(self)
 
     # -- menus ----------------------------------------------------------------------------------------
     def _action(self, menu, text: str, slot, shortcut=None, checkable: bool = False) -> QAction:

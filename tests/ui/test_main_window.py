@@ -115,12 +115,13 @@ def test_tissue_and_tma_overlays_are_layers(qtbot, window, tmp_path):
     window.start_overlay("tma")
     qtbot.waitUntil(lambda: window.overlays.running == 0, timeout=30_000)
     names = [la.name for la in tab.layers.layers]
-    assert names == ["Tissue mask", "Tissue outline", "TMA cores"]
+    assert names == ["Tissue mask", "Tissue outline", "TMA cores", "Annotations"]  # annotations stay on top
     cores = tab.layers.find("TMA cores")
     labels = sorted(s.label for s in cores.shapes)
     assert labels == ["A1", "A2", "A3", "B1", "B2", "B3"]
-    assert window.layers_panel.list.count() == 3
-    window.layers_panel.list.item(0).setCheckState(window.layers_panel.list.item(0).checkState().Unchecked)
+    assert window.layers_panel.list.count() == 4
+    item = window.layers_panel.list.item(1)     # the top row is the annotations
+    item.setCheckState(item.checkState().Unchecked)
     assert not cores.visible
 
 

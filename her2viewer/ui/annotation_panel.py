@@ -1,0 +1,215 @@
+"""The annotation list dock: name, class, area (um^2 from the slide's mpp, px^2 without), type; a click
+selects an annotation and centres the view on it; class changes, renames and deletes are undoable edits."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QItemSelectionModel, Qt, Signal
+from PySide6.QtGui import QColor, QIcon, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .annotation_session import SlideAnnotations
+
+UNCLASSIFIED = "Unclassified"
+COLUMNS = ("Name", "Class", "Area")
+
+
+def format_area(area_px: float, mpp: float | None) -> str:
+    """An area for the list: um^2 (mm^2 when large) with a pixel size, px^2 without."""
+    if not mpp:
+        return f"{area_px:,.0f} px\u00b2"
+    um2 = area_px * mpp * mpp
+    if um2 >= 1e6:
+        return f"{um2 / 1e6:,.3g} mm\u00b2"
+    return f"{um2:,.0f} \u00b5m\u00b2"
+
+
+def color_icon(rgb: tuple[int, int, int], size: int = 12) -> QIcon:
+    """A small square of a colour, for class lists."""
+    pm = QPixmap(size, size)
+    pm.fill(QColor(*rgb))
+    return QIcon(pm)
+
+
+def fill_class_combo(combo: QComboBox, session: SlideAnnotations | None, current: str | None) -> None:
+    """List the session's classes (and Unclassified) with colour swatches; select `current`."""
+    combo.blockSignals(True)
+    combo.clear()
+    combo.addItem(color_icon((255, 255, 0)), UNCLASSIFIED, None)
+    if session is not None:
+        for c in session.aset.classes:
+            combo.addItem(color_icon(c.color), c.name, c.name)
+    i = combo.findData(current) if current is not None else 0
+    combo.setCurrentIndex(max(i, 0))
+    combo.blockSignals(False)
+
+
+class AnnotationPanel(QWidget):
+    """Lists one slide's annotations; follows and sets the session's selection."""
+
+    sigEditClasses = Signal()   # the user asked for the class editor
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session: SlideAnnotations | None = None
+        self.new_class = QComboBox()
+        self.new_class.setToolTip("Class given to newly drawn annotations")
+        self.new_class.currentIndexChanged.connect(self._on_new_class)
+        self.classes_button = QPushButton("Classes...")
+        self.classes_button.clicked.connect(self.sigEditClasses)
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Draw as:"))
+        top.addWidget(self.new_class, 1)
+        top.addWidget(self.classes_button)
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(22)
+        self.table.setWordWrap(False)
+        self.table.setMinimumHeight(160)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked
+                                   | QAbstractItemView.EditTrigger.EditKeyPressed)
+        hdr = self.table.horizontalHeader()
+        hdr.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for c in (1, 2):
+            hdr.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.itemSelectionChanged.connect(self._on_rows_selected)
+        self.table.itemChanged.connect(self._on_item_changed)
+        self.table.cellClicked.connect(self._on_cell_clicked)
+        self.set_class = QComboBox()
+        self.set_class.setToolTip("Change the class of the selected annotations")
+        self.set_class.activated.connect(self._on_set_class)
+        self.delete_button = QPushButton("Delete")
+        self.delete_button.clicked.connect(lambda: self.session and self.session.delete())
+        bottom = QHBoxLayout()
+        bottom.addWidget(QLabel("Class:"))
+        bottom.addWidget(self.set_class, 1)
+        bottom.addWidget(self.delete_button)
+        self.summary = QLabel()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(top)
+        layout.addWidget(self.table, 1)
+        layout.addLayout(bottom)
+        layout.addWidget(self.summary)
+        self._ids: list[str] = []
+        self._syncing = False
+        self.set_session(None)
+
+    def set_session(self, session: SlideAnnotations | None) -> None:
+        """Show another slide's annotations (None: no slide)."""
+        if self.session is not None:
+            for sig, slot in self._connections():
+                sig.disconnect(slot)
+        self.session = session
+        if session is not None:
+            for sig, slot in self._connections():
+                sig.connect(slot)
+        self.setEnabled(session is not None)
+        self._fill_classes()
+        self.refresh()
+
+    def _connections(self):
+        s = self.session
+        return [(s.sigChanged, self.refresh), (s.sigSelectionChanged, self._sync_selection),
+                (s.sigClassesChanged, self._on_classes_changed)]
+
+    # -- filling -----------------------------------------------------------------------------------------
+    def _fill_classes(self) -> None:
+        s = self.session
+        fill_class_combo(self.new_class, s, s.current_class if s else None)
+        fill_class_combo(self.set_class, s, None)
+
+    def _on_classes_changed(self) -> None:
+        self._fill_classes()
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Rebuild the rows from the session."""
+        s = self.session
+        self._syncing = True
+        self.table.setRowCount(0)
+        self._ids = []
+        if s is not None:
+            anns = list(s.aset)
+            self.table.setRowCount(len(anns))
+            for r, a in enumerate(anns):
+                self._ids.append(a.id)
+                name = QTableWidgetItem(a.name)
+                name.setData(Qt.ItemDataRole.UserRole, a.id)
+                cls = QTableWidgetItem(color_icon(s.aset.color_of(a)), a.cls or UNCLASSIFIED)
+                area = QTableWidgetItem(format_area(a.area_px, s.mpp) if a.area_px > 0 else "-")
+                area.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                name.setToolTip(f"{a.kind}; double-click to rename")
+                for c, item in enumerate((name, cls, area)):
+                    if c:
+                        item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
+                    self.table.setItem(r, c, item)
+            n = len(anns)
+            self.summary.setText(f"{n} annotation{'s' if n != 1 else ''}")
+        else:
+            self.summary.setText("No slide open")
+        self._syncing = False
+        self._sync_selection()
+
+    def _sync_selection(self) -> None:
+        s = self.session
+        self._syncing = True
+        self.table.clearSelection()
+        if s is not None:
+            index = {i: r for r, i in enumerate(self._ids)}
+            model = self.table.selectionModel()
+            flags = QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows
+            for i in s.selected:
+                if i in index:
+                    model.select(self.table.model().index(index[i], 0), flags)
+            if s.selected and s.selected[-1] in index:
+                self.table.scrollToItem(self.table.item(index[s.selected[-1]], 0))
+            first = s.aset.get(s.selected[0]) if s.selected else None
+            if first is not None:
+                self.set_class.setCurrentIndex(max(0, self.set_class.findData(first.cls) if first.cls else 0))
+        self._syncing = False
+        self.delete_button.setEnabled(bool(s and s.selected))
+        self.set_class.setEnabled(bool(s and s.selected))
+
+    # -- user actions ------------------------------------------------------------------------------------
+    def selected_ids(self) -> list[str]:
+        """The ids of the selected rows, top to bottom."""
+        rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
+        return [self._ids[r] for r in rows if r < len(self._ids)]
+
+    def _on_rows_selected(self) -> None:
+        if self._syncing or self.session is None:
+            return
+        self.session.select(self.selected_ids())
+
+    def _on_cell_clicked(self, row: int, _col: int) -> None:
+        """A click on a row takes the view to that annotation."""
+        if self.session is not None and row < len(self._ids) and len(self.selected_ids()) <= 1:
+            self.session.navigate_to(self._ids[row])
+
+    def _on_item_changed(self, item: QTableWidgetItem) -> None:
+        if self._syncing or self.session is None or item.column() != 0:
+            return
+        ann_id = item.data(Qt.ItemDataRole.UserRole)
+        if ann_id:
+            self.session.rename(ann_id, item.text().strip())
+
+    def _on_new_class(self, _index: int) -> None:
+        if self.session is not None:
+            self.session.current_class = self.new_class.currentData()
+
+    def _on_set_class(self, _index: int) -> None:
+        if self.session is not None and self.session.selected:
+            self.session.set_class(list(self.session.selected), self.set_class.currentData())
