@@ -15,7 +15,9 @@ ModelFactory = Callable[..., Any]
 _REGISTRY: dict[str, ModelFactory] = {}
 
 #: modules whose import registers the built-in models
-BUILTIN_MODEL_MODULES: tuple[str, ...] = ("her2viewer.models.pss_net",)
+BUILTIN_MODEL_MODULES: tuple[str, ...] = (
+    "her2viewer.models.pss_net", "her2viewer.models.mil.abmil", "her2viewer.models.mil.clam",
+    "her2viewer.models.mil.dtfd", "her2viewer.models.lowres", "her2viewer.models.patch_classifier")
 _loaded = False
 
 

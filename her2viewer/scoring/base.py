@@ -113,4 +113,7 @@ def _load_builtin_scorers() -> None:
 BUILTIN_SCORER_MODULES: tuple[str, ...] = (
     "her2viewer.scoring.rules.scorer",
     "her2viewer.scoring.pss.scorer",
+    "her2viewer.scoring.mil.scorer",
+    "her2viewer.scoring.lowres.scorer",
+    "her2viewer.scoring.patch.scorer",
 )

@@ -1,0 +1,1 @@
+"""Low-resolution end-to-end scoring (method "lowres"): the whole slide or core resized into a small CNN."""

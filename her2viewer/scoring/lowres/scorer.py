@@ -1,0 +1,96 @@
+"""The low-resolution scorer (method "lowres", IPD-Breast approach b): the whole image (a slide's tissue)
+or the core, resized to S x S (224 or 512, from the model card's input_spec "size"), into a small ConvNeXt;
+3-way 0 / Low / High as in the paper (a 4-way model works too).
+
+Framing matches training (`training.data.LowResDataset`, which resizes the whole image file, stretched to a
+square): a region with id "slide" (the tissue of a whole slide or a single-core image) is read as the
+whole image; a TMA core or a user box as its bounding box. Either is stretched to S x S, not padded.
+
+A 3-way model's 4-way score is a documented mapping (see `her2viewer.scoring.mil.common`): "0" -> "0",
+"Low" -> "1+", "High" -> "3+", P(2+) = 0; `score3` is the model's own call and `params["probabilities3"]`
+its three probabilities. Options: `model_path` (default resources/models/lowres_default), `device`.
+No heatmap: the model sees one image and has no per-location output.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from ...models.checkpoint import CheckpointError
+from ...progress import Task
+from ...slide.base import SlideSource
+from ..base import Region, ScoreOptions, register_scorer
+from ..mil.common import check_classes, checkpoint_for, class_call, classify_tiles
+from ..pss.sampler import read_l0_box
+from ..pss.scorer import cached_checkpoint, resolve_device
+from ..result import ModelInfo, SampleRecord, ScoreResult
+
+log = logging.getLogger(__name__)
+
+
+class LowResScorer:
+    """Scores a region from one low-resolution image of it."""
+
+    method = "lowres"
+
+    def __init__(self, options: ScoreOptions | None = None) -> None:
+        self.options = options or ScoreOptions()
+        self.device = resolve_device(self.options.device)
+        self.model_path = checkpoint_for(self.options.model_path, "lowres", "low-resolution")
+        self.model, self.card = cached_checkpoint(self.model_path, self.device)
+        where = f"{self.model_path}.json"
+        check_classes(self.card.classes, where)
+        spec = dict(self.card.input_spec)
+        try:
+            self.size = int(spec["size"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise CheckpointError(f"{where}: input_spec.size (the image side in px) is missing") from e
+        self.mean = tuple(spec.get("mean") or getattr(self.model, "mean", (0.485, 0.456, 0.406)))
+        self.std = tuple(spec.get("std") or getattr(self.model, "std", (0.229, 0.224, 0.225)))
+
+    @property
+    def model_info(self) -> ModelInfo:
+        """Name, sha256 and version from the model card."""
+        return ModelInfo(self.card.name, self.card.sha256, self.card.version)
+
+    def frame(self, source: SlideSource, region: Region) -> tuple[int, int, int, int]:
+        """The level-0 box the model sees: the whole image for a "slide" region, else the region's box."""
+        if region.id == "slide":
+            w, h = source.dimensions
+            return 0, 0, int(w), int(h)
+        return tuple(int(v) for v in region.l0_bbox)
+
+    def score_region(self, source: SlideSource, region: Region, task: Task | None = None) -> ScoreResult:
+        """Score one region from its S x S image."""
+        task = task or Task()
+        t0 = time.perf_counter()
+        task.report(0.0, f"reading {region.id} at low resolution")
+        x, y, w, h = self.frame(source, region)
+        img = read_l0_box(source, x, y, w, h, self.size, self.size)
+        task.report(0.5, "classifying")
+        probs = classify_tiles(self.model, img[None], self.mean, self.std, self.device)[0]
+        call = class_call(self.card.classes, probs, self.options.ish_positive)
+        explanation = (f"whole {'image' if region.id == 'slide' else 'region'} at {self.size} x {self.size} px: "
+                       f"{call.score3 if call.note else call.score} (p = {call.confidence:.2f})")
+        if call.note:
+            explanation += f"; {call.note}"
+        result = ScoreResult(
+            slide=str(getattr(source, "path", "")), method=self.method, score=call.score, score3=call.score3,
+            probabilities=call.probabilities, model=self.model_info, confidence=call.confidence,
+            explanation=explanation,
+            samples=[SampleRecord(call.score, call.probabilities, call.confidence, True, region.id)],
+            params={"size": self.size, "frame": [x, y, w, h], "device": self.device,
+                    "model_path": str(self.model_path), "classes": list(self.card.classes), **call.params},
+            ish_positive=self.options.ish_positive,
+        )
+        result.elapsed_s = time.perf_counter() - t0
+        task.report(1.0, f"lowres: {call.score3}")
+        log.info("lowres scorer: %s (%s) for %s in %.2f s", call.score3, call.score, region.id, result.elapsed_s)
+        return result
+
+
+@register_scorer("lowres")
+def create_lowres_scorer(options: ScoreOptions) -> LowResScorer:
+    """Factory registered as the "lowres" method."""
+    return LowResScorer(options)

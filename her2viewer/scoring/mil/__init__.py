@@ -1,0 +1,1 @@
+"""Attention-MIL scoring (method "mil"): tile features, an attention aggregator, the attention heatmap."""
