@@ -21,11 +21,25 @@ log = logging.getLogger(__name__)
 POOL_FORMAT = "her2viewer-pss-pool/1"
 
 
+def _extra(args: argparse.Namespace) -> dict:
+    """Method-specific options for ScoreOptions.extra."""
+    extra: dict = {"batch_size": args.batch_size}
+    if args.aggregator:
+        extra["aggregator"] = args.aggregator
+    if args.patch_aggregator:
+        extra["patch_aggregator"] = args.patch_aggregator
+    return extra
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of `her2viewer score`."""
     parser.add_argument("path", help="slide or core image file")
     parser.add_argument("--method", default="rules",
-                        help="scoring method: pss or rules (default rules: needs no trained model)")
+                        help="scoring method: pss, rules, mil, lowres or patch (default rules: needs no trained model)")
+    parser.add_argument("--aggregator", default=None, choices=["abmil", "clam_sb", "clam_mb", "dtfd"],
+                        help="MIL aggregator for --method mil (default: the checkpoint's)")
+    parser.add_argument("--patch-aggregator", default=None, choices=["vote", "rf", "svm", "mlp"],
+                        help="slide-level aggregator for --method patch (default: the checkpoint's)")
     parser.add_argument("--json", dest="json_out", metavar="OUT", default=None,
                         help="write the JSON result to OUT ('-' for stdout)")
     parser.add_argument("--report", metavar="OUT.pdf", default=None, help="also write a PDF report")
@@ -113,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
         return fail("--pool needs --method pss")
     options = ScoreOptions(n_samples=args.n_samples, top_k=args.top_k, seed=args.seed, device=args.device,
                            model_path=args.model, ish_positive=True if args.ish_positive else None,
-                           extra={"batch_size": args.batch_size})
+                           extra=_extra(args))
     try:
         scope = parse_scope(args.scope)
         with open_slide(args.path) as source:
