@@ -17,19 +17,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--tma", dest="tma", action="store_true", default=None,
                        help="treat the image as a TMA and dearray it (default: detect)")
     group.add_argument("--no-tma", dest="tma", action="store_false", help="report tissue regions only")
-    parser.add_argument("--downsample", type=float, default=32.0,
-                        help="level-0 pixels per mask pixel for the tissue mask (default 32)")
+    parser.add_argument("--downsample", type=float, default=None,
+                        help="level-0 pixels per mask pixel for the tissue mask (default: the same as dearraying, "
+                             "her2viewer.tissue.mask.DEFAULT_DOWNSAMPLE)")
     parser.add_argument("--core-diameter-um", type=float, default=None,
                         help="expected TMA core diameter in micrometres (default: estimated)")
 
 
-def tissue_report(source, *, tma: bool | None = None, downsample: float = 32.0,
+def tissue_report(source, *, tma: bool | None = None, downsample: float | None = None,
                   core_diameter_um: float | None = None) -> dict:
     """The JSON-ready tissue/TMA description of an open slide."""
-    from ..tissue.mask import tissue_mask
+    from ..tissue.mask import DEFAULT_DOWNSAMPLE, tissue_mask
     from ..tissue.tma import find_cores, tma_verdict
 
-    tm = tissue_mask(source, target_downsample=downsample)
+    tm = tissue_mask(source, target_downsample=downsample or DEFAULT_DOWNSAMPLE)
     cores: list = []
     if tma is not False and not tm.empty:
         cores, _, n_round = find_cores(source, expected_diameter_um=core_diameter_um, tissue=tm)

@@ -25,6 +25,10 @@ DARK_MAX = 50
 #: tissue-ness threshold limits relative to the glass level (255 - min(RGB) units)
 THRESHOLD_MIN_ABOVE_GLASS = 6.0
 THRESHOLD_MAX_ABOVE_GLASS = 12.0
+#: hysteresis: pixels at least this far above glass (or 4 glass-noise sigmas) join tissue they touch
+HYSTERESIS_MIN_ABOVE_GLASS = 3.0
+#: level-0 pixels per mask pixel used by default for tissue masks and TMA dearraying (one place)
+DEFAULT_DOWNSAMPLE = 32.0
 #: mpp assumed for area limits when the slide does not say (20x scan)
 FALLBACK_MPP = 0.5
 
@@ -41,6 +45,7 @@ class TissueMask:
     areas_l0px: list[float] = field(default_factory=list)
     mpp: float | None = None
     threshold: float = 0.0
+    low_threshold: float = 0.0
     l0_dimensions: tuple[int, int] = (0, 0)
 
     @property
@@ -108,13 +113,39 @@ def otsu_threshold(values: np.ndarray) -> float:
     return float(np.argmax(between)) + 1.0
 
 
-def tissue_threshold(t: np.ndarray, valid: np.ndarray | None = None) -> float:
-    """Otsu on the tissue-ness map (`valid` pixels only), kept within a band just above the glass level."""
+def tissue_thresholds(t: np.ndarray, valid: np.ndarray | None = None) -> tuple[float, float]:
+    """(low, high) tissue-ness thresholds: high is Otsu kept in a band just above the glass level, low sits a
+    few glass-noise sigmas above glass and catches pale stroma connected to confident tissue (hysteresis)."""
     values = t[valid] if valid is not None and valid.any() else t.ravel()
     glass = float(np.percentile(values, 1.0))
     otsu = otsu_threshold(values)
     lo, hi = glass + THRESHOLD_MIN_ABOVE_GLASS, glass + THRESHOLD_MAX_ABOVE_GLASS
-    return float(min(max(otsu, lo), hi))
+    high = float(min(max(otsu, lo), hi))
+    near = values[values <= glass + 0.5 * (high - glass)]
+    sigma = 1.4826 * float(np.median(np.abs(near - np.median(near)))) if near.size else 0.0
+    low = min(high, glass + max(HYSTERESIS_MIN_ABOVE_GLASS, 4.0 * sigma))
+    return float(low), high
+
+
+def tissue_threshold(t: np.ndarray, valid: np.ndarray | None = None) -> float:
+    """The confident-tissue (high) threshold of `tissue_thresholds`."""
+    return tissue_thresholds(t, valid)[1]
+
+
+def hysteresis(t: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Pixels above `high`, plus pale areas above `low` that touch them.
+
+    The pale areas are eroded by one pixel first, so the blurred rim around confident tissue (between the
+    thresholds everywhere along an edge) does not grow the tissue outline."""
+    strong = t > high
+    weak = cv2.erode((t > low).astype(np.uint8), np.ones((3, 3), np.uint8)) | strong.astype(np.uint8)
+    n, lab = cv2.connectedComponents(weak, connectivity=8)
+    if n <= 1:
+        return strong
+    keep = np.zeros(n, bool)
+    keep[np.unique(lab[strong])] = True
+    keep[0] = False
+    return keep[lab]
 
 
 # -- morphology and splitting ---------------------------------------------------------------------------
@@ -318,7 +349,7 @@ def choose_downsample(source: SlideSource, target_downsample: float, min_mask_si
     return float(max(1.0, min(target_downsample, longest / float(min_mask_side))))
 
 
-def tissue_mask(source: SlideSource, *, target_downsample: float = 32.0, min_mask_side: int = 512,
+def tissue_mask(source: SlideSource, *, target_downsample: float = DEFAULT_DOWNSAMPLE, min_mask_side: int = 512,
                 min_area_um2: float = 5000.0, max_hole_um2: float = 200_000.0, split: bool = True,
                 neck_ratio: float = 0.7) -> TissueMask:
     """Find the tissue of a slide at low resolution and split it into pieces (level-0 polygons and boxes)."""
@@ -330,20 +361,20 @@ def tissue_mask(source: SlideSource, *, target_downsample: float = 32.0, min_mas
     # statistics leave out black borders and pure-white padding (areas the scanner never imaged)
     scanned = (brightest >= DARK_MAX) & (darkest < 253)
     scanned = cv2.erode(scanned.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
-    thr = tissue_threshold(t, scanned)
+    low, thr = tissue_thresholds(t, scanned)
     mpp = source.mpp
     px_um2 = (ds * (mpp or FALLBACK_MPP)) ** 2
     min_area_px = max(4.0, min_area_um2 / px_um2)
     max_hole_px = max(4.0, max_hole_um2 / px_um2)
     # only specks of glass are filled before splitting: larger holes may be the gaps between touching cores
-    mask = clean_mask(t > thr, min_area_px, min(max_hole_px, min_area_px / 4))
+    mask = clean_mask(hysteresis(t, low, thr), min_area_px, min(max_hole_px, min_area_px / 4))
     if split:
         labels = split_touching(mask, neck_ratio=neck_ratio, min_area_px=min_area_px)
     else:
         labels = ndi.label(mask)[0].astype(np.int32)
     labels = _relabel_by_area(fill_enclosed_holes(labels, max_hole_px))
     mask = labels > 0
-    result = TissueMask(mask=mask, labels=labels, downsample=ds, mpp=mpp, threshold=thr,
+    result = TissueMask(mask=mask, labels=labels, downsample=ds, mpp=mpp, threshold=thr, low_threshold=low,
                         l0_dimensions=tuple(source.dimensions))
     l0_w, l0_h = source.dimensions
     areas = np.bincount(labels.ravel())
@@ -354,6 +385,6 @@ def tissue_mask(source: SlideSource, *, target_downsample: float = 32.0, min_mas
         result.regions.append((x0, y0, x1 - x0, y1 - y0))
         result.areas_l0px.append(float(areas[i + 1]) * ds * ds)
         result.polygons.append(label_polygon(labels, i + 1, (c0, r0, c1 - c0, r1 - r0), ds))
-    log.debug("tissue mask of %s: ds %.2f, threshold %.1f, %d regions, %.1f%% tissue",
-              getattr(source, "path", "?"), ds, thr, len(result.regions), 100 * result.tissue_fraction())
+    log.debug("tissue mask of %s: ds %.2f, threshold %.1f (low %.1f), %d regions, %.1f%% tissue",
+              getattr(source, "path", "?"), ds, thr, low, len(result.regions), 100 * result.tissue_fraction())
     return result

@@ -17,7 +17,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from ..slide.base import SlideSource
-from .mask import TissueMask, tissue_mask, tissueness
+from .mask import DEFAULT_DOWNSAMPLE, TissueMask, hysteresis, tissue_mask, tissueness
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,8 @@ MIN_CIRCLE_FILL = 0.5
 MIN_ASPECT = 0.6
 #: cores are within this factor of the typical diameter
 SIZE_RANGE = (0.5, 1.6)
+#: fragments join a core (or each other) while the union's box stays within this many diameters
+MAX_CORE_EXTENT = 1.3
 #: refinement works at this many pixels across a core
 REFINE_PX = 128
 #: cores narrower than this many mask pixels are re-measured on a finer level
@@ -98,7 +100,9 @@ def _blobs(tm: TissueMask) -> list[_Blob]:
         contours, _ = cv2.findContours(piece, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
         pts = np.concatenate(contours).reshape(-1, 2).astype(np.float32)
         (_, _), radius = cv2.minEnclosingCircle(pts)
-        fill = area / (math.pi * (radius + 0.5) ** 2)
+        # roundness of the convex hull: bays and cracks of a pale or broken core do not make it irregular
+        hull_area = max(area, cv2.contourArea(cv2.convexHull(pts)) + 0.5 * len(cv2.convexHull(pts)))
+        fill = hull_area / (math.pi * (radius + 0.5) ** 2)
         round_ = fill >= MIN_CIRCLE_FILL and min(w, h) / max(w, h) >= MIN_ASPECT and area >= 12
         r0, c0 = sl[0].start, sl[1].start
         out.append(_Blob(c0 * ds, r0 * ds, (c0 + w) * ds, (r0 + h) * ds, (c0 + cc.mean() + 0.5) * ds,
@@ -111,36 +115,73 @@ def _typical_diameter(blobs: list[_Blob]) -> float | None:
     d = np.array([b.eq_diameter for b in blobs if b.round])
     if d.size == 0:
         return None
-    d = d[d >= 0.35 * d.max()]
+    d = d[d >= 0.5 * d.max()]
     return float(np.median(d))
 
 
+def _extent(b: _Blob) -> float:
+    return max(b.x1 - b.x0, b.y1 - b.y0)
+
+
 def _assemble(blobs: list[_Blob], diameter: float) -> list[_Blob]:
-    """Cores: round blobs of the typical size, plus fragments that together make a core-sized piece."""
+    """Cores: round blobs of the typical size, plus fragments that together make a core-sized piece.
+
+    A fragment next to a core joins it when the union stays core-sized (one grid cell); other fragments are
+    grouped greedily the same way and kept when the group is big enough to be a core.
+    """
     lo, hi = SIZE_RANGE
     core_area = math.pi * diameter**2 / 4
+    max_extent = MAX_CORE_EXTENT * diameter
     is_core = [b.round and lo * diameter <= b.eq_diameter <= hi * diameter for b in blobs]
     cores = [b for b, ok in zip(blobs, is_core, strict=True) if ok]
     rest = [b for b, ok in zip(blobs, is_core, strict=True)
             if not ok and b.area >= 0.02 * core_area and b.eq_diameter <= hi * diameter]
-    # greedy grouping of fragments lying within one core's circle
     rest.sort(key=lambda b: -b.area)
-    used = [False] * len(rest)
-    for i, seed in enumerate(rest):
+    left = []
+    for frag in rest:
+        best, best_d = None, math.inf
+        for k, c in enumerate(cores):
+            d = math.hypot(frag.cx - c.cx, frag.cy - c.cy)
+            if d < best_d and _extent(c.merged(frag)) <= max_extent:
+                best, best_d = k, d
+        if best is not None:
+            cores[best] = cores[best].merged(frag)
+        else:
+            left.append(frag)
+    used = [False] * len(left)
+    for i, seed in enumerate(left):
         if used[i]:
             continue
         group = seed
         used[i] = True
-        for j in range(i + 1, len(rest)):
+        for j in range(i + 1, len(left)):
             if used[j]:
                 continue
-            cand = group.merged(rest[j])
-            if max(cand.x1 - cand.x0, cand.y1 - cand.y0) <= 1.25 * diameter:
+            cand = group.merged(left[j])
+            if _extent(cand) <= max_extent:
                 group, used[j] = cand, True
-        near_core = any(math.hypot(group.cx - c.cx, group.cy - c.cy) < 0.75 * diameter for c in cores)
-        size = max(group.x1 - group.x0, group.y1 - group.y0)
-        if not near_core and group.area >= 0.25 * core_area and size >= lo * diameter:
+        if group.area >= 0.25 * core_area and _extent(group) >= lo * diameter:
             cores.append(group)
+    return _merge_within_cell(cores, max_extent)
+
+
+def _merge_within_cell(cores: list[_Blob], max_extent: float) -> list[_Blob]:
+    """Merge pieces of one core (halves of a cracked or pale core): closest pairs whose union is core-sized."""
+    cores = list(cores)
+    while len(cores) > 1:
+        xy = np.array([[c.cx, c.cy] for c in cores])
+        dist = np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1))
+        np.fill_diagonal(dist, np.inf)
+        best = None
+        for i, j in zip(*np.nonzero(dist < max_extent), strict=True):
+            if i < j and _extent(cores[i].merged(cores[j])) <= max_extent:
+                if best is None or dist[i, j] < dist[best]:
+                    best = (i, j)
+        if best is None:
+            break
+        i, j = best
+        cores[i] = cores[i].merged(cores[j])
+        del cores[j]
     return cores
 
 
@@ -219,7 +260,7 @@ def _refine_level(source: SlideSource, diameter: float, mask_ds: float) -> int |
     return level if source.level_downsamples[level] * 1.4 <= mask_ds else None
 
 
-def _refine(source: SlideSource, level: int, blob: _Blob, threshold: float) -> _Blob:
+def _refine(source: SlideSource, level: int, blob: _Blob, threshold: float, low: float) -> _Blob:
     """Re-measure a core on a finer level: tissue inside the coarse box (plus a margin)."""
     size = max(blob.x1 - blob.x0, blob.y1 - blob.y0)
     ds = source.level_downsamples[level]
@@ -230,7 +271,7 @@ def _refine(source: SlideSource, level: int, blob: _Blob, threshold: float) -> _
     lvl_w = max(1, math.ceil((blob.x1 + margin) / ds) - lvl_x0)
     lvl_h = max(1, math.ceil((blob.y1 + margin) / ds) - lvl_y0)
     rgb = source.read_region(level, int(math.ceil(l0_x)), int(math.ceil(l0_y)), lvl_w, lvl_h)
-    m = (tissueness(rgb, blur_sigma=0.6) > threshold).astype(np.uint8)
+    m = hysteresis(tissueness(rgb, blur_sigma=0.6), min(low, threshold), threshold).astype(np.uint8)
     k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
     m = cv2.morphologyEx(cv2.morphologyEx(m, cv2.MORPH_CLOSE, k, iterations=2), cv2.MORPH_OPEN, k)
     lab, n = ndi.label(m)
@@ -258,10 +299,10 @@ def _refine(source: SlideSource, level: int, blob: _Blob, threshold: float) -> _
 # -- public API -------------------------------------------------------------------------------------------
 
 def _downsample_for(source: SlideSource, expected_diameter_um: float | None) -> float:
-    """Mask downsample: ~64 px across a core when its size is known, else 16."""
+    """Mask downsample: ~64 px across a core when its size is known, else the tissue-mask default."""
     if expected_diameter_um and source.mpp:
-        return float(min(32.0, max(1.0, expected_diameter_um / source.mpp / 64.0)))
-    return 16.0
+        return float(min(DEFAULT_DOWNSAMPLE, max(1.0, expected_diameter_um / source.mpp / 64.0)))
+    return DEFAULT_DOWNSAMPLE
 
 
 def find_cores(source: SlideSource, *, expected_diameter_um: float | None = None,
@@ -274,8 +315,17 @@ def find_cores(source: SlideSource, *, expected_diameter_um: float | None = None
     diameter = None
     if expected_diameter_um and source.mpp:
         diameter = expected_diameter_um / source.mpp
-    diameter = diameter or _typical_diameter(blobs)
-    cores = _assemble(blobs, diameter) if diameter else []
+        cores = _assemble(blobs, diameter)
+    else:
+        diameter = _typical_diameter(blobs)
+        cores = _assemble(blobs, diameter) if diameter else []
+        for _ in range(3):
+            # fragments shrink the first estimate: measure again on the assembled cores
+            assembled = float(np.median([_extent(c) for c in cores])) if cores else 0.0
+            if not diameter or assembled <= 1.1 * diameter:
+                break
+            diameter = assembled
+            cores = _assemble(blobs, diameter)
     if not cores:
         # no round cores: the whole tissue is one core (a core photograph, cropped or broken)
         union = blobs[0]
@@ -287,7 +337,7 @@ def find_cores(source: SlideSource, *, expected_diameter_um: float | None = None
         n_round = sum(b.round for b in cores)
     level = _refine_level(source, diameter, tm.downsample) if refine else None
     if level is not None:
-        cores = [_refine(source, level, b, tm.threshold) for b in cores]
+        cores = [_refine(source, level, b, tm.threshold, tm.low_threshold or tm.threshold) for b in cores]
     l0_w, l0_h = source.dimensions
     out = []
     for r, k, b in _assign_grid(cores, diameter):
