@@ -1,7 +1,9 @@
 """Calibrate the rules scorer's membrane thresholds on synthetic cores with per-cell ground truth.
 
 Usage: .venv/bin/python benchmarks/calibrate_rules_synth.py [--n 60] [--seed 910000] [--diameter 1500]
-       [--rules '{...}'] [--save FEATURES.npz]
+       [--rules '{...}'] [--save FEATURES.npz] [--load FEATURES.npz]
+The truth is each generated cell's OBSERVABLE staining (`CellTruth.intensity` / `.complete`: what its whole
+border visibly shows, shared membranes included; synth >= 1.1), not the cell's own drawn arc.
 For each calibration core (labels cycling 0, 1+, 2+, 3+; seeds SEED..SEED+n-1, never the evaluation seeds
 900000+ of eval_rules_synth.py) the detected cells are matched to the generator's tumour cells by nearest
 centre; then each OD threshold (faint / moderate / strong) is the 1-D optimum minimising the per-cell
@@ -71,7 +73,7 @@ def measure(n: int, seed: int, diameter: int, params: RulesParams) -> dict[str, 
         out["comp"].append(rc.cells.completeness[tum][det])
         out["t_int"].append(t.intensity[ti])
         out["t_comp"].append(t.complete[ti])
-        out["t_od"].append(t.dab_od[ti])
+        out["t_od"].append(t.dab_od[ti])  # observable truth: intensity / complete / dab_od, not drawn_*
         out["core"].append(np.full(len(det), i))
         print(f"core {i} ({core.label}): {len(t)} truth, {int(tum.sum())} tumour detections, "
               f"{len(det)} matched", flush=True)
@@ -82,11 +84,14 @@ def measure(n: int, seed: int, diameter: int, params: RulesParams) -> dict[str, 
     return res
 
 
-def best_cut(values: np.ndarray, positive: np.ndarray) -> tuple[float, float]:
+def best_cut(values: np.ndarray, positive: np.ndarray, tolerance: float = 0.005) -> tuple[float, float]:
     """Threshold minimising the balanced error (false negative rate + false positive rate) / 2.
 
     Balanced, not raw counts: unstained cells outnumber each stained class several times over, and a raw
     count would sacrifice a whole minority class (which decides the score at 10%) to a few majority cells.
+    Where the error is flat (within `tolerance` of the minimum over a contiguous range of cuts) the middle of
+    that range is taken, not its edge: the cut keeps the widest margin to both classes, which is what carries
+    over to stains and scanners the synthetic cells do not reproduce exactly.
     """
     order = np.argsort(values)
     v, pos = values[order], positive[order].astype(int)
@@ -95,7 +100,18 @@ def best_cut(values: np.ndarray, positive: np.ndarray) -> tuple[float, float]:
     fp = (len(v) - np.arange(1, len(v) + 1)) - (pos.sum() - fn)
     err = (fn / n_pos + fp / n_neg) / 2
     j = int(np.argmin(err))
-    return float((v[j] + v[min(j + 1, len(v) - 1)]) / 2), float(err[j])
+    ok = err <= err[j] + tolerance
+    lo = j
+    while lo > 0 and ok[lo - 1]:
+        lo -= 1
+    hi = j
+    while hi < len(v) - 1 and ok[hi + 1]:
+        hi += 1
+    cut_lo = (v[lo] + v[min(lo + 1, len(v) - 1)]) / 2
+    cut_hi = (v[hi] + v[min(hi + 1, len(v) - 1)]) / 2
+    cut = (cut_lo + cut_hi) / 2
+    mid = int(np.clip(np.searchsorted(v, cut) - 1, 0, len(v) - 1))
+    return float(cut), float(err[mid])
 
 
 def calibrate(f: dict[str, np.ndarray]) -> MembraneThresholds:
@@ -138,13 +154,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--diameter", type=int, default=1500)
     ap.add_argument("--rules", default="{}", help="JSON overrides for the rules scorer")
     ap.add_argument("--save", default="", help="write the matched per-cell features to this .npz")
+    ap.add_argument("--load", default="", help="calibrate from features saved by --save (no scoring)")
     a = ap.parse_args(argv)
     if a.seed + a.n > 900000 and a.seed < 900000 + 10000:
         print("calibration seeds must not overlap the evaluation seeds 900000..909999", file=sys.stderr)
         return 2
     params = RulesParams.from_extra({"workers": 1, **json.loads(a.rules)})
     t0 = time.perf_counter()
-    f = measure(a.n, a.seed, a.diameter, params)
+    f = dict(np.load(a.load)) if a.load else measure(a.n, a.seed, a.diameter, params)
     if a.save:
         np.savez(a.save, **f)
     print(f"\n{a.n} cores (seeds {a.seed}..{a.seed + a.n - 1}) in {time.perf_counter() - t0:.0f} s; "

@@ -5,4 +5,4 @@ labels.csv; `demo.demo_slide_path` returns the cached demo TMA slide.
 """
 
 #: bump when the generated pixels or labels change for a given seed.
-GENERATOR_VERSION = "synth-1.0"
+GENERATOR_VERSION = "synth-1.1"

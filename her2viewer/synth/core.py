@@ -2,7 +2,8 @@
 
 Rendering happens in stain-concentration space (haematoxylin and DAB OD) and is converted to RGB with
 `her2viewer.stain.compose`, so `deconvolve` on the result measures the DAB OD the cells were drawn with
-(see params.DAB_BANDS). The label is `asco_cap_score` of the generated tumour cells: right by construction.
+(see params.DAB_BANDS). Membranes are drawn on the borders cells share (membrane.py), and the label is
+`asco_cap_score` of what each tumour cell visibly shows on its whole border: right by construction.
 """
 
 from __future__ import annotations
@@ -17,13 +18,22 @@ from ..scoring.asco import SCORES4, asco_cap_score, cell_percentages
 from . import GENERATOR_VERSION
 from . import params as P
 from .layout import build_layout
-from .mix import PATTERNS, assign_patterns, sample_counts
+from .membrane import membrane_geometry, observable, paint_shared_membranes, pixel_classes
+from .mix import (
+    PATTERNS,
+    assign_patterns,
+    counts_from_mix,
+    counts_percentages,
+    deciding_percentage,
+    sample_mix,
+    scaled_counts,
+)
 from .render import (
+    UNSTAINED_MEMBRANE,
     apply_warp,
     finish,
     jitter_stains,
     paint_cytoplasm,
-    paint_membranes,
     paint_nuclei,
     paint_stroma,
     warp_fields,
@@ -34,15 +44,24 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class CellTruth:
-    """Per tumour cell truth, arrays of equal length; x, y are level-0 pixel centres in the core image."""
+    """Per tumour cell truth, arrays of equal length; x, y are level-0 pixel centres in the core image.
+
+    `intensity`, `complete`, `coverage` and `dab_od` are what is visible on the cell's whole border,
+    including membrane stain a neighbour puts on a shared border (membrane.py); the label is the ASCO/CAP
+    rule on them. `drawn_*` are the cell's own drawn staining (its arc and level) before sharing.
+    """
 
     x: np.ndarray
     y: np.ndarray
     radius: np.ndarray        # px, half the local cell spacing
-    intensity: np.ndarray     # int8, 0 none, 1 faint, 2 weak-moderate, 3 strong
-    complete: np.ndarray      # bool, circumferential staining
-    coverage: np.ndarray      # float32, stained fraction of the perimeter (0 for unstained cells)
-    dab_od: np.ndarray        # float32, DAB OD drawn on the stained membrane (before texture and blur)
+    intensity: np.ndarray     # int8, 0 none, 1 faint, 2 weak-moderate, 3 strong (observable)
+    complete: np.ndarray      # bool, circumferential staining (observable)
+    coverage: np.ndarray      # float32, stained sector fraction of the border (observable)
+    dab_od: np.ndarray        # float32, mean DAB OD laid on its stained border (before texture and blur)
+    drawn_intensity: np.ndarray
+    drawn_complete: np.ndarray
+    drawn_coverage: np.ndarray  # float32, the cell's own stained arc as a fraction of its perimeter
+    drawn_dab_od: np.ndarray
 
     def __len__(self) -> int:
         return int(self.x.size)
@@ -70,6 +89,17 @@ def _cell_od(intensity: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return od
 
 
+def _pattern_counts(prefix: str, intensity: np.ndarray, complete: np.ndarray) -> dict[str, int]:
+    """Cells per staining pattern, keyed like n_complete_strong ... n_none."""
+    names = {3: "strong", 2: "weak_moderate", 1: "faint"}
+    out = {}
+    for k in (3, 2, 1):
+        out[f"{prefix}complete_{names[k]}"] = int(np.sum((intensity == k) & complete))
+        out[f"{prefix}incomplete_{names[k]}"] = int(np.sum((intensity == k) & ~complete))
+    out[f"{prefix}none"] = int(np.sum(intensity == 0))
+    return out
+
+
 def generate_core(label: str | None = None, seed: int = 0, *, diameter_px: int = 3000, mpp: float = 0.5,
                   shape: str = "core", canvas: tuple[int, int] | None = None, jpeg: bool | None = None,
                   glass_od: np.ndarray | None = None, truth_maps: bool = False) -> SynthCore:
@@ -92,19 +122,49 @@ def generate_core(label: str | None = None, seed: int = 0, *, diameter_px: int =
     lay = build_layout((h, w), diameter_px, mpp, rng, shape=shape)
     n = len(lay.cx)
 
-    # staining pattern per cell: exact counts for the label, clustered by a smooth field (heterogeneity)
-    counts = sample_counts(label, n, rng)
+    # drawn staining per cell (exact counts of a mix, clustered by a smooth field); the mix's stained shares are
+    # scaled until what is visible (shared-border membranes, see membrane.py) scores `label` with its deciding
+    # percentage close to the mix's (so near-threshold mixes stay near-threshold), else another mix is drawn
+    um = 1.0 / mpp
+    geom = membrane_geometry(lay, rng.uniform(*P.MEMBRANE_UM) * um)
     rf = lay.region_field
-    rank = rf[(lay.cy // 8).astype(int), (lay.cx // 8).astype(int)] + rng.normal(0, rng.uniform(0.1, 0.8), n)
-    pattern = assign_patterns(counts, rank, rng, scatter=rng.uniform(0.0, 0.2))
+    field_rank = rf[(lay.cy // 8).astype(int), (lay.cx // 8).astype(int)]
     pat = np.array(PATTERNS, dtype=object)
-    intensity = np.array([p[0] for p in pat[pattern]], np.int8) if n else np.zeros(0, np.int8)
-    complete = np.array([p[1] for p in pat[pattern]], bool) if n else np.zeros(0, bool)
-    coverage = np.where(complete, rng.uniform(*P.COMPLETE_COVERAGE, n),
-                        rng.uniform(*P.INCOMPLETE_COVERAGE, n)).astype(np.float32)
-    coverage[intensity == 0] = 0.0
-    arc_start = rng.uniform(0, 2 * np.pi, n).astype(np.float32)
-    od = _cell_od(intensity, rng)
+    best, draws = None, 0
+    for _ in range(P.LABEL_MIXES):
+        mix = sample_mix(label, rng)
+        target = deciding_percentage(label, counts_percentages(counts_from_mix(mix, n)))
+        mix_seed = int(rng.integers(2**62))
+        scale = 1.0
+        for _ in range(P.LABEL_SCALE_STEPS):
+            draws += 1
+            r = np.random.default_rng(mix_seed)  # same cells and arcs at every scale: only the counts change
+            counts = scaled_counts(mix, n, scale)
+            rank = field_rank + r.normal(0, r.uniform(0.1, 0.8), n)
+            pattern = assign_patterns(counts, rank, r, scatter=r.uniform(0.0, 0.2))
+            intensity = np.array([p[0] for p in pat[pattern]], np.int8)
+            complete = np.array([p[1] for p in pat[pattern]], bool)
+            coverage = np.where(complete, r.uniform(*P.COMPLETE_COVERAGE, n),
+                                r.uniform(*P.INCOMPLETE_COVERAGE, n)).astype(np.float32)
+            coverage[intensity == 0] = 0.0
+            arc_start = r.uniform(0, 2 * np.pi, n).astype(np.float32)
+            od = _cell_od(intensity, r)
+            cls, level = pixel_classes(geom, intensity, coverage, arc_start, od)
+            obs = observable(geom, cls, level)
+            pct = cell_percentages(obs.intensity, obs.complete)
+            decision = asco_cap_score(pct)
+            got = deciding_percentage(label, pct)
+            miss = abs(got - target)
+            if decision.score == label and (best is None or miss < best[0]):
+                best = (miss, intensity, complete, coverage, od, cls, level, obs, pct, decision)
+            if decision.score == label and miss <= max(1.0, 0.1 * target):
+                break
+            scale *= float(np.clip(target / got, 0.3, 3.0)) if got > 0 else 2.0
+        if best is not None:
+            break
+    if best is None:
+        raise RuntimeError(f"could not draw staining that visibly scores {label} (seed {seed})")
+    _, intensity, complete, coverage, od, cls, level, obs, pct, decision = best
 
     # paint concentration maps
     strength = rng.uniform(*P.HEMA_STRENGTH)
@@ -114,9 +174,8 @@ def generate_core(label: str | None = None, seed: int = 0, *, diameter_px: int =
     paint_cytoplasm(lay, hema, dab, intensity, rng, strength)
     extra = paint_nuclei(lay, hema, rng, strength)
     cls_map = np.zeros((h, w), np.uint8) if truth_maps else None
-    um = 1.0 / mpp
-    paint_membranes(lay, dab, cls_map, hema=hema, width_px=rng.uniform(*P.MEMBRANE_UM) * um, intensity=intensity, od=od,
-                    coverage=coverage, arc_start=arc_start, rng=rng)
+    paint_shared_membranes(geom, cls, level, dab, hema, cls_map, UNSTAINED_MEMBRANE, rng)
+    del geom, cls, level
 
     # elastic warp: wavy membranes, irregular nuclei (the cell truth moves with it)
     dx, dy = warp_fields((h, w), rng, amp_px=rng.uniform(1.0, 2.5) * um, scale_px=rng.uniform(6, 12) * um)
@@ -134,23 +193,21 @@ def generate_core(label: str | None = None, seed: int = 0, *, diameter_px: int =
     image = finish(hema, dab, rng, stains=jitter_stains(rng), blur_sigma=rng.uniform(*P.BLUR_SIGMA_PX) * 2 * mpp,
                    glass_od=glass_od, noise_std=rng.uniform(*P.NOISE_STD), jpeg_quality=quality if use_jpeg else None)
 
-    pct = cell_percentages(intensity, complete)
-    decision = asco_cap_score(pct)
-    if decision.score != label:  # cannot happen: sample_counts checked the rule on these counts
-        raise RuntimeError(f"generated {decision.score} for requested {label} (seed {seed})")
     stats = dict(pct.as_dict())
     stats.update({
         "subclass": decision.subclass or "",
         "n_tumour_cells": n,
-        "n_complete_strong": int(counts[0]), "n_incomplete_strong": int(counts[1]),
-        "n_complete_weak_moderate": int(counts[2]), "n_incomplete_weak_moderate": int(counts[3]),
-        "n_complete_faint": int(counts[4]), "n_incomplete_faint": int(counts[5]), "n_none": int(counts[6]),
+        **_pattern_counts("n_", obs.intensity, obs.complete),
+        **_pattern_counts("n_drawn_", intensity, complete & (intensity > 0)),
+        "label_draws": draws,
         **extra,
         "tumour_area_fraction": round(float(lay.tumour.sum()) / max(1, int(lay.tissue.sum())), 4),
         "generator_version": GENERATOR_VERSION,
     })
-    cells = CellTruth(x=cx, y=cy, radius=np.full(n, lay.cell_px / 2, np.float32), intensity=intensity,
-                      complete=complete & (intensity > 0), coverage=coverage, dab_od=od)
+    cells = CellTruth(x=cx, y=cy, radius=np.full(n, lay.cell_px / 2, np.float32), intensity=obs.intensity,
+                      complete=obs.complete, coverage=obs.coverage, dab_od=obs.dab_od,
+                      drawn_intensity=intensity, drawn_complete=complete & (intensity > 0), drawn_coverage=coverage,
+                      drawn_dab_od=od)
     maps = {"membrane_class": cls_map, "tissue": lay.tissue} if truth_maps else {}
     log.debug("core %s seed %d: %d cells, %.2fs", label, seed, n, time.perf_counter() - t0)
     return SynthCore(image=image, label=label, stats=stats, cells=cells, maps=maps)

@@ -2,7 +2,9 @@
 
 A mix is the percent of tumour cells in each pattern of `PATTERNS` (strongest first). `sample_counts`
 draws one for a label (often with the deciding percentage close to the 10% cut, so hard cases exist),
-turns it into exact cell counts and checks the rule on them; `assign_patterns` places the counts on the
+turns it into exact cell counts and checks the rule on them (on the cells' own drawn staining; the core
+generator then scales a mix until what is visible, shared membranes included, scores the label with its
+deciding percentage near the drawn one: `scaled_counts`, `deciding_percentage`); `assign_patterns` places the counts on the
 cells by a spatial field, so strong cells cluster into regions (heterogeneity) rather than salt-and-pepper.
 """
 
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..scoring.asco import SCORES4, asco_cap_score, cell_percentages
+from ..scoring.asco import SCORES4, CellPercentages, asco_cap_score, cell_percentages
 from . import params as P
 
 #: (intensity class, complete) in rank order; the last one is unstained.
@@ -91,9 +93,7 @@ def counts_from_mix(pct: np.ndarray, n: int) -> np.ndarray:
 
 
 def _label_of_counts(c: np.ndarray) -> str:
-    inten = np.repeat([p[0] for p in PATTERNS], c)
-    comp = np.repeat([p[1] for p in PATTERNS], c)
-    return asco_cap_score(cell_percentages(inten, comp)).score
+    return asco_cap_score(counts_percentages(c)).score
 
 
 def sample_counts(label: str, n: int, rng: np.random.Generator, tries: int = 200) -> np.ndarray:
@@ -107,6 +107,36 @@ def sample_counts(label: str, n: int, rng: np.random.Generator, tries: int = 200
         if _label_of_counts(c) == label:
             return c
     raise RuntimeError(f"could not draw a staining mix for {label} with {n} cells")
+
+
+def scaled_counts(pct: np.ndarray, n: int, scale: float = 1.0) -> np.ndarray:
+    """Exact counts (7,) for n cells of a mix whose stained shares are multiplied by `scale` (<= 100% in all)."""
+    if n <= 0:
+        raise ValueError("a core needs at least one tumour cell")
+    p = np.asarray(pct, float).copy()
+    p[:NONE] *= scale
+    stained = p[:NONE].sum()
+    if stained > 100.0:
+        p[:NONE] *= 100.0 / stained
+    p[NONE] = max(0.0, 100.0 - p[:NONE].sum())
+    return counts_from_mix(p / p.sum() * 100.0, n)
+
+
+def deciding_percentage(label: str, pct: CellPercentages) -> float:
+    """The percentage that decides `label` against the 10% cut (any staining for 0 and 1+, complete strong for
+    3+, the larger of complete >= weak-moderate and incomplete strong for 2+)."""
+    if label == "3+":
+        return pct.complete_strong
+    if label == "2+":
+        return max(pct.complete_at_least_moderate, pct.incomplete_strong)
+    return pct.any_staining
+
+
+def counts_percentages(c: np.ndarray) -> CellPercentages:
+    """Cell percentages of pattern counts."""
+    inten = np.repeat([p[0] for p in PATTERNS], c)
+    comp = np.repeat([p[1] for p in PATTERNS], c)
+    return cell_percentages(inten, comp)
 
 
 def assign_patterns(counts: np.ndarray, rank_field: np.ndarray, rng: np.random.Generator,

@@ -66,3 +66,6 @@ GLASS_WARMTH: tuple[float, float, float] = (-0.001, 0.0, 0.003)  # per-channel O
 #: and the window used then (percent).
 NEAR_THRESHOLD_PROBABILITY = 0.4
 NEAR_THRESHOLD_WINDOW: tuple[float, float] = (6.0, 14.0)
+#: visible-label search: mixes drawn at most, and scalings of each mix's stained shares tried.
+LABEL_MIXES = 12
+LABEL_SCALE_STEPS = 6

@@ -14,47 +14,6 @@ from .noise import fine_noise, smooth_noise
 UNSTAINED_MEMBRANE = 255
 
 
-def _membrane_mask(lay: Layout, width_px: float) -> np.ndarray:
-    """Pixels within about width/2 of a border between two cells or between a cell and anything else."""
-    o = np.where(lay.tumour, lay.owner, -1)
-    b = np.zeros(o.shape, bool)
-    b[:, :-1] |= o[:, :-1] != o[:, 1:]
-    b[:-1, :] |= o[:-1, :] != o[1:, :]
-    k = max(2, int(round(width_px)))
-    b = cv2.dilate(b.view(np.uint8), np.ones((k, k), np.uint8)).view(bool)
-    return b & (lay.seed_dist < 0.62 * lay.cell_px + k) & (lay.owner >= 0) & lay.tissue
-
-
-def paint_membranes(lay: Layout, dab: np.ndarray, cls_map: np.ndarray | None, *, width_px: float,
-                    hema: np.ndarray | None = None,
-                    intensity: np.ndarray, od: np.ndarray, coverage: np.ndarray, arc_start: np.ndarray,
-                    rng: np.random.Generator) -> None:
-    """Write DAB on each cell's membrane over its stained arc (values clipped into the class band).
-
-    `cls_map` (optional) receives the class (1..3) of each stained membrane pixel and UNSTAINED_MEMBRANE on
-    the membranes of class-0 cells.
-    """
-    ys, xs = np.nonzero(_membrane_mask(lay, width_px))
-    if hema is not None:
-        hema[ys, xs] += np.float32(P.HEMA_CELL_BORDER)
-    o = lay.owner[ys, xs]
-    cls = intensity[o]
-    sel = cls > 0
-    if cls_map is not None:
-        cls_map[ys[~sel], xs[~sel]] = UNSTAINED_MEMBRANE
-    ys, xs, o, cls = ys[sel], xs[sel], o[sel], cls[sel]
-    theta = np.arctan2(ys - lay.cy[o], xs - lay.cx[o])
-    rel = np.mod(theta - arc_start[o], 2 * np.pi)
-    on = rel < 2 * np.pi * coverage[o]
-    ys, xs, o, cls = ys[on], xs[on], o[on], cls[on]
-    lo = np.array([P.DAB_BANDS[k][0] for k in range(4)], np.float32)[cls]
-    hi = np.array([P.DAB_BANDS[k][1] for k in range(4)], np.float32)[cls]
-    grain = 1.0 + 0.18 * rng.standard_normal(len(o)).astype(np.float32)
-    dab[ys, xs] = np.clip(od[o] * grain, lo, hi)
-    if cls_map is not None:
-        cls_map[ys, xs] = cls
-
-
 def _draw_ellipses(img: np.ndarray, cx, cy, ax, ay, ang, val, thickness: int = -1) -> None:
     for x, y, a, b, t, v in zip(cx, cy, ax, ay, ang, val, strict=True):
         cv2.ellipse(img, (int(round(x * 4)), int(round(y * 4))), (int(a * 4), int(b * 4)), float(t), 0, 360,

@@ -234,8 +234,8 @@ def test_synthetic_cores_mostly_match_their_label() -> None:
         validate_contract(r.to_dict())
         hits += r.score == core.label
     # The measured accuracy on synthetic cores is reported by benchmarks/eval_rules_synth.py; this guards
-    # against a broken pipeline (chance is 2 of 8).
-    assert hits >= 6
+    # against a broken pipeline and a regression (90% on 40 fresh 1500 px cores, synth-1.1; chance is 2 of 8).
+    assert hits >= 7
 
 
 def test_cell_detections_without_tumour_flag_still_load() -> None:

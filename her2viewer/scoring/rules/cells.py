@@ -7,6 +7,7 @@ the caller maps centres back to level-0.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import cv2
@@ -145,13 +146,15 @@ def _moments(labels: np.ndarray, n: int, weights: np.ndarray) -> tuple[np.ndarra
 
 def ring_measurements(cells: np.ndarray, nuclei: np.ndarray, cx: np.ndarray, cy: np.ndarray, dab: np.ndarray,
                       n: int, p: CellParams, faint: float, px_um: float) -> tuple[np.ndarray, np.ndarray]:
-    """Membrane DAB OD (mean over stained sectors) and completeness (stained sector fraction) per cell.
+    """Membrane DAB OD (median, or mean, over stained sectors) and completeness (stained sector fraction).
 
     The ring is the outer `ring_um` band of each expanded cell, outside its nucleus. It is cut into
-    `sectors` angular sectors around the nucleus centre; within a sector the DAB OD is averaged along
-    1-pixel rings of equal radius, and the sector's value is the highest of these radial means: the
-    membrane wherever it runs through the band, averaged along its length (so noise is not mistaken
-    for staining and a thin membrane is not diluted by the cytoplasm beside it).
+    `sectors` angular sectors around the nucleus centre. A sector's value is the `sector_percentile` of
+    its pixels' DAB OD (`sector_stat="percentile"`), or the highest of its radial 1-pixel ring means
+    (`"radial"`: the membrane wherever it runs through the band, averaged along its length). A sector is
+    stained when its value is >= `faint` and >= `relative_stained` x the cell's brightest sector. The
+    membrane OD is the median (`intensity_stat`) of the stained sectors: what most of the stained ring
+    shows, as a pathologist reads the intensity, so a faint cell with one intense neighbour stays faint.
     """
     boundary = find_boundaries(cells, mode="inner")
     near = cv2.distanceTransform((~boundary).astype(np.uint8), cv2.DIST_L2, 3) < p.ring_um / px_um
@@ -183,10 +186,22 @@ def ring_measurements(cells: np.ndarray, nuclei: np.ndarray, cx: np.ndarray, cy:
         present = ok.any(2)
         sector_val = np.where(present, radial.max(2), 0.0).astype(np.float32)
     stained = present & (sector_val >= faint)
-    n_present = present.sum(1)
     n_stained = stained.sum(1)
+    if p.relative_stained > 0:
+        # a sector is stained relative to the cell's own membrane: blur and a neighbour's intense line spill
+        # a little DAB into the unstained sectors of an intensely but incompletely stained cell
+        peak = np.where(stained, sector_val, -np.inf).max(1, initial=-np.inf)
+        stained &= sector_val >= (p.relative_stained * np.where(n_stained > 0, peak, 0.0))[:, None]
+        n_stained = stained.sum(1)
+    n_present = present.sum(1)
     completeness = n_stained / np.maximum(n_present, 1)
-    mean_stained = (sector_val * stained).sum(1) / np.maximum(n_stained, 1)
+    if p.intensity_stat == "median":
+        vals = np.where(stained, sector_val, np.nan)
+        with warnings.catch_warnings():  # rows without a stained sector: NaN, replaced below
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean_stained = np.nan_to_num(np.nanmedian(vals, axis=1)) if vals.size else np.zeros(n)
+    else:
+        mean_stained = (sector_val * stained).sum(1) / np.maximum(n_stained, 1)
     mean_all = (sector_val * present).sum(1) / np.maximum(n_present, 1)
     membrane = np.where(n_stained > 0, mean_stained, mean_all)
     return membrane.astype(np.float32), completeness.astype(np.float32)

@@ -17,27 +17,29 @@ DEFAULT_MPP = 0.5
 class MembraneThresholds:
     """Membrane DAB OD cut-offs for the intensity classes and the completeness cut-off.
 
-    Units: measured DAB OD (base-10, `her2viewer.stain.deconvolve`) as this scorer measures it: the mean,
+    Units: measured DAB OD (base-10, `her2viewer.stain.deconvolve`) as this scorer measures it: the median,
     over a cell's stained angular sectors, of each sector's 90th-percentile DAB on the cell's membrane ring.
     A thin membrane is blurred by the optics, so this reads lower than the DAB laid down (about 0.5-0.8x).
     Classes: 0 none (< faint), 1 faint / barely perceptible (>= faint), 2 weak-to-moderate (>= moderate),
-    3 strong (>= strong). A ring is complete (circumferential) when at least `complete` of its sectors carry
-    DAB OD >= faint.
+    3 strong (>= strong). A ring is complete (circumferential) when at least `complete` of its sectors are
+    stained (>= faint and >= `CellParams.relative_stained` x the cell's brightest sector).
 
-    The defaults are calibrated against per-cell ground truth on synthetic cores (seeds 910000-910039,
-    1500 px, generator synth-1.0): `benchmarks/calibrate_rules_synth.py --n 40 --seed 910000` picks each
-    cut-off as the balanced-error optimum between adjacent classes (per-cell errors 13.5%, 13.7%, 12.2%;
-    completeness 19.8%). They sit where real IHC puts the bands a pathologist calls faint (about 0.1-0.2
-    measured OD), weak-to-moderate (0.2-0.4) and intense (>= 0.4-0.5; dark brown membranes of a 3+ case read
-    0.5-1.0), i.e. close to the usual QuPath membrane cut-offs (0.1 / 0.2 / 0.4 ... 0.3 / 0.6 by lab).
+    The defaults are calibrated against the OBSERVABLE per-cell ground truth of synthetic cores (what each
+    cell's whole border visibly shows, shared membranes included; seeds 910000-910039, 1500 px, generator
+    synth-1.1): `benchmarks/calibrate_rules_synth.py --n 40 --seed 910000` picks each cut-off as the middle
+    of the flat optimum of the balanced error between adjacent classes (per-cell errors 4.3%, 11.2%, 9.0%;
+    completeness 23.0%; per-cell intensity accuracy 90.9%). They sit where real IHC puts the bands a
+    pathologist calls faint (about 0.1-0.2 measured OD), weak-to-moderate (0.2-0.5) and intense (>= 0.5;
+    dark brown membranes of a 3+ case read 0.5-1.0), i.e. close to the usual QuPath membrane cut-offs
+    (0.1 / 0.2 / 0.4 ... 0.3 / 0.6 by lab).
     Labs calibrate these to their own stain and scanner: every value is configurable through
     `ScoreOptions.extra["rules"]["membrane"]`.
     """
 
-    faint: float = 0.096
-    moderate: float = 0.216
-    strong: float = 0.413
-    complete: float = 0.688
+    faint: float = 0.073
+    moderate: float = 0.223
+    strong: float = 0.505
+    complete: float = 0.512
 
     def __post_init__(self) -> None:
         if not 0.0 < self.faint < self.moderate < self.strong:
@@ -82,6 +84,8 @@ class CellParams:
     sector_stat: str = "percentile"  # "percentile" of the sector's pixels or "radial" peak of ring means
     sector_percentile: float = 90.0
     dab_smooth_um: float = 0.0
+    intensity_stat: str = "median"  # of the stained sectors' values: "median" (what most of the ring shows) or "mean"
+    relative_stained: float = 0.35  # a stained sector also needs >= this x the cell's brightest sector (0: off)
 
 
 @dataclass(frozen=True)
