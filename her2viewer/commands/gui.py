@@ -1,4 +1,5 @@
-"""`her2viewer [gui] [SLIDE ...] [--screenshot OUT.png [--view x,y,w,h] [--size WxH]]`: the viewer window."""
+"""`her2viewer [gui] [SLIDE ...] [--score METHOD] [--screenshot OUT.png [--view x,y,w,h] [--size WxH]]`: the
+viewer window (with --score: scored once open)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="comma-separated overlays to compute and show: tissue, tma")
     parser.add_argument("--window", action="store_true",
                         help="with --screenshot: capture the whole window, not just the slide view")
+    parser.add_argument("--score", metavar="METHOD",
+                        help="score the slide with METHOD (rules, pss, ...) once it is open; with --screenshot the "
+                             "window is captured with the finished result")
+    parser.add_argument("--model", metavar="CKPT", help="with --score: the model checkpoint (default: bundled)")
+    parser.add_argument("-N", dest="n_samples", type=int, default=20, help="with --score: samples per core")
+    parser.add_argument("-k", dest="top_k", type=int, default=5, help="with --score: most confident samples kept")
 
 
 def has_display() -> bool:
@@ -46,13 +53,15 @@ def run(args: argparse.Namespace) -> int:
     if args.screenshot and not os.path.exists(args.paths[0]):
         return fail(f"{args.paths[0]} does not exist")
     try:
+        from ..scoring.base import ScoreOptions
         from ..ui.app import parse_size, parse_view, run_viewer
 
         view = parse_view(args.view)
-        size = parse_size(args.size)
+        size = parse_size(args.size, (1600, 1000) if args.score else (1200, 800))
+        score_options = ScoreOptions(n_samples=args.n_samples, top_k=args.top_k, model_path=args.model)
     except ValueError as exc:
         return fail(str(exc))
     except ImportError as exc:
         return fail(f"the viewer needs Qt (PySide6), which cannot be loaded: {exc}")
     return run_viewer(args.paths, screenshot=args.screenshot, view=view, size=size, overlays=overlays,
-                      whole_window=args.window)
+                      whole_window=args.window, score=args.score, score_options=score_options)

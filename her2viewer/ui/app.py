@@ -12,6 +12,8 @@ from pathlib import Path
 from PySide6.QtCore import QEventLoop, QSettings
 from PySide6.QtWidgets import QApplication
 
+from her2viewer.scoring.base import ScoreOptions
+
 from .main_window import MainWindow
 from .slide_tab import SlideTab
 
@@ -72,7 +74,8 @@ def parse_size(text: str | None, default: tuple[int, int] = (1200, 800)) -> tupl
 
 def take_screenshot(window: MainWindow, path: str, out: str, *, view: tuple | None = None,
                     size: tuple[int, int] = (1200, 800), overlays: Sequence[str] = (),
-                    whole_window: bool = False, timeout_s: float = 120.0) -> int:
+                    whole_window: bool = False, timeout_s: float = 120.0, score: str | None = None,
+                    score_options: ScoreOptions | None = None) -> int:
     """Open `path`, show `view` (level-0 x,y,w,h; default whole slide) at `size`, wait for every tile, save."""
     errors: list[str] = []
     window.sigError.connect(errors.append)
@@ -103,6 +106,8 @@ def take_screenshot(window: MainWindow, path: str, out: str, *, view: tuple | No
     if not ok:
         print(f"her2viewer: error: timed out waiting for the tiles of {path}", file=sys.stderr)
         return 1
+    if score and not _score_for_screenshot(window, tab, score, score_options, timeout_s):
+        return 1
     image = (window if whole_window else tab.view).grab()
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     if not image.save(out):
@@ -112,23 +117,46 @@ def take_screenshot(window: MainWindow, path: str, out: str, *, view: tuple | No
     return 0
 
 
+def _score_for_screenshot(window: MainWindow, tab: SlideTab, method: str, options: ScoreOptions | None,
+                          timeout_s: float) -> bool:
+    """Score the open slide from the window and wait for the result and its tiles; False (reported) on error."""
+    ctl = window.scoring
+    job_id = ctl.run(method=method, options=options or ScoreOptions())
+    if job_id is None:
+        print(f"her2viewer: error: {ctl.controls.error_text.toPlainText().splitlines()[0]}", file=sys.stderr)
+        return False
+    kind, payload = ctl.wait_result(job_id, max(timeout_s, 600.0))
+    if kind != "finished":
+        reason = payload if kind == "failed" else f"scoring was {kind}"
+        print(f"her2viewer: error: {reason}", file=sys.stderr)
+        return False
+    wait_until(lambda: tab.view.is_complete(), timeout_s)
+    return True
+
+
 def run_viewer(paths: Sequence[str] = (), *, screenshot: str | None = None, view: tuple | None = None,
                size: tuple[int, int] = (1200, 800), overlays: Sequence[str] = (),
-               whole_window: bool = False) -> int:
-    """Run the viewer with `paths` open; with `screenshot`, save one view of the first path and exit."""
+               whole_window: bool = False, score: str | None = None,
+               score_options: ScoreOptions | None = None) -> int:
+    """Run the viewer with `paths` open; with `screenshot`, save one view of the first path and exit;
+    with `score`, score the slides with that method once they are open."""
     app = ensure_app(sys.argv[:1])
     if screenshot:
         with tempfile.TemporaryDirectory() as tmp:
             settings = QSettings(str(Path(tmp) / "settings.ini"), QSettings.Format.IniFormat)
             window = MainWindow(settings)
+            window.scoring.project_folder = Path(tmp) / "project"   # write nothing next to the slide
             try:
                 return take_screenshot(window, paths[0], screenshot, view=view, size=size,
-                                       overlays=overlays, whole_window=whole_window)
+                                       overlays=overlays, whole_window=whole_window or bool(score),
+                                       score=score, score_options=score_options)
             finally:
                 window.close()
     window = MainWindow()
     window.show()
     window.open_paths(paths)
+    if score:
+        window.sigSlideOpened.connect(lambda _tab: window.scoring.run(method=score, options=score_options))
     if overlays:
         def start_overlays(tab) -> None:
             for name in overlays:

@@ -1,7 +1,10 @@
 """The inference engine: a queue of scoring jobs run one at a time on a QThread, with progress, cancel and a
 result cache.
 
-The worker runs the headless `score_slide` with a `Task` whose callbacks post to an `Inbox` (no Python
+The worker thread hands each job of a slide file to a persistent child process (`score_process`: the
+scorers' numerical code then never holds this process's interpreter lock, so the UI stays fluid; a child
+killed for memory fails the job, not the app); in-memory slides and injected score functions run on the
+worker thread itself. Progress and cancel go through a `Task` whose callbacks post to an `Inbox` (no Python
 objects travel through queued signals); on the main thread the engine re-emits them as `sigProgress`,
 `sigFinished`, `sigFailed` and `sigCancelled`. Results are cached per slide file version, method, model
 sha256 and parameters through `her2viewer.project.ResultCache` (a `PROJECT/results` folder, by default next
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import queue
 import sys
 import threading
@@ -23,15 +27,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, Signal
+from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal
 
 from her2viewer.progress import Cancelled, Task
-from her2viewer.project import ResultCache, params_for
+from her2viewer.project import ResultCache
 from her2viewer.scoring.base import Region, ScoreOptions
 from her2viewer.scoring.result import ScoreResult
 from her2viewer.slide.base import SlideSource
 
 from .inbox import Inbox
+from .score_process import ScoreProcess, ScoreRequest, cached_or_scored, shared_score_process
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +127,18 @@ def probe_device(requested: str = "auto") -> str:
     return "CPU"
 
 
+def check_region(source: SlideSource, scope: str | Region) -> None:
+    """ValueError with a sentence when a Region scope is empty or lies outside the slide."""
+    if not isinstance(scope, Region):
+        return
+    x, y, w, h = scope.l0_bbox
+    W, H = source.dimensions
+    if w <= 0 or h <= 0:
+        raise ValueError(f"the region {scope.id!r} is empty ({w} x {h} px)")
+    if x >= W or y >= H or x + w <= 0 or y + h <= 0:
+        raise ValueError(f"the region {scope.id!r} at ({x}, {y}) lies outside the slide ({W} x {H} px)")
+
+
 def error_sentence(job: ScoreJob, exc: BaseException) -> str:
     """A sentence telling the user why a job failed (naming the slide and what went wrong)."""
     from her2viewer.models.checkpoint import CheckpointError
@@ -137,6 +154,21 @@ def error_sentence(job: ScoreJob, exc: BaseException) -> str:
     return f"{what} failed ({type(exc).__name__}): {text}"
 
 
+WORKER_NICENESS = 10
+
+
+def lower_thread_priority(increment: int = WORKER_NICENESS) -> None:
+    """Make the calling thread (and the threads it starts, e.g. a scorer's pool) yield the CPU to the UI
+    thread: on Linux niceness is per thread and inherited. Best effort; nothing happens elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + increment))
+    except (OSError, AttributeError) as exc:
+        log.debug("cannot lower the inference thread's priority: %s", exc)
+
+
 class _WorkerThread(QThread):
     """Takes jobs from a queue and runs them one at a time; reports through the engine's inbox."""
 
@@ -147,6 +179,7 @@ class _WorkerThread(QThread):
         self.jobs: queue.Queue[ScoreJob | None] = queue.Queue()
 
     def run(self) -> None:
+        lower_thread_priority()
         while True:
             job = self.jobs.get()
             if job is None:
@@ -166,9 +199,10 @@ class InferenceEngine(QObject):
     sigDevice = Signal(str)                        # the device in use, described ("CPU", "GPU: ...")
     sigCachedFound = Signal(str, object)           # slide path, list[CachedResult] (newest first)
     sigIdle = Signal()                             # no job queued or running
+    sigMethods = Signal(object)                    # list[str]: the registered scoring methods
 
     def __init__(self, parent: QObject | None = None, *, cache_for: Callable[[str], ResultCache | None] =
-                 default_cache_for, score_fn: ScoreFn | None = None) -> None:
+                 default_cache_for, score_fn: ScoreFn | None = None, use_process: bool = True) -> None:
         super().__init__(parent)
         self.cache_for = cache_for
         self._score_fn = score_fn
@@ -180,7 +214,11 @@ class InferenceEngine(QObject):
         self._io = ThreadPoolExecutor(1, thread_name_prefix="engine-io")
         self._closed = False
         self.device = "CPU"
-        self._thread.start()
+        self.use_process = use_process
+        self._process: ScoreProcess | None = None
+        app = QCoreApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.close)
 
     # -- public API (main thread) -----------------------------------------------------------------------
     def submit(self, job: ScoreJob) -> int:
@@ -191,6 +229,8 @@ class InferenceEngine(QObject):
         job.state = "queued"
         with self._lock:
             self._jobs[job.id] = job
+        if not self._thread.isRunning():
+            self._thread.start()   # started on first use: a window that never scores has no thread
         self._thread.jobs.put(job)
         self.sigQueued.emit(job.id)
         return job.id
@@ -234,6 +274,21 @@ class InferenceEngine(QObject):
         """Find the device "auto" would use, off the main thread; `sigDevice` follows."""
         self._io.submit(lambda: self._inbox.post(("device", 0, probe_device(requested))))
 
+    def list_methods(self) -> None:
+        """Import the scorer modules off the main thread (they pull in scipy, skimage...); `sigMethods`
+        follows with the registered method names."""
+        def work() -> None:
+            from her2viewer.scoring.base import available_methods
+
+            try:
+                methods = available_methods()
+            except Exception:  # noqa: BLE001 - a broken scorer module must not take the window down
+                log.exception("loading the scoring methods failed")
+                methods = []
+            self._inbox.post(("methods", 0, methods))
+
+        self._io.submit(work)
+
     def load_cached(self, slide_path: str) -> None:
         """Look up the cached results of a slide off the main thread; `sigCachedFound` follows."""
         def work() -> None:
@@ -255,8 +310,9 @@ class InferenceEngine(QObject):
         self.cancel_all()
         self._thread.jobs.put(None)
         self._io.shutdown(wait=False, cancel_futures=True)
-        if not self._thread.wait(int(timeout_s * 1000)):
+        if self._thread.isRunning() and not self._thread.wait(int(timeout_s * 1000)):
             log.warning("the inference thread did not stop within %.0f s", timeout_s)
+        # the scoring child is shared by all engines and stops at exit
 
     # -- worker side ------------------------------------------------------------------------------------
     def _run_job(self, job: ScoreJob) -> None:
@@ -295,26 +351,20 @@ class InferenceEngine(QObject):
         self._inbox.post(("finished", job.id, result))
 
     def _cached_or_scored(self, job: ScoreJob, task: Task) -> ScoreResult:
-        """The cached result of the job, or a new one (then cached)."""
-        from her2viewer.scoring.driver import score_slide
-
+        """The cached result of the job, or a new one (then cached): in the scoring process for slide files,
+        else (an in-memory slide, an injected score function) on this thread."""
         options = replace(job.options, extra=dict(job.options.extra))
+        check_region(job.source, job.scope)
         job.model_sha256 = model_sha256_for(job.method, options)
-        params = params_for(options, job.scope)
         cache = self.cache_for(job.slide_path) if job.slide_path else None
-        if cache is not None and job.use_cache:
-            task.report(0.0, "looking for a cached result")
-            hit = cache.get(job.slide_path, job.method, params, model_sha256=job.model_sha256)
-            if hit is not None:
-                job.from_cache = True
-                task.report(1.0, "loaded from the cache")
-                return hit
+        req = ScoreRequest(job.slide_path, job.method, options, job.scope, cache, job.model_sha256, job.use_cache)
         self._inbox.post(("device", job.id, probe_device(options.device)))
-        score = self._score_fn or score_slide
-        result = score(job.source, job.method, options, scope=job.scope, task=task)
-        task.check()
-        if cache is not None:
-            cache.put(job.slide_path, job.method, params, result, model_sha256=job.model_sha256)
+        if self.use_process and job.slide_path and self._score_fn is None:
+            if self._process is None:
+                self._process = shared_score_process()
+            result, job.from_cache = self._process.run(req, task.progress, task.cancelled)
+        else:
+            result, job.from_cache = cached_or_scored(job.source, req, task, self._score_fn)
         return result
 
     # -- main thread ----------------------------------------------------------------------------------------
@@ -323,6 +373,8 @@ class InferenceEngine(QObject):
         if kind == "device":
             self.device = str(payload)
             self.sigDevice.emit(self.device)
+        elif kind == "methods":
+            self.sigMethods.emit(list(payload))
         elif kind == "cached":
             self.sigCachedFound.emit(key, payload)
         elif kind == "started":

@@ -23,6 +23,7 @@ from .layers_panel import LayersPanel
 from .opener import SlideOpener
 from .overview import OverviewWidget
 from .properties_dialog import PropertiesDialog
+from .scoring_dock import install_scoring
 from .slide_tab import SlideTab
 from .tissue_layers import OverlayJobs
 from .viewport import MAGNIFICATION_PRESETS
@@ -90,6 +91,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._on_current_tab(-1)
         self.annotations = install_annotations(self)
+        self.scoring = install_scoring(self)
 
     # -- menus ----------------------------------------------------------------------------------------
     def _action(self, menu, text: str, slot, shortcut=None, checkable: bool = False) -> QAction:

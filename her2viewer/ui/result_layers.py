@@ -11,9 +11,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from pyqtgraph import functions as pgfn
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPen
+from PySide6.QtGui import QBrush, QColor, QFont, QImage, QPainter, QPen
 
 from her2viewer.scoring.result import CellDetections, CoreResult, ScoreResult
 
@@ -39,9 +38,9 @@ def score_color(score: str | None) -> QColor:
 
 class CellLayer(Layer):
     """Cell detections as dots coloured by membrane class, drawn only when zoomed in enough to tell cells
-    apart, and only those in view (a bucket grid over sorted arrays; one `drawPoints` per class)."""
+    apart, and only those in view (a bucket grid over sorted arrays; dots stamped with numpy per class)."""
 
-    MIN_SPACING_PX = 5.0     # cells closer than this on screen: not drawn (the heatmap says enough)
+    MIN_SPACING_PX = 8.0     # cells closer than this on screen: not drawn (the heatmap says enough)
     MAX_DOT_PX = 9.0
 
     def __init__(self, name: str, cells: CellDetections, *, visible: bool = True, opacity: float = 0.9) -> None:
@@ -96,46 +95,68 @@ class CellLayer(Layer):
         return idx[inside]
 
     def paint(self, painter: QPainter, l0_visible: QRectF, downsample: float) -> None:
-        """Draw the cells in view as dots: complete membranes solid with a dark rim, incomplete paler and
-        smaller, non-tumour cells small grey."""
+        """Draw the cells in view as round dots: complete membranes solid with a dark rim, incomplete paler
+        and smaller, non-tumour cells small grey. Dots are stamped into one screen-sized image with numpy
+        (far faster than QPainter points with a wide round pen) and drawn at once."""
         self.last_drawn = 0
         if not self.shown_at(downsample):
             return
         idx = self.indices_in(l0_visible)
         if idx.size == 0:
             return
+        t = painter.transform()
+        screen = t.mapRect(l0_visible).toAlignedRect()
         dot = min(self.MAX_DOT_PX, max(3.0, 0.45 * self.spacing / downsample))
-        groups = self.group[idx]
-        painter.save()
-        painter.setOpacity(self.opacity)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        pad = int(math.ceil(dot / 2 + 2))
+        w, h = screen.width() + 2 * pad, screen.height() + 2 * pad
+        if w <= 2 * pad or h <= 2 * pad:
+            return
+        buf = np.zeros(h * w, np.uint32)
+        x, y = self.x[idx], self.y[idx]
+        sx = np.rint(t.m11() * x + t.m21() * y + t.dx() - screen.left()).astype(np.int64) + pad
+        sy = np.rint(t.m12() * x + t.m22() * y + t.dy() - screen.top()).astype(np.int64) + pad
+        rim = int(math.ceil(dot / 2 + 1))   # the largest stamp's radius: dots may hang over the edges
+        ok = (sx >= rim) & (sx < w - rim) & (sy >= rim) & (sy < h - rim)
+        base, groups = (sy * w + sx)[ok], self.group[idx][ok]
         for g in (8, 0, 1, 2, 3, 4, 5, 6, 7):
-            sel = idx[groups == g]
-            if sel.size == 0:
+            at = base[groups == g]
+            if at.size == 0:
                 continue
-            poly = pgfn.create_qpolygonf(int(sel.size))
-            arr = pgfn.ndarray_from_qpolygonf(poly)
-            arr[:, 0] = self.x[sel]
-            arr[:, 1] = self.y[sel]
             if g == 8:
-                self._points(painter, poly, QColor(NON_TUMOUR_COLOR), 0.6 * dot)
+                _stamp(buf, at, w, 0.6 * dot, QColor(NON_TUMOUR_COLOR), 0.9)
                 continue
             color = QColor(MEMBRANE_COLORS[g % 4])
             if g >= 4:   # complete: dark rim, then the colour
-                self._points(painter, poly, QColor(20, 20, 20), dot + 2.0)
-                self._points(painter, poly, color, dot)
+                _stamp(buf, at, w, dot + 2.0, QColor(25, 25, 25), 1.0)
+                _stamp(buf, at, w, dot, color, 1.0)
             else:
-                color.setAlphaF(0.8)
-                self._points(painter, poly, color, 0.75 * dot)
-            self.last_drawn += int(sel.size)
+                _stamp(buf, at, w, 0.8 * dot, color, 0.75)
+            self.last_drawn += int(at.size)
+        img = QImage(buf.data, w, h, 4 * w, QImage.Format.Format_ARGB32_Premultiplied)
+        painter.save()
+        painter.resetTransform()
+        painter.setOpacity(self.opacity)
+        painter.drawImage(QPointF(screen.left() - pad, screen.top() - pad), img)
         painter.restore()
 
-    @staticmethod
-    def _points(painter: QPainter, poly, color: QColor, size: float) -> None:
-        pen = QPen(color, size, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap)
-        pen.setCosmetic(True)
-        painter.setPen(pen)
-        painter.drawPoints(poly)
+
+def _disk_offsets(diameter: float, row_stride: int) -> np.ndarray:
+    """Flat offsets of the pixels of a disk of `diameter` px in an image `row_stride` px wide."""
+    r = diameter / 2.0
+    n = int(math.ceil(r))
+    dy, dx = np.mgrid[-n:n + 1, -n:n + 1]
+    inside = dx * dx + dy * dy <= r * r + 0.25
+    return (dy[inside] * row_stride + dx[inside]).astype(np.int64)
+
+
+def _stamp(buf: np.ndarray, at: np.ndarray, row_stride: int, diameter: float, color: QColor,
+           alpha: float) -> None:
+    """Write a disk of `color` (premultiplied ARGB) around each flat index `at` (later stamps win)."""
+    a = int(round(255 * alpha))
+    value = np.uint32((a << 24) | ((color.red() * a // 255) << 16) | ((color.green() * a // 255) << 8)
+                      | (color.blue() * a // 255))
+    for off in _disk_offsets(diameter, row_stride):
+        buf[at + off] = value
 
 
 class CoreScoreLayer(Layer):
@@ -206,6 +227,22 @@ class CoreScoreLayer(Layer):
         painter.restore()
 
 
+class HeatmapLayer(RasterLayer):
+    """A result heatmap whose low values fade out (alpha rises with the value), so that it tints only where
+    the evidence is and leaves the rest of the tissue readable."""
+
+    ALPHA_FULL_AT = 0.5   # fraction of the value range at which a cell becomes fully opaque
+
+    def rgba(self) -> np.ndarray:
+        """The grid coloured, alpha growing with the value (transparent at vmin and where NaN)."""
+        out = super().rgba()
+        span = self.vmax - self.vmin or 1.0
+        norm = np.clip((np.nan_to_num(self.values, nan=self.vmin) - self.vmin) / span, 0.0, 1.0)
+        ramp = np.clip(norm / self.ALPHA_FULL_AT, 0.0, 1.0)
+        out[..., 3] = (out[..., 3].astype(np.float32) * ramp).astype(np.uint8)
+        return out
+
+
 def result_layers(result: ScoreResult) -> list[Layer]:
     """The layers that show a result's evidence, bottom first."""
     layers: list[Layer] = []
@@ -213,9 +250,9 @@ def result_layers(result: ScoreResult) -> list[Layer]:
     for h in ev.heatmaps:
         if h.values.ndim != 2 or h.values.size == 0:
             continue
-        layers.append(RasterLayer(f"{RESULT_PREFIX}{h.name} heatmap", h.values, l0_origin=h.l0_origin,
-                                  cell_size=h.l0_cell_size, colormap="inferno", vmin=h.vmin, vmax=h.vmax,
-                                  opacity=0.4))
+        layers.append(HeatmapLayer(f"{RESULT_PREFIX}{h.name} heatmap", h.values, l0_origin=h.l0_origin,
+                                   cell_size=h.l0_cell_size, colormap="inferno", vmin=h.vmin, vmax=h.vmax,
+                                   opacity=0.45))
     if ev.cells is not None and len(ev.cells):
         layers.append(CellLayer(CELLS, ev.cells))
     if ev.patch_boxes:

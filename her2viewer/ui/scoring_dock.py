@@ -1,0 +1,541 @@
+"""Scoring in the main window: the controls (method, N/k/seed, model, scope, Run, progress with ETA,
+Cancel, device, errors), the score and review panels as docks, a Score menu, and the controller that ties
+them to the current slide tab and the inference engine.
+
+`install_scoring(window)` adds it all to a `MainWindow` through what the window exposes (its tabs,
+`current_tab()`, `slide_tabs()`, `sigSlideOpened`, the menu bar); per slide tab it keeps the shown result,
+the project database and the active core.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDockWidget,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from her2viewer.project import ProjectDB, ProjectError, ResultCache
+from her2viewer.scoring.base import Region, ScoreOptions
+from her2viewer.scoring.result import CoreResult, ScoreResult
+
+from .engine import InferenceEngine, ScoreJob
+from .result_layers import CORES, CoreScoreLayer, install_result_layers
+from .review_panel import ReviewPanel
+from .score_panel import ScorePanel
+
+log = logging.getLogger(__name__)
+
+#: scope choices: (key, label); driver scopes pass through, the others become a Region
+SCOPES = (
+    ("auto", "Whole slide (TMA: each core)"),
+    ("slide", "Whole slide as one region"),
+    ("cores", "All TMA cores"),
+    ("core", "Selected TMA core"),
+    ("view", "Current view"),
+    ("selection", "Selected region"),
+)
+DEFAULT_METHOD = "rules"
+
+
+def format_eta(seconds: float) -> str:
+    """'ETA 42 s' / 'ETA 3 min 5 s' / '' when unknown."""
+    if seconds is None or seconds < 0:
+        return ""
+    s = int(round(seconds))
+    return f"ETA {s} s" if s < 60 else f"ETA {s // 60} min {s % 60} s"
+
+
+class ScoringControls(QWidget):
+    """Method, parameters, scope, Run / Cancel, progress, device and errors."""
+
+    sigRun = Signal()
+    sigCancel = Signal()
+
+    def __init__(self, methods: list[str] | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        form = QFormLayout()
+        self.method_combo = QComboBox()
+        self.set_methods(methods or [DEFAULT_METHOD])
+        form.addRow("Method:", self.method_combo)
+        nks = QHBoxLayout()
+        self.n_spin = self._spin(1, 1000, 20, "N: samples (PSSs) per core")
+        self.k_spin = self._spin(1, 1000, 5, "k: the most confident samples kept")
+        self.seed_spin = self._spin(0, 2**31 - 1, 0, "random seed")
+        for label, spin in (("N", self.n_spin), ("k", self.k_spin), ("seed", self.seed_spin)):
+            nks.addWidget(QLabel(label))
+            nks.addWidget(spin, 1)
+        form.addRow(nks)
+        model_row = QHBoxLayout()
+        self.model_edit = QLineEdit()
+        self.model_edit.setPlaceholderText("bundled default")
+        self.model_button = QToolButton(text="\u2026")
+        self.model_button.clicked.connect(self._choose_model)
+        model_row.addWidget(self.model_edit, 1)
+        model_row.addWidget(self.model_button)
+        form.addRow("Model:", model_row)
+        self.scope_combo = QComboBox()
+        for key, label in SCOPES:
+            self.scope_combo.addItem(label, key)
+        form.addRow("Scope:", self.scope_combo)
+        layout.addLayout(form)
+        row = QHBoxLayout()
+        self.run_button = QPushButton("Run")
+        self.run_button.setDefault(True)
+        self.run_button.clicked.connect(self.sigRun)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.sigCancel)
+        self.cancel_button.setEnabled(False)
+        row.addWidget(self.run_button, 1)
+        row.addWidget(self.cancel_button)
+        layout.addLayout(row)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("idle")
+        layout.addWidget(self.progress)
+        self.status_label = QLabel("")
+        self.status_label.setWordWrap(True)
+        layout.addWidget(self.status_label)
+        self.device_label = QLabel("Device: CPU")
+        layout.addWidget(self.device_label)
+        self.error_text = QPlainTextEdit()
+        self.error_text.setReadOnly(True)
+        self.error_text.setMaximumHeight(70)
+        self.error_text.setStyleSheet("QPlainTextEdit { color: #b00000; }")
+        self.error_text.setPlaceholderText("Errors appear here.")
+        layout.addWidget(self.error_text)
+        layout.addStretch(1)
+
+    def set_methods(self, methods: list[str]) -> None:
+        """Offer these methods (keeping the current choice when it is still there)."""
+        current = self.method_combo.currentText() or DEFAULT_METHOD
+        self.method_combo.clear()
+        self.method_combo.addItems(methods)
+        if current in methods:
+            self.method_combo.setCurrentText(current)
+
+    @staticmethod
+    def _spin(lo: int, hi: int, value: int, tip: str) -> QSpinBox:
+        s = QSpinBox()
+        s.setRange(lo, hi)
+        s.setValue(value)
+        s.setToolTip(tip)
+        return s
+
+    def _choose_model(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Choose a model checkpoint", "",
+                                              "Checkpoints (*.safetensors *.json);;All files (*)")
+        if path:
+            self.model_edit.setText(path)
+
+    def options(self) -> ScoreOptions:
+        """The score options the form describes."""
+        return ScoreOptions(n_samples=self.n_spin.value(), top_k=self.k_spin.value(), seed=self.seed_spin.value(),
+                            model_path=self.model_edit.text().strip() or None)
+
+    def scope_key(self) -> str:
+        """The chosen scope's key (see SCOPES)."""
+        return str(self.scope_combo.currentData())
+
+    def set_busy(self, busy: bool) -> None:
+        """Enable Cancel while jobs run."""
+        self.cancel_button.setEnabled(busy)
+        if not busy:
+            self.progress.setValue(0)
+            self.progress.setFormat("idle")
+
+    def show_progress(self, fraction: float, message: str, eta_s: float) -> None:
+        """Progress bar value and text with the ETA."""
+        self.progress.setValue(int(round(fraction * 1000)))
+        eta = format_eta(eta_s)
+        self.progress.setFormat(f"{fraction:.0%}" + (f"  \u2014  {eta}" if eta else ""))
+        self.status_label.setText(message)
+
+    def show_error(self, message: str) -> None:
+        """Show an error sentence (newest first)."""
+        old = self.error_text.toPlainText()
+        self.error_text.setPlainText(message + ("\n" + old if old else ""))
+
+
+@dataclass
+class TabState:
+    """What the scoring UI keeps for one open slide."""
+
+    result: ScoreResult | None = None
+    from_cache: bool = False
+    core_id: str | None = None
+    db: ProjectDB | None = None
+    db_error: str | None = None
+    jobs: list[int] = field(default_factory=list)
+
+
+class ScoringController(QObject):
+    """Connects the controls, panels and engine to the main window's slide tabs."""
+
+    sigResultShown = Signal(object)   # ScoreResult shown for the current tab (None: cleared)
+
+    def __init__(self, window: QMainWindow, *, engine: InferenceEngine | None = None,
+                 project_folder: str | Path | None = None) -> None:
+        super().__init__(window)
+        self.window = window
+        self.project_folder = Path(project_folder) if project_folder else None
+        self.engine = engine or InferenceEngine(window, cache_for=self.cache_for)
+        self.controls = ScoringControls()
+        self.score_panel = ScorePanel()
+        self.review_panel = ReviewPanel()
+        self.selection_provider: Callable[[], Region | None] = lambda: None
+        self.docks: dict[str, QDockWidget] = {}
+        self.menu = None
+        self.actions: list[QAction] = []
+        self.states: dict[int, TabState] = {}
+        self._tabs_by_key: dict[int, QWidget] = {}
+        self.controls.sigRun.connect(self.run)
+        self.controls.sigCancel.connect(self.cancel)
+        self.engine.sigStarted.connect(self._on_started)
+        self.engine.sigProgress.connect(self._on_progress)
+        self.engine.sigFinished.connect(self._on_finished)
+        self.engine.sigFailed.connect(self._on_failed)
+        self.engine.sigCancelled.connect(self._on_cancelled)
+        self.engine.sigIdle.connect(lambda: self.controls.set_busy(False))
+        self.engine.sigDevice.connect(lambda d: self.controls.device_label.setText(f"Device: {d}"))
+        self.engine.sigCachedFound.connect(self._on_cached)
+        self.engine.sigMethods.connect(self.controls.set_methods)
+        self.score_panel.sigCoreActivated.connect(self.activate_core)
+        self.score_panel.sigSlideActivated.connect(lambda: self.activate_core(None))
+        self.review_panel.sigReviewSaved.connect(lambda _r: self._show_reviewed())
+        self.engine.probe_device()
+        self.engine.list_methods()
+
+    # -- project ------------------------------------------------------------------------------------------
+    def project_dir(self, slide_path: str) -> Path:
+        """The project folder of a slide: the chosen one, else the slide's folder."""
+        return self.project_folder or Path(slide_path).expanduser().resolve().parent
+
+    def cache_for(self, slide_path: str) -> ResultCache | None:
+        """The result cache of a slide's project (None for an in-memory slide)."""
+        return ResultCache(self.project_dir(slide_path)) if slide_path else None
+
+    def state(self, tab: QWidget) -> TabState:
+        """The scoring state of a slide tab (created on first use, with its project database)."""
+        key = id(tab)
+        st = self.states.get(key)
+        if st is None:
+            st = self.states[key] = TabState()
+            self._tabs_by_key[key] = tab
+            path = getattr(tab, "path", "")
+            if path:
+                try:
+                    st.db = ProjectDB.open(self.project_dir(path))
+                except ProjectError as exc:
+                    st.db_error = str(exc)
+        return st
+
+    def _tab_for_job(self, job_id: int) -> QWidget | None:
+        open_tabs = {id(t) for t in self.window.slide_tabs()}
+        for key, st in self.states.items():
+            if job_id in st.jobs and key in open_tabs:
+                return self._tabs_by_key[key]
+        return None
+
+    def forget_closed_tabs(self) -> None:
+        """Drop the state of tabs that were closed (closing their databases)."""
+        open_tabs = {id(t) for t in self.window.slide_tabs()}
+        for key in [k for k in self.states if k not in open_tabs]:
+            st = self.states.pop(key)
+            self._tabs_by_key.pop(key, None)
+            for job_id in st.jobs:
+                self.engine.cancel(job_id)
+            if st.db is not None:
+                st.db.close()
+
+    # -- running ------------------------------------------------------------------------------------------
+    def job_for(self, tab: QWidget, method: str | None = None, options: ScoreOptions | None = None,
+                scope_key: str | None = None) -> ScoreJob:
+        """The job the controls describe for a tab; ValueError with a sentence when the scope is unusable."""
+        method = method or self.controls.method_combo.currentText()
+        options = options or self.controls.options()
+        key = scope_key or self.controls.scope_key()
+        st = self.state(tab)
+        label = dict(SCOPES)[key]
+        scope: str | Region
+        if key in ("auto", "slide", "cores"):
+            scope = key
+        elif key == "core":
+            core = self._core(st, st.core_id)
+            if core is None:
+                raise ValueError("No TMA core is selected: score the slide first, then pick a core in the "
+                                 "table of cores.")
+            scope = Region(tuple(int(v) for v in core.bbox), None, core.id)
+            label = f"core {core.id}"
+        elif key == "view":
+            W, H = tab.source.dimensions
+            r = tab.view.l0_rect()
+            x0, y0 = max(0, int(r.left())), max(0, int(r.top()))
+            x1, y1 = min(int(W), int(r.right())), min(int(H), int(r.bottom()))
+            if x1 - x0 < 32 or y1 - y0 < 32:
+                raise ValueError("The current view shows too little of the slide to score; zoom out or move "
+                                 "the view onto the tissue.")
+            scope = Region((x0, y0, x1 - x0, y1 - y0), None, "view")
+        else:
+            region = self.selection_provider()
+            if region is None:
+                raise ValueError("No region is selected: draw or select an annotation first, or choose "
+                                 "another scope.")
+            scope = region
+        return ScoreJob(tab.source, method, options, scope, label=label)
+
+    def run(self, method: str | None = None, options: ScoreOptions | None = None,
+            scope_key: str | None = None, *, use_cache: bool = True) -> int | None:
+        """Queue a scoring job for the current slide; returns its id (None when it could not start)."""
+        tab = self.window.current_tab()
+        if tab is None:
+            self.controls.show_error("Open a slide before scoring.")
+            return None
+        try:
+            job = self.job_for(tab, method, options, scope_key)
+        except ValueError as exc:
+            self.controls.show_error(str(exc))
+            return None
+        job.use_cache = use_cache
+        if method:
+            if self.controls.method_combo.findText(method) < 0:
+                self.controls.method_combo.addItem(method)
+            self.controls.method_combo.setCurrentText(method)
+        if "Scoring" in self.docks:
+            self.docks["Scoring"].raise_()
+        job_id = self.engine.submit(job)
+        self.state(tab).jobs.append(job_id)
+        self.controls.set_busy(True)
+        self.controls.status_label.setText(f"Queued: {job.method} on {job.label}")
+        return job_id
+
+    def cancel(self) -> None:
+        """Cancel every queued and running job."""
+        self.engine.cancel_all()
+
+    # -- engine signals ---------------------------------------------------------------------------------------
+    def _on_started(self, job_id: int) -> None:
+        job = self.engine.job(job_id)
+        self.controls.set_busy(True)
+        if job is not None:
+            self.controls.status_label.setText(f"Running {job.method} on {job.slide_name} ({job.label})")
+
+    def _on_progress(self, job_id: int, fraction: float, message: str, eta_s: float) -> None:
+        self.controls.show_progress(fraction, message, eta_s)
+
+    def _on_finished(self, job_id: int, result: ScoreResult) -> None:
+        job = self.engine.job(job_id)
+        tab = self._tab_for_job(job_id)
+        from_cache = bool(job and job.from_cache)
+        when = "loaded from the cache" if from_cache else f"in {result.elapsed_s:.1f} s"
+        self.controls.status_label.setText(f"{result.method}: {result.score} ({when})")
+        self.controls.progress.setValue(1000)
+        self.controls.progress.setFormat("done")
+        if tab is not None:
+            self.show_result(tab, result, from_cache=from_cache)
+            if "Review" in self.docks and not self.engine.busy:
+                self.docks["Review"].raise_()
+
+    def _on_failed(self, job_id: int, message: str) -> None:
+        self.controls.show_error(message)
+        self.controls.status_label.setText("Failed.")
+
+    def _on_cancelled(self, job_id: int) -> None:
+        self.controls.status_label.setText("Cancelled.")
+
+    def _on_cached(self, slide_path: str, found: list) -> None:
+        for tab in self.window.slide_tabs():
+            st = self.state(tab)
+            if tab.path == slide_path and st.result is None and found:
+                self.show_result(tab, found[0].result, from_cache=True)
+
+    def slide_opened(self, tab: QWidget) -> None:
+        """A slide was opened: look for its cached results."""
+        self.state(tab)
+        if tab.path:
+            self.engine.load_cached(tab.path)
+
+    # -- showing ----------------------------------------------------------------------------------------------
+    def show_result(self, tab: QWidget, result: ScoreResult, *, from_cache: bool = False) -> None:
+        """Make `result` the shown result of a tab: overlays on its layer stack, panels when it is current."""
+        st = self.state(tab)
+        st.result, st.from_cache, st.core_id = result, from_cache, None
+        install_result_layers(tab.layers, result)
+        if tab is self.window.current_tab():
+            self.update_panels()
+
+    def update_panels(self) -> None:
+        """Show the current tab's result and review target in the panels."""
+        self.forget_closed_tabs()
+        tab = self.window.current_tab()
+        if tab is None:
+            self.score_panel.set_result(None)
+            self.review_panel.set_target(None, None)
+            self.sigResultShown.emit(None)
+            return
+        st = self.state(tab)
+        self.score_panel.set_result(st.result, from_cache=st.from_cache)
+        if st.core_id and st.result is not None:
+            self.score_panel.show_core(st.core_id)
+        self.review_panel.set_target(st.db, tab.path, core_id=st.core_id, suggestion=st.result)
+        if st.db_error:
+            self.review_panel._error(st.db_error)
+        self._show_reviewed()
+        self.sigResultShown.emit(st.result)
+
+    def _core(self, st: TabState, core_id: str | None) -> CoreResult | None:
+        if st.result is None or core_id is None:
+            return None
+        return next((c for c in st.result.cores if c.id == core_id), None)
+
+    def activate_core(self, core: CoreResult | None) -> None:
+        """Show one core (None: the whole slide): move the view there and review it."""
+        tab = self.window.current_tab()
+        if tab is None:
+            return
+        st = self.state(tab)
+        st.core_id = core.id if core is not None else None
+        layer = tab.layers.find(CORES)
+        if isinstance(layer, CoreScoreLayer):
+            layer.set_highlighted(st.core_id)
+        if core is not None:
+            x, y, w, h = core.bbox
+            m = 0.08 * max(w, h)
+            tab.view.fit_rect(x - m, y - m, w + 2 * m, h + 2 * m)
+        self.review_panel.set_target(st.db, tab.path, core_id=st.core_id, suggestion=st.result)
+
+    def _show_reviewed(self) -> None:
+        """Put the reviewed core scores into the table and the core badges."""
+        tab = self.window.current_tab()
+        if tab is None:
+            return
+        st = self.state(tab)
+        reviewed: dict[str, str] = {}
+        if st.db is not None and tab.path:
+            try:
+                reviewed = {r.core_id: r.score for r in st.db.reviews_for_slide(tab.path) if r.core_id}
+            except ProjectError as exc:
+                self.review_panel._error(str(exc))
+        self.score_panel.set_reviewed(reviewed)
+        layer = tab.layers.find(CORES)
+        if isinstance(layer, CoreScoreLayer):
+            layer.set_reviewed(reviewed)
+
+    def wait_result(self, job_id: int, timeout_s: float = 300.0) -> tuple[str, object]:
+        """Run the event loop until a job ends: ("finished", result) | ("failed", message) | ("cancelled",
+        None) | ("timeout", None). For the screenshot command and scripts."""
+        from .app import wait_until
+
+        out: list[tuple[str, object]] = []
+        conns = [
+            (self.engine.sigFinished, lambda i, r: i == job_id and out.append(("finished", r))),
+            (self.engine.sigFailed, lambda i, m: i == job_id and out.append(("failed", m))),
+            (self.engine.sigCancelled, lambda i: i == job_id and out.append(("cancelled", None))),
+        ]
+        for sig, slot in conns:
+            sig.connect(slot)
+        try:
+            if not wait_until(lambda: bool(out), timeout_s):
+                return "timeout", None
+            return out[0]
+        finally:
+            for sig, slot in conns:
+                sig.disconnect(slot)
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        """Stop the engine when the window closes."""
+        if obj is self.window and event.type() == QEvent.Type.Close:
+            self.close()
+        return False
+
+    def close(self) -> None:
+        """Stop the engine and close the project databases."""
+        self.engine.close()
+        for st in self.states.values():
+            if st.db is not None:
+                st.db.close()
+        self.states.clear()
+
+
+def _dock(window: QMainWindow, title: str, widget: QWidget, area: Qt.DockWidgetArea, scroll: bool) -> QDockWidget:
+    dock = QDockWidget(title, window)
+    dock.setObjectName(f"dock_{title.lower().replace(' ', '_')}")
+    if scroll:
+        area_widget = QScrollArea()
+        area_widget.setWidgetResizable(True)
+        area_widget.setWidget(widget)
+        dock.setWidget(area_widget)
+    else:
+        dock.setWidget(widget)
+    window.addDockWidget(area, dock)
+    return dock
+
+
+def install_scoring(window: QMainWindow, *, project_folder: str | Path | None = None) -> ScoringController:
+    """Add the scoring docks, the Score menu and the engine to a main window; returns the controller."""
+    ctl = ScoringController(window, project_folder=project_folder)
+    left = Qt.DockWidgetArea.LeftDockWidgetArea
+    docks = {
+        "Score": _dock(window, "Score", ctl.score_panel, left, True),
+        "Scoring": _dock(window, "Scoring", ctl.controls, left, False),
+        "Review": _dock(window, "Review", ctl.review_panel, left, True),
+    }
+    window.tabifyDockWidget(docks["Scoring"], docks["Review"])
+    docks["Scoring"].raise_()
+    window.resizeDocks([docks["Score"]], [390], Qt.Orientation.Horizontal)
+    window.resizeDocks([docks["Score"], docks["Scoring"]], [600, 380], Qt.Orientation.Vertical)
+    ctl.docks = docks
+    window.sigSlideOpened.connect(ctl.slide_opened)
+    window.tabs.currentChanged.connect(lambda _i: ctl.update_panels())
+    menu = window.menuBar().addMenu("&Score")
+    actions = []
+
+    def add(text: str, slot, shortcut: str | None = None) -> QAction:
+        act = QAction(text, window)
+        if shortcut:
+            act.setShortcut(QKeySequence(shortcut))
+        act.triggered.connect(slot)
+        menu.addAction(act)
+        actions.append(act)
+        return act
+
+    add("&Run Scorer", lambda: ctl.run(), "Ctrl+R")
+    add("Score with R&ules (ASCO/CAP)", lambda: ctl.run(method="rules"), "Ctrl+Shift+U")
+    add("Score with &PSS", lambda: ctl.run(method="pss"), "Ctrl+Shift+P")
+    add("Re-run (ignore the cache)", lambda: ctl.run(use_cache=False), "Ctrl+Shift+R")
+    add("&Cancel Scoring", ctl.cancel, "Ctrl+.")
+    menu.addSeparator()
+    add("&Accept Suggestion", lambda: ctl.review_panel.accept_suggestion(), "Ctrl+Return")
+    add("Show &Whole Slide Result", lambda: ctl.score_panel.show_slide(), "Ctrl+Shift+W")
+    menu.addSeparator()
+    for dock in docks.values():
+        menu.addAction(dock.toggleViewAction())
+    ctl.menu, ctl.actions = menu, actions
+    window.installEventFilter(ctl)
+    for tab in window.slide_tabs():
+        ctl.slide_opened(tab)
+    ctl.update_panels()
+    return ctl
