@@ -28,6 +28,10 @@ MIN_ASPECT = 0.6
 SIZE_RANGE = (0.5, 1.6)
 #: fragments join a core (or each other) while the union's box stays within this many diameters
 MAX_CORE_EXTENT = 1.3
+#: pieces whose tissue has a convex hull this round (hull area / enclosing circle) may be one core
+ONE_BODY_MIN_ROUNDNESS = 0.85
+#: ... when glass gaps between them are at most this fraction of the enclosing circle's diameter
+ONE_BODY_MAX_GAP = 0.04
 #: refinement works at this many pixels across a core
 REFINE_PX = 128
 #: cores narrower than this many mask pixels are re-measured on a finer level
@@ -370,4 +374,40 @@ def tma_verdict(cores: list[Core], tm: TissueMask, n_round: int, l0_dims: tuple[
     if diam.std() / diam.mean() > 0.35:
         return False
     core_area = sum(math.pi * c.l0_radius**2 for c in cores)
-    return core_area >= 0.5 * sum(tm.areas_l0px)
+    if core_area < 0.5 * sum(tm.areas_l0px):
+        return False
+    # fragments of one core photograph: together one round body with no glass gaps between them
+    return not one_round_body(cores, tm)
+
+
+def one_round_body(cores: list[Core], tm: TissueMask) -> bool:
+    """True when the cores' tissue is one round outline whose pieces touch or nearly touch (one broken core).
+
+    TMA cores stand apart on glass in a grid, whose outline is not round (a 2 x 2 grid's convex hull fills
+    at most ~0.83 of its enclosing circle); pieces of one core fill a round hull and are split only by
+    cracks or watershed cuts.
+    """
+    ds = tm.downsample
+    sel = np.zeros(tm.mask.shape, np.uint8)
+    for c in cores:
+        x, y, w, h = c.l0_bbox
+        r0, c0 = int(y // ds), int(x // ds)
+        r1, c1 = int(math.ceil((y + h) / ds)), int(math.ceil((x + w) / ds))
+        sel[r0:r1, c0:c1] = 1
+    sel &= tm.mask.astype(np.uint8)
+    rr, cc = np.nonzero(sel)
+    if rr.size < 12:
+        return False
+    pts = np.stack([cc, rr], axis=1).astype(np.float32)
+    hull = cv2.convexHull(pts)
+    (_, _), radius = cv2.minEnclosingCircle(hull)
+    hull_area = cv2.contourArea(hull) + 0.5 * cv2.arcLength(hull, True) + 1.0
+    roundness = hull_area / (math.pi * (radius + 0.5) ** 2)
+    gap = max(1, int(round(ONE_BODY_MAX_GAP * radius)))  # dilating every piece by it bridges gaps of 2 * gap
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * gap + 1, 2 * gap + 1))
+    n, lab = cv2.connectedComponents(cv2.dilate(sel, k), connectivity=8)
+    sizes = np.bincount(lab[sel > 0], minlength=n)
+    largest = float(sizes[1:].max()) / rr.size if n > 1 else 0.0
+    log.debug("core union: roundness %.2f, largest linked piece %.2f of the tissue (gap %d px)",
+              roundness, largest, gap)
+    return roundness >= ONE_BODY_MIN_ROUNDNESS and largest >= 0.95
