@@ -306,6 +306,21 @@ class AnnotationManager(QObject):
         return scoring_region(s.source, anns, within=s.aset.get(within) if within else None,
                               exclude_ignore=exclude_ignore)
 
+    def selected_region(self, tab=None) -> Region | None:
+        """The scoring region of the selected annotation (Ignore annotations cut out); None if none is
+        selected. Rasterises the polygon only (no tissue detection), so it is cheap on the main thread."""
+        from her2viewer.annotations.regions import annotation_region
+
+        tab = tab or self.window.current_tab()
+        s = self.session_for(tab)
+        if s is None:
+            return None
+        chosen = [a for a in s.selected_annotations() if a.geometry.area > 0]
+        if not chosen:
+            return None
+        return annotation_region(chosen[0], s.source.dimensions, annotations=list(s.aset),
+                                 region_id=chosen[0].name or "annotation")
+
     # -- report ------------------------------------------------------------------------------------------
     def current_result(self, tab) -> ScoreResult | None:
         """The result the scoring UI shows for a tab, if any."""

@@ -92,6 +92,8 @@ class MainWindow(QMainWindow):
         self._on_current_tab(-1)
         self.annotations = install_annotations(self)
         self.scoring = install_scoring(self)
+        self.scoring.selection_provider = self.annotations.selected_region
+        self.annotations.result_for = self.scoring.result_for
 
     # -- menus ----------------------------------------------------------------------------------------
     def _action(self, menu, text: str, slot, shortcut=None, checkable: bool = False) -> QAction:

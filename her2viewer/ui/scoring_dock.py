@@ -238,6 +238,11 @@ class ScoringController(QObject):
         """The result cache of a slide's project (None for an in-memory slide)."""
         return ResultCache(self.project_dir(slide_path)) if slide_path else None
 
+    def result_for(self, tab: QWidget) -> ScoreResult | None:
+        """The result shown for a slide tab, if it has one (used by the report export)."""
+        st = self.states.get(id(tab))
+        return st.result if st is not None else None
+
     def state(self, tab: QWidget) -> TabState:
         """The scoring state of a slide tab (created on first use, with its project database)."""
         key = id(tab)

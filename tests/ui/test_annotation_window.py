@@ -188,3 +188,17 @@ def test_scoring_region_for_the_scoring_ui(qtbot, window, tab):
     x, y, w, h = region.l0_bbox
     assert (x, y, w, h) == (200, 200, 400, 600)         # the Ignore half is cut off
     assert region.mask.fraction_in(250, 250, 100, 100) > 0.0 or region.mask.mask.any()
+
+
+def test_selected_annotation_is_the_scoring_scope_and_the_report_uses_the_shown_result(qtbot, window, tab):
+    s = window.annotations.current()
+    inv = Annotation.create(box(200, 200, 1000, 800), "Tumour", name="invasive")
+    s.aset.add(inv)
+    s.aset.add(Annotation.create(box(600, 200, 1000, 800), "Ignore"))
+    with pytest.raises(ValueError, match="No region is selected"):
+        window.scoring.job_for(tab, "rules", None, "selection")
+    s.select([inv.id])
+    job = window.scoring.job_for(tab, "rules", None, "selection")
+    assert job.scope.l0_bbox == (200, 200, 400, 600)    # the selected annotation minus the Ignore box
+    assert job.scope.id == "invasive"
+    assert window.annotations.current_result(tab) is None  # nothing scored yet: the report scores first

@@ -1,0 +1,116 @@
+"""Evaluation metrics for HER2 scoring: accuracy, macro F1, one-vs-rest AUC, confusion matrices,
+the PSS paper's adjacent-class accuracies, 4-way and 3-way, and mean / sd over cross-validation folds.
+
+Labels and predictions are class indices into `SCORES4` ("0", "1+", "2+", "3+") unless a metric says
+otherwise. Adjacent-class accuracy (Yoruc Selcuk et al., "0 vs 1+", "1+ vs 2+", "2+ vs 3+") is defined
+here as the plain accuracy on the cores whose TRUE label is one of the two classes: a 1+ core predicted
+3+ counts as wrong for "0 vs 1+" and for "1+ vs 2+"; cores of the other classes are left out. It is
+undefined (None) when no core of either class is present.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, roc_auc_score
+
+from her2viewer.scoring.asco import SCORES3, SCORES4, to_3way
+
+ADJACENT_PAIRS: tuple[tuple[int, int], ...] = ((0, 1), (1, 2), (2, 3))
+
+
+def adjacent_accuracy(y_true: Sequence[int], y_pred: Sequence[int], a: int, b: int) -> float | None:
+    """Accuracy on the cores whose true label is class a or b (None when there are none)."""
+    t = np.asarray(y_true)
+    p = np.asarray(y_pred)
+    keep = (t == a) | (t == b)
+    if not keep.any():
+        return None
+    return float(np.mean(t[keep] == p[keep]))
+
+
+def ovr_auc(y_true: Sequence[int], probs: np.ndarray) -> dict[str, float | None]:
+    """One-vs-rest ROC AUC per class and their macro mean over classes that are present (None if undefined)."""
+    t = np.asarray(y_true)
+    p = np.asarray(probs, dtype=np.float64)
+    names = SCORES4 if p.shape[1] == 4 else SCORES3 if p.shape[1] == 3 else [str(c) for c in range(p.shape[1])]
+    out: dict[str, float | None] = {}
+    vals = []
+    for c in range(p.shape[1]):
+        pos = t == c
+        if pos.all() or not pos.any():
+            out[names[c]] = None
+            continue
+        v = float(roc_auc_score(pos.astype(int), p[:, c]))
+        out[names[c]] = v
+        vals.append(v)
+    out["macro"] = float(np.mean(vals)) if vals else None
+    return out
+
+
+def to_3way_indices(labels4: Sequence[int], ish: Sequence[bool | None] | None = None) -> list[int]:
+    """4-way class indices mapped to 3-way indices into SCORES3 (2+ is High only with positive ISH)."""
+    ish = list(ish) if ish is not None else [None] * len(labels4)
+    return [SCORES3.index(to_3way(SCORES4[int(c)], i)) for c, i in zip(labels4, ish, strict=True)]
+
+
+def probs_to_3way(probs4: np.ndarray) -> np.ndarray:
+    """4-class probabilities summed into 0 / Low (1+ and 2+) / High (3+)."""
+    p = np.asarray(probs4, dtype=np.float64)
+    return np.stack([p[:, 0], p[:, 1] + p[:, 2], p[:, 3]], axis=1)
+
+
+def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], probs: np.ndarray | None = None,
+                           *, ish: Sequence[bool | None] | None = None) -> dict:
+    """All metrics for one set of 4-way predictions: 4-way, adjacent-class and 3-way."""
+    t = np.asarray(y_true, dtype=int)
+    p = np.asarray(y_pred, dtype=int)
+    labels4 = list(range(len(SCORES4)))
+    out: dict = {
+        "n": int(len(t)),
+        "accuracy": float(accuracy_score(t, p)) if len(t) else None,
+        "macro_f1": float(f1_score(t, p, labels=labels4, average="macro", zero_division=0)) if len(t) else None,
+        "confusion": confusion_matrix(t, p, labels=labels4).tolist(),
+        "adjacent": {f"{SCORES4[a]} vs {SCORES4[b]}": adjacent_accuracy(t, p, a, b) for a, b in ADJACENT_PAIRS},
+    }
+    if probs is not None and len(t):
+        out["auc"] = ovr_auc(t, probs)
+    t3 = np.asarray(to_3way_indices(t, ish))
+    p3 = np.asarray(to_3way_indices(p, ish))
+    labels3 = list(range(len(SCORES3)))
+    out["3way"] = {
+        "accuracy": float(accuracy_score(t3, p3)) if len(t) else None,
+        "macro_f1": float(f1_score(t3, p3, labels=labels3, average="macro", zero_division=0)) if len(t) else None,
+        "confusion": confusion_matrix(t3, p3, labels=labels3).tolist(),
+    }
+    if probs is not None and len(t):
+        out["3way"]["auc"] = ovr_auc(t3, probs_to_3way(probs))
+    return out
+
+
+def _flatten(d: dict, prefix: str = "") -> dict[str, float]:
+    """Numeric leaves of a nested metrics dict as 'a.b.c' -> value (lists and None left out)."""
+    flat: dict[str, float] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            flat.update(_flatten(v, key + "."))
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            flat[key] = float(v)
+    return flat
+
+
+def summarize_folds(per_fold: Sequence[dict]) -> dict[str, dict[str, float]]:
+    """Mean and sample sd over folds of every numeric metric: {'accuracy': {'mean':..,'sd':..,'n':..}}."""
+    flats = [_flatten(m) for m in per_fold]
+    keys = sorted({k for f in flats for k in f})
+    out: dict[str, dict[str, float]] = {}
+    for k in keys:
+        vals = [f[k] for f in flats if k in f and not math.isnan(f[k])]
+        if not vals:
+            continue
+        sd = float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
+        out[k] = {"mean": float(np.mean(vals)), "sd": sd, "n": len(vals)}
+    return out
