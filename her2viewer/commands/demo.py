@@ -31,11 +31,23 @@ def run(args: argparse.Namespace) -> int:
         return _score_headless(str(path))
     from ..ui.app import run_viewer
 
-    return run_viewer([str(path)], overlays=["tma"])
+    return run_viewer([str(path)], overlays=["tma"], score=demo_method())
+
+
+def demo_method() -> str:
+    """The method the demo scores with: PSS with the bundled default model, or the rules if it is missing."""
+    from ..models.checkpoint import checkpoint_exists, default_model_path
+
+    if checkpoint_exists(default_model_path("pss")):
+        return "pss"
+    print(f"her2viewer demo: no bundled PSS model at {default_model_path('pss')}; using the rule-based scorer.",
+          file=sys.stderr)
+    return "rules"
 
 
 def _score_headless(path: str) -> int:
-    """Run `her2viewer score PATH --json -`, with a clear message when the scorer is missing or fails."""
+    """Run `her2viewer score PATH --method pss --json -` (the bundled default model), with a clear message
+    when the scorer is missing or fails."""
     import importlib.util
 
     from .. import cli
@@ -44,7 +56,7 @@ def _score_headless(path: str) -> int:
         return fail("the headless scorer (`her2viewer score`) is not installed in this build; "
                     f"the demo slide is at {path}")
     try:
-        code = cli.main(["score", path, "--json", "-"])
+        code = cli.main(["score", path, "--method", demo_method(), "--json", "-"])
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
     except Exception as exc:

@@ -3,6 +3,10 @@
 `--json OUT` writes the contract's JSON object to OUT (`-`: stdout); without it a short human summary goes
 to stdout. `--pool M` (PSS only) also writes M PSS probability rows per core to `--pool-out` for the Monte
 Carlo study (`her2viewer montecarlo`). Exit 0 on success; otherwise one line on stderr naming the file.
+
+`--annotations A.geojson` (QuPath-style GeoJSON): with `--within NAME_OR_ID` only the tissue inside that
+annotation is scored (matched by name, else id; its Ignore annotations cut out); without it the usual scope
+(a TMA core by core, else the tissue) is scored minus the Ignore annotations. `--keep-ignore` keeps them.
 """
 
 from __future__ import annotations
@@ -58,6 +62,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also write a pool of M PSS predictions per core (Monte Carlo study)")
     parser.add_argument("--pool-out", default=None, metavar="FILE",
                         help="where the pool goes (default: ./<slide name>.pss_pool.json)")
+    parser.add_argument("--annotations", default=None, metavar="A.geojson",
+                        help="annotations (GeoJSON); Ignore annotations are cut out of what is scored")
+    parser.add_argument("--within", default=None, metavar="NAME_OR_ID",
+                        help="score only inside this annotation (name, else id) from --annotations")
+    parser.add_argument("--keep-ignore", action="store_true",
+                        help="do not cut the Ignore annotations out of what is scored")
     parser.add_argument("--label", default=None, choices=["0", "1+", "2+", "3+"],
                         help="known score of the slide/core, stored in the pool")
 
@@ -77,6 +87,49 @@ def parse_scope(text: str) -> Any:
     return Region((x, y, w, h), None, "region")
 
 
+class AnnotationScopeError(ValueError):
+    """The annotations cannot give a scope; the message is the whole line for the user."""
+
+
+def find_annotation(annotations: list[Any], key: str, path: str) -> Any:
+    """The annotation named `key` (else with id `key`); AnnotationScopeError listing the names if none."""
+    for field in ("name", "id"):
+        hits = [a for a in annotations if getattr(a, field) == key]
+        if hits:
+            if len(hits) > 1:
+                log.warning("%d annotations in %s are called %r; using the first", len(hits), path, key)
+            return hits[0]
+    names = sorted({a.name for a in annotations if a.name})
+    listed = ", ".join(repr(n) for n in names) if names else "none has a name; use an id"
+    raise AnnotationScopeError(f"{path} has no annotation named or with id {key!r}; names: {listed}")
+
+
+def annotation_scope(args: argparse.Namespace, source: Any, scope: Any) -> tuple[Any, Any, dict]:
+    """(scope, exclude geometry, params to record) from --annotations / --within / --keep-ignore."""
+    from ..annotations.geojson import AnnotationIOError, read_geojson
+    from ..annotations.model import IGNORE_CLASS
+    from ..annotations.regions import RegionError, polygonal_union, scoring_region
+
+    if not args.annotations:
+        return scope, None, {}
+    try:
+        anns = read_geojson(args.annotations).annotations
+    except AnnotationIOError as e:
+        raise AnnotationScopeError(f"cannot read the annotations {e}") from None
+    ignore = [] if args.keep_ignore else [a for a in anns if a.cls == IGNORE_CLASS]
+    params: dict = {"annotations": str(args.annotations), "ignore_excluded": len(ignore)}
+    if args.within is None:
+        exclude = polygonal_union(a.geometry for a in ignore)
+        return scope, exclude, params
+    within = find_annotation(anns, args.within, args.annotations)
+    try:
+        region = scoring_region(source, anns, within=within, exclude_ignore=not args.keep_ignore)
+    except RegionError as e:
+        raise AnnotationScopeError(f"cannot score inside {args.within!r} of {args.annotations}: {e}") from None
+    params["within"] = within.name or within.id
+    return region, None, params
+
+
 def summary_text(result: Any) -> str:
     """A short human-readable summary of a ScoreResult."""
     probs = "  ".join(f"{k}: {v:.2f}" for k, v in result.probabilities.items())
@@ -92,14 +145,15 @@ def summary_text(result: Any) -> str:
     return "\n".join(lines)
 
 
-def write_pool(path: Path, source: Any, options: Any, scope: Any, m: int, label: str | None) -> None:
+def write_pool(path: Path, source: Any, options: Any, scope: Any, m: int, label: str | None,
+               exclude: Any = None) -> None:
     """Predict M PSSs per core and write the pool JSON."""
     from ..atomic import atomic_write_text
     from ..scoring.base import create_scorer
     from ..scoring.driver import regions_for
 
     scorer = create_scorer("pss", options)
-    kind, regions = regions_for(source, scope)
+    kind, regions = regions_for(source, scope, exclude=exclude)
     cores = []
     for region in regions:
         pred = scorer.predict(source, region, m)
@@ -125,21 +179,27 @@ def run(args: argparse.Namespace) -> int:
         return fail("-N and -k must be at least 1")
     if args.pool and args.method != "pss":
         return fail("--pool needs --method pss")
+    if (args.within or args.keep_ignore) and not args.annotations:
+        return fail("--within and --keep-ignore need --annotations A.geojson")
+    if args.within and args.scope != "auto":
+        return fail("--within and --scope cannot be combined: --within is the scope")
     options = ScoreOptions(n_samples=args.n_samples, top_k=args.top_k, seed=args.seed, device=args.device,
                            model_path=args.model, ish_positive=True if args.ish_positive else None,
                            extra=_extra(args))
     try:
         scope = parse_scope(args.scope)
         with open_slide(args.path) as source:
-            result = score_slide(source, args.method, options, scope=scope)
+            scope, exclude, ann_params = annotation_scope(args, source, scope)
+            result = score_slide(source, args.method, options, scope=scope, exclude=exclude)
+            result.params.update(ann_params)
             if args.pool:
                 out = Path(args.pool_out or f"{Path(args.path).stem}.pss_pool.json")
-                write_pool(out, source, options, scope, args.pool, args.label)
+                write_pool(out, source, options, scope, args.pool, args.label, exclude)
             if args.report:
                 from ..report.pdf import write_report
 
                 write_report(args.report, result, source=source)
-    except SlideOpenError as e:
+    except (SlideOpenError, AnnotationScopeError) as e:
         return fail(str(e))
     except CheckpointError as e:
         return fail(f"bad model checkpoint: {e}")

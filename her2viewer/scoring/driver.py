@@ -10,6 +10,9 @@ Scopes:
 * "slide": the tissue of the whole slide as one region.
 * a `Region`: just that region.
 
+`exclude` (a shapely area in level-0 px, e.g. the union of the Ignore annotations) is cut out of every
+region's mask (`exclude_area`): a TMA is still scored core by core, a core wholly inside it is left out.
+
 Summary of a TMA slide: the slide's call is the HIGHEST core score (the most confident core among those
 with that score provides the slide's probabilities); `cores` lists every core; the slide's samples are all
 cores' samples (with their core id) and the evidence of all cores is merged (patch box sample numbers index
@@ -80,8 +83,42 @@ def _core_regions(cores: list[Any], tm: Any) -> list[Region]:
     return [Region(tuple(int(v) for v in c.l0_bbox), crop_region_mask(mask, c.l0_bbox), c.id) for c in cores]
 
 
-def regions_for(source: SlideSource, scope: str | Region = "auto") -> tuple[str, list[Region]]:
-    """What to score: ("tma", cores) | ("slide", [tissue]) | ("region", [region])."""
+def exclude_area(region: Region, exclude: Any) -> Region | None:
+    """The region without the polygonal `exclude` area (level-0 shapely geometry): mask pixels whose centre
+    lies inside it are turned off (a region without a mask gets one); None when nothing is left."""
+    import shapely
+
+    from ..annotations.regions import mask_downsample, rasterize
+
+    x, y, w, h = region.l0_bbox
+    if exclude is None or exclude.is_empty or not exclude.intersects(shapely.box(x, y, x + w, y + h)):
+        return region
+    mask = region.mask
+    if mask is None:
+        ds = mask_downsample(w, h)
+        mask = RegionMask(np.ones((max(1, math.ceil(h / ds)), max(1, math.ceil(w / ds))), bool),
+                          (float(x), float(y)), ds)
+    keep = mask.mask.astype(bool) & ~rasterize(exclude, mask.l0_origin, mask.downsample, mask.mask.shape)
+    if not keep.any():
+        return None
+    return Region(region.l0_bbox, RegionMask(keep, mask.l0_origin, mask.downsample), region.id)
+
+
+def regions_for(source: SlideSource, scope: str | Region = "auto", *, exclude: Any = None
+                ) -> tuple[str, list[Region]]:
+    """What to score: ("tma", cores) | ("slide", [tissue]) | ("region", [region]), minus `exclude`."""
+    kind, regions = _regions_for(source, scope)
+    if exclude is None:
+        return kind, regions
+    kept = [r for r in (exclude_area(r, exclude) for r in regions) if r is not None]
+    if not kept:
+        raise ValueError("nothing is left to score outside the excluded (Ignore) areas")
+    if len(kept) < len(regions):
+        log.info("%d region(s) lie wholly inside the excluded areas and are not scored", len(regions) - len(kept))
+    return kind, kept
+
+
+def _regions_for(source: SlideSource, scope: str | Region = "auto") -> tuple[str, list[Region]]:
     if isinstance(scope, Region):
         return "region", [scope]
     if scope not in SCOPES:
@@ -99,15 +136,16 @@ def regions_for(source: SlideSource, scope: str | Region = "auto") -> tuple[str,
 
 
 def score_slide(source: SlideSource, method: str, options: ScoreOptions | None = None, *,
-                scope: str | Region = "auto", task: Task | None = None, scorer: Scorer | None = None
-                ) -> ScoreResult:
-    """Score a slide with `method`: each TMA core, or the slide's tissue, or one region (see module doc)."""
+                scope: str | Region = "auto", task: Task | None = None, scorer: Scorer | None = None,
+                exclude: Any = None) -> ScoreResult:
+    """Score a slide with `method`: each TMA core, or the slide's tissue, or one region, without the
+    `exclude` area (see module doc)."""
     options = options or ScoreOptions()
     task = task or Task()
     t0 = time.perf_counter()
     task.report(0.0, "finding tissue")
     scorer = scorer or create_scorer(method, options)
-    kind, regions = regions_for(source, scope)
+    kind, regions = regions_for(source, scope, exclude=exclude)
     task.report(0.05, f"{len(regions)} region(s) to score")
     results: list[ScoreResult] = []
     for i, region in enumerate(regions):
@@ -121,7 +159,7 @@ def score_slide(source: SlideSource, method: str, options: ScoreOptions | None =
     result.method = method
     result.params = {**result.params, "N": options.n_samples, "k": options.top_k, "seed": options.seed,
                      "device": result.params.get("device", options.device), "scope": kind,
-                     "n_regions": len(regions)}
+                     "n_regions": len(regions), **({"excluded": True} if exclude is not None else {})}
     result.elapsed_s = time.perf_counter() - t0
     task.report(1.0, f"{method}: {result.score}")
     return result

@@ -54,6 +54,7 @@ class ScoreJob:
     scope: str | Region = "auto"
     label: str = ""              # what the user asked for, e.g. "current view" (for messages)
     use_cache: bool = True
+    exclude: Any = None          # shapely area (level-0 px) left out of every region, e.g. Ignore annotations
     id: int = 0
     from_cache: bool = False
     state: str = "queued"        # queued | running | finished | failed | cancelled
@@ -357,7 +358,8 @@ class InferenceEngine(QObject):
         check_region(job.source, job.scope)
         job.model_sha256 = model_sha256_for(job.method, options)
         cache = self.cache_for(job.slide_path) if job.slide_path else None
-        req = ScoreRequest(job.slide_path, job.method, options, job.scope, cache, job.model_sha256, job.use_cache)
+        req = ScoreRequest(job.slide_path, job.method, options, job.scope, cache, job.model_sha256, job.use_cache,
+                           job.exclude)
         self._inbox.post(("device", job.id, probe_device(options.device)))
         if self.use_process and job.slide_path and self._score_fn is None:
             if self._process is None:

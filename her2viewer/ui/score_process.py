@@ -3,14 +3,16 @@ the interpreter lock (scipy / scikit-image routines and JSON encoding hold it fo
 
 No Qt here: the child imports only the headless scoring code. `ScoreProcess` keeps one child alive between
 jobs (the start-up imports and a loaded model are paid once); requests are the slide's path, the method,
-the options and the scope; the child opens the slide, looks in the result cache, scores, stores the result
-and sends it back pickled, with progress messages on the way and a shared event for cancel. A child that
-dies (killed for memory, a crash in native code) fails the job with a sentence and is restarted next time.
+the options, the scope and an optional area to leave out (the Ignore annotations); the child opens the
+slide, looks in the result cache, scores, stores the result and sends it back pickled, with progress
+messages on the way and a shared event for cancel. A child that dies (killed for memory, a crash in native
+code) fails the job with a sentence and is restarted next time.
 """
 
 from __future__ import annotations
 
 import atexit
+import hashlib
 import logging
 import multiprocessing as mp
 import os
@@ -54,6 +56,7 @@ class ScoreRequest:
     cache: ResultCache | None
     model_sha256: str | None
     use_cache: bool = True
+    exclude: Any = None          # shapely area cut out of what is scored (the Ignore annotations), or None
 
 
 def cached_or_scored(source: Any, req: ScoreRequest, task: Task,
@@ -61,6 +64,12 @@ def cached_or_scored(source: Any, req: ScoreRequest, task: Task,
     """(result, from the cache?) of a request: the cached result of this slide version, method, model and
     parameters, or a new one (then cached)."""
     params = params_for(req.options, req.scope)
+    extra: dict[str, Any] = {}
+    if req.exclude is not None:
+        import shapely
+
+        params["exclude"] = hashlib.sha256(shapely.to_wkb(shapely.normalize(req.exclude))).hexdigest()
+        extra["exclude"] = req.exclude
     if req.cache is not None and req.use_cache and req.slide_path:
         task.report(0.0, "looking for a cached result")
         hit = req.cache.get(req.slide_path, req.method, params, model_sha256=req.model_sha256)
@@ -69,7 +78,7 @@ def cached_or_scored(source: Any, req: ScoreRequest, task: Task,
             return hit, True
     if score_fn is None:
         from her2viewer.scoring.driver import score_slide as score_fn
-    result = score_fn(source, req.method, req.options, scope=req.scope, task=task)
+    result = score_fn(source, req.method, req.options, scope=req.scope, task=task, **extra)
     task.check()
     if req.cache is not None and req.slide_path:
         req.cache.put(req.slide_path, req.method, params, result, model_sha256=req.model_sha256)

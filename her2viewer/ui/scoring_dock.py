@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
@@ -310,7 +311,23 @@ class ScoringController(QObject):
                 raise ValueError("No region is selected: draw or select an annotation first, or choose "
                                  "another scope.")
             scope = region
-        return ScoreJob(tab.source, method, options, scope, label=label)
+        # the selected annotation's region has its Ignore annotations cut out already
+        exclude = self.ignore_area(tab) if key != "selection" else None
+        if exclude is not None:
+            label += " without Ignore areas"
+        return ScoreJob(tab.source, method, options, scope, label=label, exclude=exclude)
+
+    def ignore_area(self, tab: QWidget) -> Any:
+        """The union of the tab's Ignore annotations (shapely, level-0 px), or None: cheap on the main thread
+        (no tissue mask; the scoring process cuts it out of each region's mask)."""
+        from her2viewer.annotations.model import IGNORE_CLASS
+        from her2viewer.annotations.regions import polygonal_union
+
+        manager = getattr(self.window, "annotations", None)
+        session = manager.session_for(tab) if manager is not None else None
+        if session is None:
+            return None
+        return polygonal_union(a.geometry for a in session.aset if a.cls == IGNORE_CLASS)
 
     def run(self, method: str | None = None, options: ScoreOptions | None = None,
             scope_key: str | None = None, *, use_cache: bool = True) -> int | None:
