@@ -35,6 +35,8 @@ from her2viewer.scoring.result import ScoreResult
 log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL_S = 0.05
+#: seconds a cancelled job may take to stop in the child before the child is ended
+CANCEL_GRACE_S = 0.6
 #: extra niceness of the child: 0, since on a busy machine even a little starves the job (a cancel then
 #: takes seconds to be noticed) while the separate interpreter lock is what keeps the UI fluid
 CHILD_NICENESS = 0
@@ -192,9 +194,18 @@ class ScoreProcess:
         self._ensure()
         self._cancel.clear()
         self._requests.put(req)
+        cancel_asked: float | None = None
         while True:
             if cancelled():
                 self._cancel.set()
+                if cancel_asked is None:
+                    cancel_asked = time.perf_counter()
+                elif time.perf_counter() - cancel_asked > CANCEL_GRACE_S:
+                    # the child is somewhere it cannot check (importing torch, loading a model, a long
+                    # native call): end it so that Cancel always stops within a second; the next job
+                    # starts a fresh child.
+                    self._stop_child()
+                    raise Cancelled("cancelled by the user")
             try:
                 msg = self._replies.get(timeout=POLL_S)
             except queue.Empty:
@@ -213,6 +224,18 @@ class ScoreProcess:
                 raise Cancelled("cancelled by the user")
             else:
                 raise msg[1]
+
+    def _stop_child(self) -> None:
+        """End the child at once (terminate, then kill)."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        proc.terminate()
+        proc.join(0.5)
+        if proc.is_alive():
+            proc.kill()
+            proc.join(0.5)
+        log.info("ended the scoring process (pid %s) to cancel a job", proc.pid)
 
     def close(self, timeout_s: float = 3.0) -> None:
         """Ask the child to stop; terminate it when it does not within `timeout_s`."""

@@ -104,9 +104,15 @@ def test_cancel_stops_the_real_pss_scorer_within_a_second(qtbot, engine, data):
     t0 = time.perf_counter()
     with qtbot.waitSignal(engine.sigCancelled, timeout=10_000, check_params_cb=lambda i: i == job_id):
         engine.cancel(job_id)
-    # target 1 s; the scorer checks between samples. Margin for a machine shared with other work, where a
-    # sample (a few region reads) has been seen to take 1.3 s of wall time.
-    assert time.perf_counter() - t0 < 2.0
+    # target 1 s: the scorer checks between samples, and a child that cannot check in time (still importing
+    # torch or loading the model for its first job) is ended after CANCEL_GRACE_S.
+    assert time.perf_counter() - t0 < 1.2
+    # the next job starts a fresh child and runs normally
+    name, (_id, result) = _finish(qtbot, engine, ScoreJob(open_slide(data["slide"]), "pss",
+                                                          ScoreOptions(n_samples=3, top_k=1, device="cpu",
+                                                                       model_path=str(data["ckpt"])),
+                                                          use_cache=False))
+    assert name == "sigFinished" and len(result.samples) == 3
 
 
 def test_a_queued_job_is_cancelled_at_once(qtbot, engine, data):
