@@ -10,13 +10,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPainterPath, QPen, QPolygonF
+from PySide6.QtGui import QBrush, QColor, QPainter, QPainterPath, QPen, QPolygonF
 from shapely.geometry import LineString, MultiLineString, MultiPoint, MultiPolygon, Point, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from her2viewer.annotations.editing import vertices
 
-from .layers import Layer
+from .layers import Layer, paint_labels
 
 if TYPE_CHECKING:
     from .annotation_session import SlideAnnotations
@@ -176,18 +176,7 @@ class AnnotationLayer(Layer):
 
     @staticmethod
     def _paint_labels(painter: QPainter, labels: list[tuple[QPointF, str, QColor]]) -> None:
-        if not labels:
-            return
-        font = QFont(painter.font())
-        font.setPixelSize(12)
-        font.setBold(True)
-        painter.setFont(font)
-        for pos, text, color in labels:
-            rect = painter.fontMetrics().boundingRect(text).adjusted(-3, -1, 3, 1)
-            rect.moveTopLeft(pos.toPoint() + QPointF(3, 3).toPoint())
-            painter.fillRect(rect, QColor(255, 255, 255, 200))
-            painter.setPen(color.darker(140))
-            painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+        paint_labels(painter, labels, pixel_size=12, darker=140)
 
     def _paint_draft(self, painter: QPainter, to_screen) -> None:
         pen = QPen(DRAFT_COLOR, 2.0, Qt.PenStyle.DashLine)

@@ -34,6 +34,23 @@ def colormap_lut(name: str) -> np.ndarray:
     return np.tile(np.array([c.red(), c.green(), c.blue()], np.uint8), (256, 1))
 
 
+def paint_labels(painter: QPainter, labels: Sequence[tuple[QPointF, str, QColor]], *, pixel_size: int = 13,
+                 darker: int = 130) -> None:
+    """Draw text badges (bold, on a translucent white box) at screen positions, each in its colour."""
+    if not labels:
+        return
+    font = QFont(painter.font())
+    font.setPixelSize(pixel_size)
+    font.setBold(True)
+    painter.setFont(font)
+    for pos, text, color in labels:
+        rect = painter.fontMetrics().boundingRect(text).adjusted(-3, -1, 3, 1)
+        rect.moveTopLeft(pos.toPoint() + QPointF(3, 3).toPoint())
+        painter.fillRect(rect, QColor(255, 255, 255, 200))
+        painter.setPen(color.darker(darker))
+        painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+
+
 class Layer(QObject):
     """Base of overlay layers: a name, visibility and opacity; `sigChanged` asks views to repaint."""
 
@@ -273,16 +290,7 @@ class VectorLayer(Layer):
                 labels.append((to_screen.map(anchor), s.label, color))
         if labels:
             painter.resetTransform()
-            font = QFont(painter.font())
-            font.setPixelSize(13)
-            font.setBold(True)
-            painter.setFont(font)
-            for pos, text, color in labels:
-                rect = painter.fontMetrics().boundingRect(text).adjusted(-3, -1, 3, 1)
-                rect.moveTopLeft(pos.toPoint() + QPointF(3, 3).toPoint())
-                painter.fillRect(rect, QColor(255, 255, 255, 200))
-                painter.setPen(color.darker(130))
-                painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+            paint_labels(painter, labels, pixel_size=13, darker=130)
         painter.restore()
 
 
