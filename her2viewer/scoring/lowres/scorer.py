@@ -21,10 +21,10 @@ from ...models.checkpoint import CheckpointError
 from ...progress import Task
 from ...slide.base import SlideSource
 from ..base import Region, ScoreOptions, register_scorer
-from ..mil.common import check_classes, checkpoint_for, class_call, classify_tiles
+from ..mil.common import call_result, check_classes, checkpoint_for, class_call, classify_tiles
 from ..pss.sampler import read_l0_box
 from ..pss.scorer import cached_checkpoint, resolve_device
-from ..result import ModelInfo, SampleRecord, ScoreResult
+from ..result import ModelInfo, ScoreResult
 
 log = logging.getLogger(__name__)
 
@@ -71,19 +71,11 @@ class LowResScorer:
         task.report(0.5, "classifying")
         probs = classify_tiles(self.model, img[None], self.mean, self.std, self.device)[0]
         call = class_call(self.card.classes, probs, self.options.ish_positive)
-        explanation = (f"whole {'image' if region.id == 'slide' else 'region'} at {self.size} x {self.size} px: "
-                       f"{call.score3 if call.note else call.score} (p = {call.confidence:.2f})")
-        if call.note:
-            explanation += f"; {call.note}"
-        result = ScoreResult(
-            slide=str(getattr(source, "path", "")), method=self.method, score=call.score, score3=call.score3,
-            probabilities=call.probabilities, model=self.model_info, confidence=call.confidence,
-            explanation=explanation,
-            samples=[SampleRecord(call.score, call.probabilities, call.confidence, True, region.id)],
-            params={"size": self.size, "frame": [x, y, w, h], "device": self.device,
-                    "model_path": str(self.model_path), "classes": list(self.card.classes), **call.params},
-            ish_positive=self.options.ish_positive,
-        )
+        what = f"whole {'image' if region.id == 'slide' else 'region'} at {self.size} x {self.size} px"
+        result = call_result(source, region, self.method, call, self.model_info, what,
+                             params={"size": self.size, "frame": [x, y, w, h], "device": self.device,
+                                     "model_path": str(self.model_path), "classes": list(self.card.classes)},
+                             ish_positive=self.options.ish_positive)
         result.elapsed_s = time.perf_counter() - t0
         task.report(1.0, f"lowres: {call.score3}")
         log.info("lowres scorer: %s (%s) for %s in %.2f s", call.score3, call.score, region.id, result.elapsed_s)

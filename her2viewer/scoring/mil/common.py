@@ -25,6 +25,7 @@ import numpy as np
 from ...models.checkpoint import CheckpointError, checkpoint_exists, checkpoint_files, checkpoint_stem
 from ...models.checkpoint import default_model_path as _default_model_path
 from ..asco import SCORES3, SCORES4, to_3way
+from ..result import Evidence, ModelInfo, SampleRecord, ScoreResult
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,21 @@ def class_call(classes: list[str] | tuple[str, ...], probs: np.ndarray, ish_posi
         return ClassCall(THREE_TO_FOUR[best], best, four, float(p.max()), own, MAPPING_NOTE,
                          {"probabilities3": own, "score_mapping": dict(THREE_TO_FOUR)})
     raise ValueError(f"classes {list(classes)} are neither 4-way nor 3-way HER2 scores")
+
+
+def call_result(source: Any, region: Any, method: str, call: ClassCall, model: ModelInfo, what: str, *,
+                params: dict[str, Any], ish_positive: bool | None, evidence: Evidence | None = None
+                ) -> ScoreResult:
+    """The ScoreResult of a scorer that makes one call per region; `what` says what the call rests on."""
+    explanation = f"{what}: {call.score3 if call.note else call.score} (p = {call.confidence:.2f})"
+    if call.note:
+        explanation += f"; {call.note}"
+    return ScoreResult(
+        slide=str(getattr(source, "path", "")), method=method, score=call.score, score3=call.score3,
+        probabilities=call.probabilities, model=model, confidence=call.confidence, explanation=explanation,
+        samples=[SampleRecord(call.score, call.probabilities, call.confidence, True, region.id)],
+        evidence=evidence or Evidence(), params={**params, **call.params}, ish_positive=ish_positive,
+    )
 
 
 def classify_tiles(model: Any, tiles: np.ndarray, mean: Any, std: Any, device: str, size: int | None = None

@@ -36,8 +36,8 @@ from ...progress import Task
 from ...slide.base import SlideSource
 from ..base import Region, ScoreOptions, register_scorer
 from ..pss.scorer import cached_checkpoint, resolve_device
-from ..result import Evidence, Heatmap, ModelInfo, PatchBox, SampleRecord, ScoreResult
-from .common import check_classes, checkpoint_for, class_call
+from ..result import Evidence, Heatmap, ModelInfo, PatchBox, ScoreResult
+from .common import call_result, check_classes, checkpoint_for, class_call
 
 log = logging.getLogger(__name__)
 
@@ -128,25 +128,18 @@ class MILScorer:
         top = np.argsort(-attn, kind="stable")[:TOP_TILES]
         s = int(round(grid.l0_tile_size))
         boxes = [PatchBox((int(grid.l0_xy[i, 0]), int(grid.l0_xy[i, 1]), s, s), 0, call.score) for i in top]
-        explanation = (f"{self.aggregator} over {len(grid)} tissue tiles of {self.tile_spec.tile_px} px at "
-                       f"{self.tile_spec.mpp:g} um/px: {call.score3 if call.note else call.score} "
-                       f"(p = {call.confidence:.2f})")
-        if call.note:
-            explanation += f"; {call.note}"
-        result = ScoreResult(
-            slide=str(getattr(source, "path", "")), method=self.method, score=call.score, score3=call.score3,
-            probabilities=call.probabilities, model=self.model_info, confidence=call.confidence,
-            explanation=explanation,
-            samples=[SampleRecord(call.score, call.probabilities, call.confidence, True, region.id)],
+        what = (f"{self.aggregator} over {len(grid)} tissue tiles of {self.tile_spec.tile_px} px at "
+                f"{self.tile_spec.mpp:g} um/px")
+        result = call_result(
+            source, region, self.method, call, self.model_info, what,
             evidence=Evidence(patch_boxes=boxes, heatmaps=[heat]),
             params={"aggregator": self.aggregator, "n_tiles": len(grid), "tiles": self.tile_spec.to_dict(),
                     "extractor": self.extractor.identity(), "device": self.device,
                     "model_path": str(self.model_path), "classes": list(self.card.classes),
                     "features_cached": self.extractor.calls == calls0,
                     "top_tiles": [{"bbox": list(b.bbox), "attention": float(attn[i])}
-                                  for b, i in zip(boxes, top, strict=True)], **call.params},
-            ish_positive=self.options.ish_positive,
-        )
+                                  for b, i in zip(boxes, top, strict=True)]},
+            ish_positive=self.options.ish_positive)
         result.elapsed_s = time.perf_counter() - t0
         task.report(1.0, f"mil: {call.score}")
         log.info("mil scorer (%s): %s for %s, %d tiles, %.1f s", self.aggregator, call.score, region.id, len(grid),

@@ -31,9 +31,9 @@ from ...progress import Task
 from ...slide.base import SlideSource
 from ..asco import SCORES3, SCORES4
 from ..base import Region, ScoreOptions, register_scorer
-from ..mil.common import check_classes, checkpoint_for, class_call, classify_tiles
+from ..mil.common import call_result, check_classes, checkpoint_for, class_call, classify_tiles
 from ..pss.scorer import cached_checkpoint, resolve_device
-from ..result import Evidence, Heatmap, ModelInfo, SampleRecord, ScoreResult
+from ..result import Evidence, Heatmap, ModelInfo, ScoreResult
 from .aggregate import KINDS, AggregatorError, CountAggregator, count_vector
 
 log = logging.getLogger(__name__)
@@ -147,24 +147,16 @@ class PatchScorer:
                        grid.l0_tile_size, 0.0, 3.0, "expected HER2 score of each patch (patch classifier)")
         n_by = {c: int(round(f * len(grid))) for c, f in zip(self.patch_classes, counts, strict=True)}
         spread = ", ".join(f"{n} x {c}" for c, n in n_by.items() if n)
-        explanation = (f"{self.aggregator.kind} over {len(grid)} patches ({spread}): "
-                       f"{call.score3 if call.note else call.score} (p = {call.confidence:.2f})")
-        if call.note:
-            explanation += f"; {call.note}"
-        result = ScoreResult(
-            slide=str(getattr(source, "path", "")), method=self.method, score=call.score, score3=call.score3,
-            probabilities=call.probabilities, model=self.model_info, confidence=call.confidence,
-            explanation=explanation,
-            samples=[SampleRecord(call.score, call.probabilities, call.confidence, True, region.id)],
+        result = call_result(
+            source, region, self.method, call, self.model_info,
+            f"{self.aggregator.kind} over {len(grid)} patches ({spread})",
             evidence=Evidence(heatmaps=[heat]),
             params={"aggregator": self.aggregator.kind, "aggregator_sha256": self.aggregator.sha256,
                     "aggregator_path": str(self.aggregator_file or ""), "patch_counts": n_by,
                     "patch_fractions": {c: float(f) for c, f in zip(self.patch_classes, counts, strict=True)},
                     "tiles": self.tile_spec.to_dict(), "size": self.size, "device": self.device,
-                    "model_path": str(self.model_path), "classes": list(self.aggregator.slide_classes),
-                    **call.params},
-            ish_positive=self.options.ish_positive,
-        )
+                    "model_path": str(self.model_path), "classes": list(self.aggregator.slide_classes)},
+            ish_positive=self.options.ish_positive)
         result.elapsed_s = time.perf_counter() - t0
         task.report(1.0, f"patch: {call.score}")
         log.info("patch scorer (%s): %s for %s, %d patches, %.1f s", self.aggregator.kind, call.score, region.id,
