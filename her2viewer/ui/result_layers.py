@@ -233,6 +233,22 @@ class HeatmapLayer(RasterLayer):
 
     ALPHA_FULL_AT = 0.5   # fraction of the value range at which a cell becomes fully opaque
 
+    def set_values(self, values: np.ndarray, *, cell_size: float | None = None,
+                   vrange: tuple[float, float] | None = None) -> None:
+        """Show another grid over the same area (e.g. smoothed on finer cells, or as percentiles): a new
+        `cell_size` must keep the grid's level-0 extent; `vrange` sets (vmin, vmax)."""
+        values = np.asarray(values, dtype=np.float32)
+        cell = self.cell_size if cell_size is None else float(cell_size)
+        old_w, old_h = self.values.shape[1] * self.cell_size, self.values.shape[0] * self.cell_size
+        if values.ndim != 2 or abs(values.shape[1] * cell - old_w) > 1e-6 * max(old_w, 1.0) \
+                or abs(values.shape[0] * cell - old_h) > 1e-6 * max(old_h, 1.0):
+            raise ValueError(f"a grid of shape {values.shape} with cells of {cell:g} px does not cover this "
+                             f"heatmap's {old_w:g} x {old_h:g} px")
+        self.values, self.cell_size, self._image = values, cell, None
+        if vrange is not None:
+            self.vmin, self.vmax = float(vrange[0]), float(vrange[1])
+        self.sigChanged.emit()
+
     def rgba(self) -> np.ndarray:
         """The grid coloured, alpha growing with the value (transparent at vmin and where NaN)."""
         out = super().rgba()
@@ -243,6 +259,11 @@ class HeatmapLayer(RasterLayer):
         return out
 
 
+def heatmap_layer_name(heatmap_name: str) -> str:
+    """The layer name of a result heatmap."""
+    return f"{RESULT_PREFIX}{heatmap_name} heatmap"
+
+
 def result_layers(result: ScoreResult) -> list[Layer]:
     """The layers that show a result's evidence, bottom first."""
     layers: list[Layer] = []
@@ -250,7 +271,7 @@ def result_layers(result: ScoreResult) -> list[Layer]:
     for h in ev.heatmaps:
         if h.values.ndim != 2 or h.values.size == 0:
             continue
-        layers.append(HeatmapLayer(f"{RESULT_PREFIX}{h.name} heatmap", h.values, l0_origin=h.l0_origin,
+        layers.append(HeatmapLayer(heatmap_layer_name(h.name), h.values, l0_origin=h.l0_origin,
                                    cell_size=h.l0_cell_size, colormap="inferno", vmin=h.vmin, vmax=h.vmax,
                                    opacity=0.45))
     if ev.cells is not None and len(ev.cells):

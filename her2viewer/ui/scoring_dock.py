@@ -40,6 +40,7 @@ from her2viewer.project import ProjectDB, ProjectError, ResultCache
 from her2viewer.scoring.base import Region, ScoreOptions
 from her2viewer.scoring.result import CoreResult, ScoreResult
 
+from .attention_panel import install_attention_panel
 from .engine import InferenceEngine, ScoreJob
 from .result_layers import CORES, CoreScoreLayer, install_result_layers
 from .review_panel import ReviewPanel
@@ -526,6 +527,7 @@ def install_scoring(window: QMainWindow, *, project_folder: str | Path | None = 
         "Review": _dock(window, "Review", ctl.review_panel, left, True),
     }
     window.tabifyDockWidget(docks["Scoring"], docks["Review"])
+    docks["Heatmap"] = install_attention_panel(window, ctl)
     docks["Scoring"].raise_()
     window.resizeDocks([docks["Score"]], [390], Qt.Orientation.Horizontal)
     window.resizeDocks([docks["Score"], docks["Scoring"]], [600, 380], Qt.Orientation.Vertical)
