@@ -26,7 +26,7 @@ class TrainConfig:
     test_data: str = ""            # optional separate test set, evaluated once at the end
     out: str = ""                  # checkpoint path (PATH.safetensors + PATH.json)
     model: str = "pss_mobilenetv2"
-    dataset: str = "pss"           # pss | lowres | patch
+    dataset: str = "pss"           # pss | lowres | patch | mil
     init: str = "imagenet"         # imagenet | random
     finetune: str = ""             # parent checkpoint to start from
     freeze_backbone: bool = False
@@ -54,6 +54,10 @@ class TrainConfig:
     time_budget_min: float = 0.0   # stop training before an epoch would end past this many minutes (0: none)
     nk_on_val: bool = True         # N/k evaluation of the best model on the validation set
     max_threads: int = 0           # torch intra-op threads in the main process (0: torch default)
+    label_map: str = ""            # "" (labels as given) | "3way" (0 / 1+ / 2+ / 3+ -> 0 / Low / High by ASCO/CAP)
+    features: dict[str, Any] = field(default_factory=dict)      # MIL: backbone, weights, tile_px, mpp, ...
+    feature_cache: str = ""        # MIL: folder of cached tile features ("" = the user feature cache)
+    model_kwargs: dict[str, Any] = field(default_factory=dict)  # MIL: aggregator keyword arguments
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for JSON (model card, metrics log)."""
@@ -88,8 +92,12 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
 
 def validate(cfg: TrainConfig) -> None:
     """Raise ConfigError naming the first setting that makes no sense."""
-    if cfg.dataset not in ("pss", "lowres", "patch"):
-        raise ConfigError(f"dataset must be pss, lowres or patch, not {cfg.dataset!r}")
+    if cfg.dataset not in ("pss", "lowres", "patch", "mil"):
+        raise ConfigError(f"dataset must be pss, lowres, patch or mil, not {cfg.dataset!r}")
+    if cfg.label_map not in ("", "3way"):
+        raise ConfigError(f"label_map must be empty or 3way, not {cfg.label_map!r}")
+    if not all(isinstance(t, dict) for t in (cfg.features, cfg.model_kwargs)):
+        raise ConfigError("features and model_kwargs must be tables")
     if cfg.init not in ("imagenet", "random"):
         raise ConfigError(f"init must be imagenet or random, not {cfg.init!r}")
     if cfg.folds == 1 or cfg.folds < 0:

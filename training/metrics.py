@@ -64,9 +64,12 @@ def probs_to_3way(probs4: np.ndarray) -> np.ndarray:
 
 def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], probs: np.ndarray | None = None,
                            *, ish: Sequence[bool | None] | None = None) -> dict:
-    """All metrics for one set of 4-way predictions: 4-way, adjacent-class and 3-way."""
+    """All metrics for one set of 4-way predictions: 4-way, adjacent-class and 3-way (3-way predictions of
+    a 3-class model, recognised by 3 probability columns: its 3-way metrics, also under "3way")."""
     t = np.asarray(y_true, dtype=int)
     p = np.asarray(y_pred, dtype=int)
+    if probs is not None and np.asarray(probs).ndim == 2 and np.asarray(probs).shape[1] == len(SCORES3):
+        return three_way_metrics(t, p, np.asarray(probs))
     labels4 = list(range(len(SCORES4)))
     out: dict = {
         "n": int(len(t)),
@@ -88,6 +91,21 @@ def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], probs: 
     if probs is not None and len(t):
         out["3way"]["auc"] = ovr_auc(t3, probs_to_3way(probs))
     return out
+
+
+def three_way_metrics(y_true: Sequence[int], y_pred: Sequence[int], probs: np.ndarray | None = None) -> dict:
+    """Metrics of a 3-class (0 / Low / High) model on 3-way labels; the same block also under "3way"."""
+    t = np.asarray(y_true, dtype=int)
+    p = np.asarray(y_pred, dtype=int)
+    labels3 = list(range(len(SCORES3)))
+    block: dict = {
+        "accuracy": float(accuracy_score(t, p)) if len(t) else None,
+        "macro_f1": float(f1_score(t, p, labels=labels3, average="macro", zero_division=0)) if len(t) else None,
+        "confusion": confusion_matrix(t, p, labels=labels3).tolist(),
+    }
+    if probs is not None and len(t):
+        block["auc"] = ovr_auc(t, probs)
+    return {"n": int(len(t)), "classes": list(SCORES3), **block, "3way": dict(block)}
 
 
 def _flatten(d: dict, prefix: str = "") -> dict[str, float]:

@@ -34,7 +34,7 @@ from .config import TrainConfig
 from .cv import holdout_split, patient_folds
 from .data import LowResDataset, PatchDataset, PSSDataset
 from .evaluate import evaluate_items
-from .items import DatasetError, Item, class_counts, class_names, label_indices, read_items
+from .items import DatasetError, Item, class_counts, class_names, label_indices, map_labels, read_items
 from .loop import FitResult, fit, freeze_backbone, resolve_device, seed_everything
 from .metrics import summarize_folds
 
@@ -242,12 +242,15 @@ def train(cfg: TrainConfig, *, command: str = "", task: Task | None = None) -> R
     task = task or Task()
     if cfg.max_threads:
         torch.set_num_threads(cfg.max_threads)
+    if cfg.dataset == "mil":
+        from .mil import train_mil
+        return train_mil(cfg, command=command, task=task)
     seed_everything(cfg.seed)
     out = Path(cfg.out)
     if out.suffix in (".safetensors", ".json"):
         out = out.with_suffix("")
     out.parent.mkdir(parents=True, exist_ok=True)
-    items = read_items(cfg.data)
+    items = map_labels(read_items(cfg.data), cfg.label_map)
     test_items: list[Item] = []  # a separate test set is read after training (it may still be written)
     classes = class_names(items)
     if cfg.test_fraction > 0:
@@ -282,7 +285,7 @@ def train(cfg: TrainConfig, *, command: str = "", task: Task | None = None) -> R
                           "chosen_fold": best_i + 1}}
     else:
         if cfg.val_data:
-            val_items = read_items(cfg.val_data)
+            val_items = map_labels(read_items(cfg.val_data), cfg.label_map)
             data["val"] = describe_data(cfg.val_data, val_items, classes)
         else:
             keep, held = holdout_split(label_indices(items, classes), [it.patient_id for it in items],
@@ -299,7 +302,7 @@ def train(cfg: TrainConfig, *, command: str = "", task: Task | None = None) -> R
         model, card = load_checkpoint(out)
         metrics = {"validation": m}
     if cfg.test_data:
-        test_items = test_items + read_items(cfg.test_data)
+        test_items = test_items + map_labels(read_items(cfg.test_data), cfg.label_map)
     if test_items:
         try:
             test_y = label_indices(test_items, classes)

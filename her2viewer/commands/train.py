@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", help="checkpoint to write (PATH.safetensors + PATH.json)")
     parser.add_argument("--config", help="TOML file with the settings (flags override it)")
     parser.add_argument("--model", help="registry model name (default pss_mobilenetv2)")
-    parser.add_argument("--dataset", choices=("pss", "lowres", "patch"), help="kind of input (default pss)")
+    parser.add_argument("--dataset", choices=("pss", "lowres", "patch", "mil"), help="kind of input (default pss)")
     parser.add_argument("--val-data", help="separate validation set (default: a patient-wise split of --data)")
     parser.add_argument("--test-data", help="separate test set evaluated once at the end")
     parser.add_argument("--test-fraction", type=float, help="patient-wise held-out test fraction of --data")

@@ -5,8 +5,8 @@ per-tile attention as the heatmap.
 Options: `ScoreOptions.model_path` (a MIL checkpoint), `device`, and in `extra`:
 
 * `aggregator`: "abmil" | "clam_sb" | "clam_mb" | "dtfd". Without `model_path` it picks the bundled
-  `resources/models/mil_<aggregator>_default` (none given: `resources/models/mil_default`); with
-  `model_path` the checkpoint must be that aggregator.
+  `resources/models/mil_<aggregator>_default` (none given: DEFAULT_AGGREGATOR); with `model_path` the
+  checkpoint must be that aggregator.
 * `feature_cache`: a folder for the feature cache, or False to turn it off (default: the user cache dir).
 * `max_tiles`: cap on tiles per region (a seeded, spatially spread subset; 0 = all; default from the card).
 
@@ -42,6 +42,8 @@ from .common import call_result, check_classes, checkpoint_for, class_call
 log = logging.getLogger(__name__)
 
 TOP_TILES = 10
+#: the aggregator of `--method mil` when none is named (its bundled checkpoint: resources/models/mil_<it>_default)
+DEFAULT_AGGREGATOR = "clam_sb"
 
 
 def mil_model_path(options: ScoreOptions) -> Path:
@@ -49,7 +51,10 @@ def mil_model_path(options: ScoreOptions) -> Path:
     agg = options.extra.get("aggregator")
     if agg is not None and agg not in MIL_MODELS:
         raise ValueError(f"unknown MIL aggregator {agg!r}; use one of {', '.join(MIL_MODELS)}")
-    return checkpoint_for(options.model_path, f"mil_{agg}" if agg else "mil", f"MIL ({agg or 'default'})")
+    if options.model_path:
+        return checkpoint_for(options.model_path, "mil", "MIL")
+    agg = agg or DEFAULT_AGGREGATOR
+    return checkpoint_for(None, f"mil_{agg}", f"MIL ({agg})")
 
 
 def feature_cache_for(options: ScoreOptions) -> FeatureCache | None:

@@ -1,0 +1,109 @@
+"""MIL training through `her2viewer train --dataset mil`, 3-way label mapping, and the method comparison."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from her2viewer.models.checkpoint import load_checkpoint
+from her2viewer.scoring.asco import SCORES3, SCORES4
+from her2viewer.scoring.base import ScoreOptions, create_scorer
+from her2viewer.slide import open_slide
+from training.compare import CompareConfig, MethodPredictions, compare, format_table, task_metrics
+from training.config import TrainConfig
+from training.items import map_labels, read_items
+from training.metrics import classification_metrics
+from training.mil import fit_aggregator, item_features
+from training.runner import train
+
+FEATURES = {"backbone": "mobilenetv2_050", "weights": "random:0", "tile_px": 32, "mpp": 4.0, "min_tissue": 0.3}
+
+
+def test_mil_training_writes_a_scorable_checkpoint(tiny_cores, tmp_path):
+    cfg = TrainConfig(data=str(tiny_cores), out=str(tmp_path / "mil"), model="mil_abmil", dataset="mil",
+                      epochs=3, lr=1e-3, seed=3, features=dict(FEATURES), feature_cache=str(tmp_path / "fc"),
+                      model_kwargs={"hidden": 16, "attn_dim": 8}, val_fraction=0.34)
+    rep = train(cfg, command="test")
+    model, card = load_checkpoint(rep.checkpoint)
+    assert card.method == "mil" and card.architecture["name"] == "mil_abmil"
+    assert card.input_spec["tiles"]["tile_px"] == 32 and card.input_spec["extractor"]["weights"] == "random:0"
+    assert card.metrics["validation"]["n"] == 4 and len(card.extra["history"]) >= 1
+    assert card.training_data["train"]["n_items"] == 8
+    # the scorer rebuilds the same features and scores with it
+    scorer = create_scorer("mil", ScoreOptions(model_path=str(rep.checkpoint), device="cpu",
+                                               extra={"feature_cache": False}))
+    item = read_items(tiny_cores)[0]
+    with open_slide(item.path) as src:
+        from training.data import item_region
+        res = scorer.score_region(src, item_region(src, item))
+    assert res.score in SCORES4 and res.params["n_tiles"] >= 1
+
+
+def test_features_come_from_the_cache_the_second_time(tiny_cores, tmp_path):
+    items = read_items(tiny_cores)[:3]
+    first = item_features(items, FEATURES, cache_dir=tmp_path / "fc")
+    again = item_features(items, FEATURES, cache_dir=tmp_path / "fc")
+    assert first.cached == 0 and again.cached == 3
+    for a, b in zip(first.bags, again.bags, strict=True):
+        np.testing.assert_allclose(a, b, rtol=2e-3, atol=2e-3)  # the cache keeps float16
+
+
+def test_fit_aggregator_learns_a_separable_toy_problem():
+    rng = np.random.default_rng(0)
+    bags = [rng.normal(size=(int(rng.integers(2, 9)), 12)).astype(np.float32) for _ in range(24)]
+    labels = [i % 2 for i in range(24)]
+    for b, y in zip(bags, labels, strict=True):
+        b[0, :4] += 4.0 if y else -4.0  # one key instance decides the bag
+    fit = fit_aggregator("clam_sb", bags[:16], labels[:16], 2, val_bags=bags[16:], val_labels=labels[16:],
+                         epochs=30, lr=3e-3, model_kwargs={"hidden": 16, "attn_dim": 8})
+    from training.mil import predict
+    acc = np.mean(predict(fit.model, bags[16:]).argmax(1) == np.array(labels[16:]))
+    assert acc >= 0.75 and fit.history[-1]["train_loss"] < fit.history[0]["train_loss"]
+
+
+def test_three_way_label_map_and_metrics():
+    from training.items import Item
+    items = [Item("a", lab, "p") for lab in ("0", "1+", "2+", "3+", "Low")]
+    assert [it.label for it in map_labels(items, "3way")] == ["0", "Low", "Low", "High", "Low"]
+    m = classification_metrics([0, 1, 2, 1], [0, 1, 1, 1], np.array([[.8, .1, .1], [.1, .8, .1], [.1, .6, .3],
+                                                                      [.2, .7, .1]]))
+    assert m["classes"] == list(SCORES3) and m["accuracy"] == pytest.approx(0.75)
+    assert m["3way"]["accuracy"] == m["accuracy"] and len(m["confusion"]) == 3
+
+
+def test_task_metrics_of_four_and_three_way_methods():
+    y4 = np.array([0, 1, 2, 3, 0, 3])
+    perfect = MethodPredictions("x", SCORES4, np.eye(4)[y4])
+    m = task_metrics(y4, perfect, np.arange(6))
+    assert m["4way"]["accuracy"] == 1.0 and m["3way"]["accuracy"] == 1.0 and m["binary"]["auc"] == 1.0
+    # a 3-way method: no 4-way row; calling every case Low is right only for the 1+ and 2+ cases
+    low = MethodPredictions("y", SCORES3, np.tile([0.1, 0.8, 0.1], (6, 1)))
+    m3 = task_metrics(y4, low, np.arange(6))
+    assert "4way" not in m3 and m3["3way"]["accuracy"] == pytest.approx(2 / 6)
+    assert m3["binary"]["accuracy"] == pytest.approx(4 / 6)
+    table = format_table({"y": {"3way": {"auc": {"mean": .5, "sd": .1}}}})
+    assert "| y | n/a | n/a | n/a | 50.0 ± 10.0 |" in table
+
+
+def test_compare_runs_methods_on_the_same_patient_folds(tiny_cores, tmp_path, capsys):
+    items = read_items(tiny_cores)
+    cfg = CompareConfig(data=str(tiny_cores), methods=("rules", "mil_abmil", "mil_dtfd"), folds=3, mil_epochs=2,
+                        features=dict(FEATURES), feature_cache=str(tmp_path / "fc"),
+                        predictions_dir=str(tmp_path / "preds"))
+    res = compare(cfg, items)
+    assert set(res["summary"]) == {"rules", "mil_abmil", "mil_dtfd"}
+    folds = res["folds"]
+    assert sorted(i for f in folds for i in f) == list(range(len(items)))
+    for m in ("rules", "mil_abmil"):
+        assert len(res["per_fold"][m]) == 3 and "4way" in res["summary"][m]
+    assert "| mil_dtfd |" in res["table"]
+    saved = sorted(p.name.split("-")[0] for p in (tmp_path / "preds").iterdir())
+    assert saved == ["mil_abmil", "mil_dtfd", "rules"]
+    again = compare(cfg, items)  # predictions reused: the same table
+    assert again["table"] == res["table"]
+    from her2viewer.cli import main
+    rc = main(["compare", "--data", str(tiny_cores), "--methods", "nope"])
+    assert rc != 0 and "unknown method" in capsys.readouterr().err
+    json.dumps(res)  # JSON-ready

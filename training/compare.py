@@ -1,0 +1,358 @@
+"""All scoring methods in one patient-wise cross-validation, reported in the IPD-Breast paper's form.
+
+Every method is scored on the same stratified, patient-wise folds of one labelled set. Methods that learn
+from the data (the MIL aggregators, the low-resolution ConvNeXt, the patch pipeline's count aggregators)
+are trained afresh in every fold on that fold's training patients only (split again 80/20 by patient for
+model selection) and predict the held-out patients once. Methods with a fixed model (PSS: the checkpoint
+given, trained on other data; rules: no training; the patch classifier of the patch pipeline) predict every
+item once and are evaluated on the same folds. Per fold: accuracy, macro F1 and one-vs-rest macro AUC for
+4-way (0/1+/2+/3+), 3-way (0/Low/High) and binary (HER2 0 vs >= 1+); the table gives mean +/- sd over
+folds. A 3-way method (the low-resolution model) has no 4-way row.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+
+from her2viewer.progress import Task
+from her2viewer.scoring.asco import SCORES3, SCORES4, to_3way
+
+from .cv import holdout_split, patient_folds
+from .items import Item
+from .metrics import ovr_auc, probs_to_3way, to_3way_indices
+
+log = logging.getLogger(__name__)
+
+MIL_METHODS = ("mil_abmil", "mil_clam_sb", "mil_clam_mb", "mil_dtfd")
+PATCH_METHODS = ("patch_vote", "patch_rf", "patch_svm", "patch_mlp")
+ALL_METHODS = ("pss", "rules", *MIL_METHODS, "lowres", *PATCH_METHODS)
+TASKS = ("4way", "3way", "binary")
+
+
+@dataclass
+class CompareConfig:
+    """What `compare` runs and with which settings."""
+
+    data: str
+    methods: tuple[str, ...] = ALL_METHODS
+    folds: int = 10
+    seed: int = 0
+    pss_model: str = ""            # default: the bundled PSS model
+    patch_model: str = ""          # default: the bundled patch classifier
+    features: dict[str, Any] = field(default_factory=dict)  # MIL feature settings (training.mil)
+    feature_cache: str = ""        # default: the user feature cache
+    mil_epochs: int = 40
+    lowres_epochs: int = 30
+    lowres_size: int = 224
+    lowres_model: str = "lowres_convnext_atto"
+    device: str = "cpu"
+    n_samples: int = 20
+    top_k: int = 5
+    predictions_dir: str = ""      # keep each method's out-of-fold predictions here; a re-run reuses them
+
+
+@dataclass
+class MethodPredictions:
+    """Out-of-fold predictions of one method: class probabilities per item (4 or 3 columns)."""
+
+    method: str
+    classes: tuple[str, ...]
+    probs: np.ndarray
+    seconds: float = 0.0
+    note: str = ""
+
+    def pred_index(self) -> np.ndarray:
+        """Predicted class index per item (into `classes`)."""
+        return np.argmax(self.probs, axis=1)
+
+
+# ---- metrics ------------------------------------------------------------------------------------------
+
+def _binary_auc(y: np.ndarray, score: np.ndarray) -> float | None:
+    return float(roc_auc_score(y, score)) if 0 < y.sum() < len(y) else None
+
+
+def task_metrics(y4: np.ndarray, pred: MethodPredictions, idx: np.ndarray) -> dict[str, dict[str, float | None]]:
+    """{task: {accuracy, macro_f1, auc}} of a method on the items `idx` (4-way only for 4-way methods)."""
+    y4 = np.asarray(y4)[idx]
+    p = pred.probs[idx]
+    out: dict[str, dict[str, float | None]] = {}
+    y3 = np.asarray(to_3way_indices(y4))
+    if pred.classes == SCORES4:
+        hat4 = p.argmax(1)
+        out["4way"] = {"accuracy": float(accuracy_score(y4, hat4)),
+                       "macro_f1": float(f1_score(y4, hat4, labels=range(4), average="macro", zero_division=0)),
+                       "auc": ovr_auc(y4, p)["macro"]}
+        hat3, p3 = np.asarray(to_3way_indices(hat4)), probs_to_3way(p)
+        p_zero = p[:, 0]
+    else:
+        hat3, p3 = p.argmax(1), p
+        p_zero = p[:, 0]
+    out["3way"] = {"accuracy": float(accuracy_score(y3, hat3)),
+                   "macro_f1": float(f1_score(y3, hat3, labels=range(3), average="macro", zero_division=0)),
+                   "auc": ovr_auc(y3, p3)["macro"]}
+    yb, hatb = (y4 != 0).astype(int), (hat3 != 0).astype(int)
+    out["binary"] = {"accuracy": float(accuracy_score(yb, hatb)),
+                     "macro_f1": float(f1_score(yb, hatb, labels=[0, 1], average="macro", zero_division=0)),
+                     "auc": _binary_auc(yb, 1.0 - p_zero)}
+    return out
+
+
+def summarize(per_fold: Sequence[dict[str, dict[str, float | None]]]) -> dict[str, dict[str, dict[str, float]]]:
+    """Mean and sample sd over folds of each task's metrics (folds where a metric is undefined left out)."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for t in TASKS:
+        for m in ("auc", "macro_f1", "accuracy"):
+            vals = [f[t][m] for f in per_fold if t in f and f[t].get(m) is not None]
+            if vals:
+                out.setdefault(t, {})[m] = {"mean": float(np.mean(vals)),
+                                            "sd": float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0,
+                                            "n": len(vals)}
+    return out
+
+
+def format_table(summary: dict[str, dict[str, Any]], seconds: dict[str, float] | None = None) -> str:
+    """The comparison as a Markdown table: one row per method, AUC / macro F1 / accuracy (%) per task."""
+    head = ["Method"] + [f"{t} {m}" for t in TASKS for m in ("AUC", "F1", "Acc")]
+    if seconds:
+        head.append("s/item")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for method, s in summary.items():
+        cells = [method]
+        for t in TASKS:
+            for m in ("auc", "macro_f1", "accuracy"):
+                v = s.get(t, {}).get(m)
+                cells.append(f"{100 * v['mean']:.1f} ± {100 * v['sd']:.1f}" if v else "n/a")
+        if seconds:
+            cells.append(f"{seconds.get(method, float('nan')):.2f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+# ---- fixed-model methods (one prediction per item) -----------------------------------------------------
+
+def _scorer_probs(method: str, items: Sequence[Item], options: Any, task: Task) -> MethodPredictions:
+    """Score every item's region with a registered scorer; 4-way probabilities from its ScoreResult."""
+    from her2viewer.scoring.base import create_scorer
+    from her2viewer.slide import open_slide
+
+    from .data import item_region
+
+    scorer = create_scorer(method, options)
+    probs = np.zeros((len(items), 4))
+    t0 = time.perf_counter()
+    for i, it in enumerate(items):
+        with open_slide(it.path) as source:
+            res = scorer.score_region(source, item_region(source, it), task.sub(i / len(items), (i + 1) / len(items)))
+        probs[i] = [res.probabilities.get(c, 0.0) for c in SCORES4]
+        if probs[i].sum() <= 0:
+            probs[i, SCORES4.index(res.score)] = 1.0
+    return MethodPredictions(method, SCORES4, probs, (time.perf_counter() - t0) / max(1, len(items)))
+
+
+def _per_fold_models(items: Sequence[Item], y4: np.ndarray, folds: list, fit_predict: Callable, n_classes: int,
+                     seed: int, task: Task) -> np.ndarray:
+    """Out-of-fold probabilities: per fold, an inner 80/20 patient split of the training patients for
+    selection, then fit_predict(train_idx, select_idx, test_idx) -> probabilities of test_idx."""
+    probs = np.zeros((len(items), n_classes))
+    patients = [it.patient_id for it in items]
+    for f, (tr, te) in enumerate(folds):
+        counts = np.bincount(y4[tr])
+        smallest = int(counts[counts > 0].min())
+        if smallest >= 2:  # 80/20, or coarser when a class has fewer than 5 training patients
+            keep, held = holdout_split(y4[tr], [patients[i] for i in tr], 1.0 / min(5, smallest), seed=seed + f)
+        else:
+            keep, held = np.arange(len(tr)), np.zeros(0, int)
+        probs[te] = fit_predict(tr[keep], tr[held], te, task.sub(f / len(folds), (f + 1) / len(folds)))
+    return probs
+
+
+def _mil_predictions(cfg: CompareConfig, items: Sequence[Item], y4: np.ndarray, folds: list, methods: list[str],
+                     task: Task) -> list[MethodPredictions]:
+    from .mil import fit_aggregator, item_features, predict
+
+    t0 = time.perf_counter()
+    fs = item_features(items, cfg.features, cache_dir=cfg.feature_cache or None, device=cfg.device,
+                       task=task.sub(0.0, 0.5))
+    feat_s = (time.perf_counter() - t0) / len(items)
+    out = []
+    for j, m in enumerate(methods):
+        agg = m.removeprefix("mil_")
+
+        def fit_predict(tr: np.ndarray, va: np.ndarray, te: np.ndarray, sub: Task, agg: str = agg) -> np.ndarray:
+            fit = fit_aggregator(agg, [fs.bags[i] for i in tr], y4[tr], 4, val_bags=[fs.bags[i] for i in va],
+                                 val_labels=y4[va], epochs=cfg.mil_epochs, seed=cfg.seed, task=sub)
+            return predict(fit.model, [fs.bags[i] for i in te])
+
+        t1 = time.perf_counter()
+        sub = task.sub(0.5 + 0.5 * j / len(methods), 0.5 + 0.5 * (j + 1) / len(methods))
+        probs = _per_fold_models(items, y4, folds, fit_predict, 4, cfg.seed, sub)
+        out.append(MethodPredictions(m, SCORES4, probs, feat_s,
+                                     f"features {fs.extractor.backbone} ({fs.weights}), {fs.tiles.tile_px} px at "
+                                     f"{fs.tiles.mpp:g} um/px, {fs.n_tiles} tiles; fit {time.perf_counter() - t1:.0f} s"))
+    return out
+
+
+def _lowres_predictions(cfg: CompareConfig, items: Sequence[Item], y4: np.ndarray, folds: list,
+                        task: Task) -> MethodPredictions:
+    from .lowres import fit_lowres, predict_lowres
+
+    items3 = [dataclasses.replace(it, label=to_3way(it.label, it.ish)) for it in items]
+    y3 = np.asarray([SCORES3.index(it.label) for it in items3])
+
+    def fit_predict(tr: np.ndarray, va: np.ndarray, te: np.ndarray, sub: Task) -> np.ndarray:
+        model = fit_lowres([items3[i] for i in tr], y3[tr], [items3[i] for i in va], y3[va],
+                           model=cfg.lowres_model, size=cfg.lowres_size, epochs=cfg.lowres_epochs, seed=cfg.seed,
+                           device=cfg.device, task=sub)
+        return predict_lowres(model, [items3[i] for i in te], cfg.lowres_size, cfg.device)
+
+    t0 = time.perf_counter()
+    probs = _per_fold_models(items, y4, folds, fit_predict, 3, cfg.seed, task)
+    return MethodPredictions("lowres", SCORES3, probs, (time.perf_counter() - t0) / len(items),
+                             f"{cfg.lowres_model} random init, {cfg.lowres_size} px, {cfg.lowres_epochs} epochs max")
+
+
+def _patch_predictions(cfg: CompareConfig, items: Sequence[Item], y4: np.ndarray, folds: list, methods: list[str],
+                       task: Task) -> list[MethodPredictions]:
+    from her2viewer.scoring.base import ScoreOptions
+    from her2viewer.scoring.patch.aggregate import CountAggregator, count_vector
+    from her2viewer.scoring.patch.scorer import PatchScorer, vote_classes
+    from her2viewer.slide import open_slide
+
+    from .data import item_region
+
+    scorer = PatchScorer(ScoreOptions(model_path=cfg.patch_model or None, device=cfg.device,
+                                      extra={"patch_aggregator": "vote"}))
+    counts, t0 = [], time.perf_counter()
+    for i, it in enumerate(items):
+        with open_slide(it.path) as source:
+            p, _ = scorer.patch_probabilities(source, item_region(source, it),
+                                              task.sub(0.9 * i / len(items), 0.9 * (i + 1) / len(items)))
+        counts.append(count_vector(p, len(scorer.patch_classes)))
+    x = np.stack(counts)
+    per_item = (time.perf_counter() - t0) / len(items)
+    out = []
+    for m in methods:
+        kind = m.removeprefix("patch_")
+        probs = np.zeros((len(items), 4))
+        if kind == "vote":
+            agg = CountAggregator("vote", vote_classes(scorer.patch_classes), scorer.patch_classes)
+            probs = agg.predict_proba(x)
+        else:
+            for tr, te in folds:
+                agg = CountAggregator(kind, list(SCORES4), scorer.patch_classes).fit(x[tr], y4[tr])
+                probs[te] = agg.predict_proba(x[te])
+        out.append(MethodPredictions(m, SCORES4, probs, per_item, f"patch classifier {scorer.card.name}"))
+    return out
+
+
+# ---- the run -------------------------------------------------------------------------------------------
+
+def compare(cfg: CompareConfig, items: Sequence[Item], *, task: Task | None = None) -> dict[str, Any]:
+    """Run the methods on the same patient-wise folds; {'table', 'summary', 'per_fold', 'folds', ...}."""
+    from her2viewer.scoring.base import ScoreOptions
+
+    task = task or Task()
+    unknown = sorted(set(cfg.methods) - set(ALL_METHODS))
+    if unknown:
+        raise ValueError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(ALL_METHODS)}")
+    y4 = np.asarray([SCORES4.index(it.label) for it in items])
+    folds = patient_folds(y4, [it.patient_id for it in items], cfg.folds, cfg.seed)
+    preds: list[MethodPredictions] = []
+    groups: list[tuple[str, Callable[[Task], list[MethodPredictions]]]] = []
+    if "pss" in cfg.methods:
+        opts = ScoreOptions(n_samples=cfg.n_samples, top_k=cfg.top_k, seed=cfg.seed, device=cfg.device,
+                            model_path=cfg.pss_model or None)
+        groups.append(("pss", lambda t: [_scorer_probs("pss", items, opts, t)]))
+    if "rules" in cfg.methods:
+        groups.append(("rules", lambda t: [_scorer_probs("rules", items, ScoreOptions(), t)]))
+    mil = [m for m in cfg.methods if m in MIL_METHODS]
+    if mil:
+        groups.append(("mil", lambda t: _mil_predictions(cfg, items, y4, folds, mil, t)))
+    if "lowres" in cfg.methods:
+        groups.append(("lowres", lambda t: [_lowres_predictions(cfg, items, y4, folds, t)]))
+    patch = [m for m in cfg.methods if m in PATCH_METHODS]
+    if patch:
+        groups.append(("patch", lambda t: _patch_predictions(cfg, items, y4, folds, patch, t)))
+    for g, (name, run) in enumerate(groups):
+        t0 = time.perf_counter()
+        wanted = [m for m in cfg.methods if m == name or m.startswith(f"{name}_")]
+        saved = [_load_predictions(cfg, items, m) for m in wanted]
+        if all(p is not None for p in saved):
+            preds.extend(p for p in saved if p is not None)
+            log.info("compare: %s predictions reused from %s", name, cfg.predictions_dir)
+            continue
+        made = run(task.sub(g / len(groups), (g + 1) / len(groups)))
+        for p in made:
+            _save_predictions(cfg, items, p)
+        preds.extend(made)
+        log.info("compare: %s done in %.0f s", name, time.perf_counter() - t0)
+    per_fold = {p.method: [task_metrics(y4, p, te) for _, te in folds] for p in preds}
+    summary = {m: summarize(v) for m, v in per_fold.items()}
+    seconds = {p.method: p.seconds for p in preds}
+    return {"table": format_table(summary, seconds), "summary": summary, "per_fold": per_fold,
+            "folds": [te.tolist() for _, te in folds], "seconds_per_item": seconds,
+            "notes": {p.method: p.note for p in preds if p.note},
+            "predictions": {p.method: {"classes": list(p.classes), "probs": np.round(p.probs, 5).tolist()}
+                            for p in preds},
+            "items": [{"path": it.path, "label": it.label, "patient_id": it.patient_id} for it in items],
+            "config": dataclasses.asdict(cfg)}
+
+
+def _predictions_path(cfg: CompareConfig, items: Sequence[Item], method: str) -> Path | None:
+    """Where a method's predictions are kept: named by a hash of the items and every setting."""
+    if not cfg.predictions_dir:
+        return None
+    import hashlib
+
+    settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("methods", "predictions_dir", "data")}
+    key = json.dumps({"method": method, "items": [(it.path, it.label, it.patient_id) for it in items],
+                      "settings": settings}, sort_keys=True, default=str)
+    return Path(cfg.predictions_dir) / f"{method}-{hashlib.sha1(key.encode()).hexdigest()[:16]}.json"
+
+
+def _save_predictions(cfg: CompareConfig, items: Sequence[Item], pred: MethodPredictions) -> None:
+    path = _predictions_path(cfg, items, pred.method)
+    if path is None:
+        return
+    from her2viewer.atomic import atomic_write_text
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps({"method": pred.method, "classes": list(pred.classes),
+                                        "probs": pred.probs.tolist(), "seconds": pred.seconds, "note": pred.note}))
+
+
+def _load_predictions(cfg: CompareConfig, items: Sequence[Item], method: str) -> MethodPredictions | None:
+    path = _predictions_path(cfg, items, method)
+    if path is None or not path.is_file():
+        return None
+    try:
+        d = json.loads(path.read_text(encoding="utf-8"))
+        probs = np.asarray(d["probs"], np.float64)
+        if probs.shape[0] != len(items):
+            return None
+        return MethodPredictions(method, tuple(d["classes"]), probs, float(d["seconds"]), d.get("note", ""))
+    except (OSError, ValueError, KeyError) as e:
+        log.warning("ignoring unreadable saved predictions %s: %s", path, e)
+        return None
+
+
+def write_report(result: dict[str, Any], out: str | Path) -> Path:
+    """Write the comparison as OUT.json and the table as OUT.md; returns the JSON path."""
+    from her2viewer.atomic import atomic_write_text
+
+    out = Path(out)
+    base = out.with_suffix("") if out.suffix in (".json", ".md") else out
+    atomic_write_text(base.with_suffix(".json"), json.dumps(result, indent=1))
+    atomic_write_text(base.with_suffix(".md"), result["table"] + "\n")
+    return base.with_suffix(".json")
