@@ -184,6 +184,8 @@ def _card(cfg: TrainConfig, model: nn.Module, classes: Sequence[str], spec: Any,
     arch_name = parent.architecture["name"] if parent else cfg.model
     kwargs = model.config() if hasattr(model, "config") else {}
     input_spec: dict[str, Any] = spec_dict(spec) if cfg.dataset == "pss" else {"size": cfg.lowres_size}
+    if cfg.dataset == "patch":  # the tile geometry the scorer must cut: the patch set's patch_spec.json
+        input_spec = {**patch_geometry(cfg, parent), **input_spec}
     input_spec["mean"], input_spec["std"] = list(getattr(model, "mean", ())), list(getattr(model, "std", ()))
     card = ModelCard(name=name, architecture={"name": arch_name, "kwargs": kwargs}, classes=list(classes),
                      input_spec=input_spec, method="pss" if cfg.dataset == "pss" else cfg.dataset,
@@ -194,6 +196,21 @@ def _card(cfg: TrainConfig, model: nn.Module, classes: Sequence[str], spec: Any,
     if parent:
         card.extra["parent_checkpoint"] = {"name": parent.name, "sha256": parent.sha256, "path": parent_path}
     return card
+
+
+def patch_geometry(cfg: TrainConfig, parent: ModelCard | None = None) -> dict[str, Any]:
+    """tile_px / mpp / min_tissue of the patch set (its patch_spec.json, else the parent card's); the
+    validation set must match."""
+    from .synth_patches import PATCH_SPEC_KEYS, read_patch_spec
+
+    geo = read_patch_spec(cfg.data) or {k: parent.input_spec[k] for k in PATCH_SPEC_KEYS
+                                        if parent and k in parent.input_spec}
+    if cfg.val_data and (val := read_patch_spec(cfg.val_data)) and geo and val != geo:
+        raise DatasetError(f"{cfg.val_data}: patches of {val}, but the training patches are {geo}")
+    if not geo:
+        log.warning("%s has no patch_spec.json: the card gets no tile_px / mpp / min_tissue and the patch "
+                    "scorer will assume its defaults", cfg.data)
+    return geo
 
 
 # ---- the run -------------------------------------------------------------------------------------------
