@@ -51,7 +51,7 @@ class CompareConfig:
     patch_model: str = ""          # default: the bundled patch classifier
     features: dict[str, Any] = field(default_factory=dict)  # MIL feature settings (training.mil)
     feature_cache: str = ""        # default: the user feature cache
-    mil_epochs: int = 40
+    mil_epochs: int = 25
     lowres_epochs: int = 30
     lowres_size: int = 224
     lowres_model: str = "lowres_convnext_atto"
@@ -191,7 +191,8 @@ def _mil_predictions(cfg: CompareConfig, items: Sequence[Item], y4: np.ndarray, 
 
         def fit_predict(tr: np.ndarray, va: np.ndarray, te: np.ndarray, sub: Task, agg: str = agg) -> np.ndarray:
             fit = fit_aggregator(agg, [fs.bags[i] for i in tr], y4[tr], 4, val_bags=[fs.bags[i] for i in va],
-                                 val_labels=y4[va], epochs=cfg.mil_epochs, seed=cfg.seed, task=sub)
+                                 val_labels=y4[va], epochs=cfg.mil_epochs, seed=cfg.seed, early_stopping=6,
+                                 task=sub)
             return predict(fit.model, [fs.bags[i] for i in te])
 
         t1 = time.perf_counter()
@@ -225,21 +226,15 @@ def _lowres_predictions(cfg: CompareConfig, items: Sequence[Item], y4: np.ndarra
 def _patch_predictions(cfg: CompareConfig, items: Sequence[Item], y4: np.ndarray, folds: list, methods: list[str],
                        task: Task) -> list[MethodPredictions]:
     from her2viewer.scoring.base import ScoreOptions
-    from her2viewer.scoring.patch.aggregate import CountAggregator, count_vector
+    from her2viewer.scoring.patch.aggregate import CountAggregator
     from her2viewer.scoring.patch.scorer import PatchScorer, vote_classes
-    from her2viewer.slide import open_slide
 
-    from .data import item_region
+    from .patch_aggregators import count_matrix
 
     scorer = PatchScorer(ScoreOptions(model_path=cfg.patch_model or None, device=cfg.device,
                                       extra={"patch_aggregator": "vote"}))
-    counts, t0 = [], time.perf_counter()
-    for i, it in enumerate(items):
-        with open_slide(it.path) as source:
-            p, _ = scorer.patch_probabilities(source, item_region(source, it),
-                                              task.sub(0.9 * i / len(items), 0.9 * (i + 1) / len(items)))
-        counts.append(count_vector(p, len(scorer.patch_classes)))
-    x = np.stack(counts)
+    t0 = time.perf_counter()
+    x = count_matrix(scorer, items, cache_dir=cfg.predictions_dir or None, task=task.sub(0.0, 0.9))
     per_item = (time.perf_counter() - t0) / len(items)
     out = []
     for m in methods:

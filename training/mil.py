@@ -113,7 +113,19 @@ def fit_aggregator(aggregator: str, bags: Sequence[np.ndarray], labels: Sequence
                    lr: float = 2e-4, weight_decay: float = 1e-4, seed: int = 0, model_kwargs: dict | None = None,
                    early_stopping: int = 10, task: Task | None = None) -> MILFit:
     """Train one aggregator; keeps the epoch of lowest validation loss (the last epoch without validation)."""
-    task = task or Task()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one bag per step: tiny matrices run several times faster on one thread
+    try:
+        return _fit_aggregator(aggregator, bags, labels, n_classes, val_bags, val_labels, epochs, lr, weight_decay,
+                               seed, model_kwargs, early_stopping, task or Task())
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _fit_aggregator(aggregator: str, bags: Sequence[np.ndarray], labels: Sequence[int], n_classes: int,
+                    val_bags: Sequence[np.ndarray], val_labels: Sequence[int], epochs: int, lr: float,
+                    weight_decay: float, seed: int, model_kwargs: dict | None, early_stopping: int,
+                    task: Task) -> MILFit:
     if aggregator not in MIL_MODELS:
         raise ValueError(f"unknown MIL aggregator {aggregator!r}; use one of {', '.join(MIL_MODELS)}")
     torch.manual_seed(seed)

@@ -56,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="checkpoint (PATH, PATH.safetensors or PATH.json); default: the bundled model")
     parser.add_argument("--scope", default="auto",
                         help="auto | slide | cores | X,Y,W,H (a level-0 box); default auto: TMA cores or tissue")
-    parser.add_argument("--batch-size", type=int, default=10, help="PSSs per forward pass (default 10)")
+    parser.add_argument("--batch-size", type=int, default=10, help="PSSs or patches per forward pass (default 10)")
     parser.add_argument("--ish-positive", action="store_true", help="ISH is positive: 2+ maps to High")
     parser.add_argument("--pool", type=int, default=0, metavar="M",
                         help="also write a pool of M PSS predictions per core (Monte Carlo study)")
