@@ -52,9 +52,11 @@ class CompareConfig:
     features: dict[str, Any] = field(default_factory=dict)  # MIL feature settings (training.mil)
     feature_cache: str = ""        # default: the user feature cache
     mil_epochs: int = 25
-    lowres_epochs: int = 30
+    lowres_epochs: int = 20
     lowres_size: int = 224
     lowres_model: str = "lowres_convnext_atto"
+    lowres_init: str = "random"    # random | imagenet (only backbones with local ImageNet weights)
+    lowres_lr: float = 1e-3
     device: str = "cpu"
     n_samples: int = 20
     top_k: int = 5
@@ -214,13 +216,13 @@ def _lowres_predictions(cfg: CompareConfig, items: Sequence[Item], y4: np.ndarra
     def fit_predict(tr: np.ndarray, va: np.ndarray, te: np.ndarray, sub: Task) -> np.ndarray:
         model = fit_lowres([items3[i] for i in tr], y3[tr], [items3[i] for i in va], y3[va],
                            model=cfg.lowres_model, size=cfg.lowres_size, epochs=cfg.lowres_epochs, seed=cfg.seed,
-                           device=cfg.device, task=sub)
+                           device=cfg.device, lr=cfg.lowres_lr, pretrained=cfg.lowres_init == "imagenet", task=sub)
         return predict_lowres(model, [items3[i] for i in te], cfg.lowres_size, cfg.device)
 
     t0 = time.perf_counter()
     probs = _per_fold_models(items, y4, folds, fit_predict, 3, cfg.seed, task)
     return MethodPredictions("lowres", SCORES3, probs, (time.perf_counter() - t0) / len(items),
-                             f"{cfg.lowres_model} random init, {cfg.lowres_size} px, {cfg.lowres_epochs} epochs max")
+                             f"{cfg.lowres_model} {cfg.lowres_init} init, {cfg.lowres_size} px, {cfg.lowres_epochs} epochs max")
 
 
 def _patch_predictions(cfg: CompareConfig, items: Sequence[Item], y4: np.ndarray, folds: list, methods: list[str],

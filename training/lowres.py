@@ -27,18 +27,20 @@ LOWRES_AUGMENT: dict[str, Any] = {"flip": True, "rot90": True, "affine_p": 0.3, 
 
 def fit_lowres(items: Sequence[Item], labels: Sequence[int], val_items: Sequence[Item], val_labels: Sequence[int],
                *, model: str = "lowres_convnext_atto", size: int = 224, epochs: int = 30, lr: float = 1e-3,
-               seed: int = 0, device: str = "cpu", batch_size: int = 16, task: Task | None = None) -> nn.Module:
-    """Train a fresh (random init) 3-way low-resolution classifier; returns the best-validation-loss model."""
+               seed: int = 0, device: str = "cpu", batch_size: int = 16, pretrained: bool = False,
+               task: Task | None = None) -> nn.Module:
+    """Train a fresh 3-way low-resolution classifier (random or local ImageNet init); returns the model of the
+    best validation loss."""
     from her2viewer.models.registry import create_model
 
     from .runner import zero_head
 
     n_classes = int(max(list(labels) + list(val_labels))) + 1
-    cfg = TrainConfig(dataset="lowres", model=model, init="random", epochs=epochs, batch_size=batch_size, lr=lr,
-                      weight_decay=5e-2, plateau_patience=3, early_stopping=8, seed=seed, device=device,
+    cfg = TrainConfig(dataset="lowres", model=model, init="imagenet" if pretrained else "random", epochs=epochs, batch_size=batch_size, lr=lr,
+                      weight_decay=5e-2, plateau_patience=2, early_stopping=5, seed=seed, device=device,
                       num_workers=0, lowres_size=size, augment=dict(LOWRES_AUGMENT))
     seed_everything(seed)
-    net = create_model(model, num_classes=max(n_classes, 3), pretrained=False)
+    net = create_model(model, num_classes=max(n_classes, 3), pretrained=pretrained)
     zero_head(net)
     kw = {"seed": seed, "samples_per_item": 1}
     train_ds = LowResDataset(items, labels, size=size, augment=Augment.from_dict(cfg.augment), **kw)

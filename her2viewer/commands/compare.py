@@ -30,9 +30,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pss-model", default="", help="PSS checkpoint (default: the bundled model)")
     parser.add_argument("--patch-model", default="", help="patch classifier checkpoint (default: the bundled one)")
     parser.add_argument("--feature-cache", default="", help="folder for tile features (default: the user cache)")
-    parser.add_argument("--mil-epochs", type=int, default=40)
-    parser.add_argument("--lowres-epochs", type=int, default=30)
+    parser.add_argument("--mil-epochs", type=int, default=25)
+    parser.add_argument("--lowres-epochs", type=int, default=20)
     parser.add_argument("--lowres-size", type=int, default=224, choices=(224, 512))
+    parser.add_argument("--lowres-model", default="lowres_convnext_atto", help="registry name of the low-res model")
+    parser.add_argument("--lowres-init", default="random", choices=("random", "imagenet"))
+    parser.add_argument("--lowres-lr", type=float, default=1e-3)
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     parser.add_argument("--predictions-dir", default="",
                         help="keep each method's predictions here; a re-run with the same settings reuses them")
@@ -51,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = CompareConfig(data=args.data, methods=methods, folds=args.folds, seed=args.seed, pss_model=args.pss_model,
                         patch_model=args.patch_model, feature_cache=args.feature_cache, mil_epochs=args.mil_epochs,
                         lowres_epochs=args.lowres_epochs, lowres_size=args.lowres_size, device=args.device,
+                        lowres_model=args.lowres_model, lowres_init=args.lowres_init, lowres_lr=args.lowres_lr,
                         predictions_dir=args.predictions_dir)
     try:
         items = read_items(args.data)

@@ -92,7 +92,7 @@ def test_missing_default_checkpoint_is_named(tmp_path, monkeypatch, core_dir, ca
     monkeypatch.setattr(ckpt_mod, "RESOURCES_MODELS", tmp_path / "models")
     rc, out, err = _score_cli([str(core_dir / "core.png"), "--method", "mil", "--json", "-"], capsys)
     assert rc != 0 and out == ""
-    assert "mil_clam_sb_default.safetensors" in err and "not there" in err and len(err.strip().splitlines()) == 1
+    assert "mil_dtfd_default.safetensors" in err and "not there" in err and len(err.strip().splitlines()) == 1
     with pytest.raises(CheckpointError, match="mil_dtfd_default.safetensors"):
         create_scorer("mil", ScoreOptions(extra={"aggregator": "dtfd"}))
 

@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 
 TOP_TILES = 10
 #: the aggregator of `--method mil` when none is named (its bundled checkpoint: resources/models/mil_<it>_default)
-DEFAULT_AGGREGATOR = "clam_sb"
+DEFAULT_AGGREGATOR = "dtfd"
 
 
 def mil_model_path(options: ScoreOptions) -> Path:
