@@ -306,13 +306,27 @@ def compare(cfg: CompareConfig, items: Sequence[Item], *, task: Task | None = No
             "config": dataclasses.asdict(cfg)}
 
 
+def _settings_of(method: str) -> tuple[str, ...]:
+    """The settings a method's predictions depend on (the key of its saved predictions)."""
+    folds = ("folds", "seed")
+    if method == "pss":
+        return ("pss_model", "n_samples", "top_k", "seed")
+    if method == "rules":
+        return ()
+    if method in MIL_METHODS:
+        return (*folds, "features", "mil_epochs")
+    if method == "lowres":
+        return (*folds, "lowres_epochs", "lowres_size", "lowres_model", "lowres_init", "lowres_lr")
+    return (*folds, "patch_model")
+
+
 def _predictions_path(cfg: CompareConfig, items: Sequence[Item], method: str) -> Path | None:
     """Where a method's predictions are kept: named by a hash of the items and every setting."""
     if not cfg.predictions_dir:
         return None
     import hashlib
 
-    settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("methods", "predictions_dir", "data")}
+    settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k in _settings_of(method)}
     key = json.dumps({"method": method, "items": [(it.path, it.label, it.patient_id) for it in items],
                       "settings": settings}, sort_keys=True, default=str)
     return Path(cfg.predictions_dir) / f"{method}-{hashlib.sha1(key.encode()).hexdigest()[:16]}.json"

@@ -107,3 +107,16 @@ def test_compare_runs_methods_on_the_same_patient_folds(tiny_cores, tmp_path, ca
     rc = main(["compare", "--data", str(tiny_cores), "--methods", "nope"])
     assert rc != 0 and "unknown method" in capsys.readouterr().err
     json.dumps(res)  # JSON-ready
+
+
+def test_patch_aggregators_are_fitted_from_labelled_items_and_used_by_the_scorer(tiny_cores, tmp_path):
+    from her2viewer.scoring.patch.scorer import PatchScorer
+    from her2viewer.scoring.patch.testing import make_test_patch_checkpoint
+    from training.patch_aggregators import fit_aggregators
+
+    stem = make_test_patch_checkpoint(tmp_path / "tiny", aggregator=None)
+    files = fit_aggregators(stem, tiny_cores, ("rf", "mlp"), cache_dir=tmp_path / "counts")
+    assert [f.name for f in files] == ["tiny.aggregator-rf.json", "tiny.aggregator-mlp.json"]
+    assert len(list((tmp_path / "counts").glob("patch_counts-*.npy"))) == 1  # counts kept for the next fit
+    scorer = PatchScorer(ScoreOptions(model_path=str(stem), device="cpu"))
+    assert scorer.aggregator.kind == "rf" and scorer.aggregator.X.shape == (12, len(scorer.patch_classes))
