@@ -33,9 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mil-epochs", type=int, default=25)
     parser.add_argument("--lowres-epochs", type=int, default=20)
     parser.add_argument("--lowres-size", type=int, default=224, choices=(224, 512))
-    parser.add_argument("--lowres-model", default="lowres_convnext_atto", help="registry name of the low-res model")
-    parser.add_argument("--lowres-init", default="random", choices=("random", "imagenet"))
-    parser.add_argument("--lowres-lr", type=float, default=1e-3)
+    parser.add_argument("--lowres-model", default="lowres_mobilenetv2", help="registry name of the low-res model")
+    parser.add_argument("--lowres-init", default="imagenet", choices=("random", "imagenet"))
+    parser.add_argument("--lowres-lr", type=float, default=3e-4)
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     parser.add_argument("--predictions-dir", default="",
                         help="keep each method's predictions here; a re-run with the same settings reuses them")
