@@ -233,3 +233,22 @@ def train_mil(cfg: Any, *, command: str = "", task: Task | None = None) -> Any:
     save_checkpoint(fit.model, card, out)
     task.report(1.0, f"saved {out}")
     return RunReport(out, card, [], metrics)
+
+
+def evaluate_mil(model: nn.Module, card: Any, items: Sequence[Item], labels: Sequence[int], *,
+                 cache_dir: str | Path | None = None, device: str = "cpu") -> dict[str, Any]:
+    """Metrics and per-item predictions of a MIL checkpoint on labelled items (features as its card says)."""
+    from .evaluate import Prediction
+    from .metrics import classification_metrics
+
+    tiles = dict(card.input_spec.get("tiles", {}))
+    ext = dict(card.input_spec.get("extractor", {}))
+    features = {"backbone": ext.get("backbone", DEFAULT_BACKBONE), "weights": ext.get("weights", DEFAULT_WEIGHTS),
+                **{k: tiles[k] for k in ("tile_px", "mpp", "min_tissue", "max_tiles") if k in tiles}}
+    fs = item_features(items, features, cache_dir=cache_dir, device=device)
+    probs = predict(model, fs.bags)
+    preds = [Prediction(it.path, int(y), int(p.argmax()), [float(v) for v in p], [[round(float(v), 5) for v in p]],
+                        [True]) for it, y, p in zip(items, labels, probs, strict=True)]
+    metrics = classification_metrics(list(labels), [p.pred for p in preds], probs, ish=[it.ish for it in items])
+    metrics["protocol"] = {"single": True, "n_tiles": fs.n_tiles}
+    return {"metrics": metrics, "predictions": preds}

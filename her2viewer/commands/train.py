@@ -76,12 +76,17 @@ def _evaluate(args: argparse.Namespace, cfg) -> int:
         return fail(f"{cfg.data}: a label is not one of the checkpoint's classes {card.classes} ({e})")
     dataset = "pss" if card.method == "pss" else card.method
     spec = make_spec({}, card.input_spec) if dataset == "pss" else None
-    res = evaluate_items(model, items, labels, dataset=dataset, spec=spec, n=cfg.eval_n, k=cfg.eval_k,
-                         seed=cfg.seed, lowres_size=int(card.input_spec.get("size", 224)),
-                         device=resolve_device(cfg.device), batch_size=cfg.eval_n,
-                         num_workers=cfg.num_workers, ish=[it.ish for it in items])
+    if dataset == "mil":
+        from training.mil import evaluate_mil
+        res = evaluate_mil(model, card, items, labels, cache_dir=cfg.feature_cache or None)
+    else:
+        res = evaluate_items(model, items, labels, dataset=dataset, spec=spec, n=cfg.eval_n, k=cfg.eval_k,
+                             seed=cfg.seed, lowres_size=int(card.input_spec.get("size", 224)),
+                             device=resolve_device(cfg.device), batch_size=cfg.eval_n,
+                             num_workers=cfg.num_workers, ish=[it.ish for it in items])
     m = res["metrics"]
-    print(f"{card.name}: {m['n']} items, N={cfg.eval_n} k={cfg.eval_k}: 4-way accuracy {m['accuracy']:.4f}, "
+    kind = "3-way" if m.get("classes") else "4-way"
+    print(f"{card.name}: {m['n']} items, N={cfg.eval_n} k={cfg.eval_k}: {kind} accuracy {m['accuracy']:.4f}, "
           f"macro F1 {m['macro_f1']:.4f}, 3-way accuracy {m['3way']['accuracy']:.4f}, "
           f"AUC {m.get('auc', {}).get('macro')}", file=sys.stderr if args.json == "-" else sys.stdout)
     payload = {"checkpoint": str(args.evaluate), "model": {"name": card.name, "sha256": card.sha256},
@@ -94,7 +99,8 @@ def _evaluate(args: argparse.Namespace, cfg) -> int:
         from her2viewer.atomic import atomic_write_text
         atomic_write_text(args.json, json.dumps(payload, indent=1))
     else:
-        print(json.dumps({k: m[k] for k in ("accuracy", "macro_f1", "confusion", "adjacent", "3way")}, indent=1))
+        print(json.dumps({k: m[k] for k in ("accuracy", "macro_f1", "confusion", "adjacent", "3way") if k in m},
+                         indent=1))
     return 0
 
 

@@ -41,6 +41,18 @@ def test_mil_training_writes_a_scorable_checkpoint(tiny_cores, tmp_path):
     assert res.score in SCORES4 and res.params["n_tiles"] >= 1
 
 
+def test_train_evaluate_handles_mil_checkpoints(tiny_cores, tmp_path, capsys, monkeypatch):
+    from her2viewer.cli import main
+    from her2viewer.scoring.mil.testing import make_test_mil_checkpoint
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    stem = make_test_mil_checkpoint(tmp_path / "tiny", backbone="mobilenetv2_050")
+    rc = main(["train", "--evaluate", str(stem), "--data", str(tiny_cores), "--json", "-"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0 and out["metrics"]["n"] == 12 and len(out["predictions"]) == 12
+    assert all(len(p["probs"]) == 4 for p in out["predictions"])
+
+
 def test_features_come_from_the_cache_the_second_time(tiny_cores, tmp_path):
     items = read_items(tiny_cores)[:3]
     first = item_features(items, FEATURES, cache_dir=tmp_path / "fc")
