@@ -322,6 +322,24 @@ def _settings_of(method: str) -> tuple[str, ...]:
     return (*folds, "patch_model")
 
 
+def _checkpoint_sha(cfg: CompareConfig, method: str) -> str:
+    """sha256 of the fixed checkpoint a method uses (the bundled one when none is given), so saved
+    predictions of a replaced model are not reused; "" for methods without one."""
+    from her2viewer.models.checkpoint import CheckpointError, read_card
+    from her2viewer.scoring.mil.common import checkpoint_for
+
+    if method == "pss":
+        given, name = cfg.pss_model, "pss"
+    elif method in PATCH_METHODS:
+        given, name = cfg.patch_model, "patch"
+    else:
+        return ""
+    try:
+        return read_card(checkpoint_for(given or None, name, name)).sha256
+    except CheckpointError:
+        return ""
+
+
 def _predictions_path(cfg: CompareConfig, items: Sequence[Item], method: str) -> Path | None:
     """Where a method's predictions are kept: named by a hash of the items and every setting."""
     if not cfg.predictions_dir:
@@ -329,6 +347,7 @@ def _predictions_path(cfg: CompareConfig, items: Sequence[Item], method: str) ->
     import hashlib
 
     settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k in _settings_of(method)}
+    settings["checkpoint_sha256"] = _checkpoint_sha(cfg, method)
     key = json.dumps({"method": method, "items": [(it.path, it.label, it.patient_id) for it in items],
                       "settings": settings}, sort_keys=True, default=str)
     return Path(cfg.predictions_dir) / f"{method}-{hashlib.sha1(key.encode()).hexdigest()[:16]}.json"
