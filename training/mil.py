@@ -177,10 +177,9 @@ def train_mil(cfg: Any, *, command: str = "", task: Task | None = None) -> Any:
     selection, evaluation on the validation and test sets, and the checkpoint with its model card."""
     from her2viewer.models.checkpoint import ModelCard, save_checkpoint
 
-    from .cv import holdout_split
     from .items import class_names, label_indices, map_labels, read_items
     from .metrics import classification_metrics
-    from .runner import SYNTHETIC_NOTICE, RunReport, describe_data, hardware
+    from .runner import SYNTHETIC_NOTICE, RunReport, describe_data, hardware, split_validation
 
     task = task or Task()
     aggregator = cfg.model.removeprefix("mil_")
@@ -191,16 +190,7 @@ def train_mil(cfg: Any, *, command: str = "", task: Task | None = None) -> Any:
     out.parent.mkdir(parents=True, exist_ok=True)
     items = map_labels(read_items(cfg.data), cfg.label_map)
     classes = class_names(items)
-    data: dict[str, Any] = {}
-    if cfg.val_data:
-        val_items = map_labels(read_items(cfg.val_data), cfg.label_map)
-        data["val"] = describe_data(cfg.val_data, val_items, classes)
-    else:
-        keep, held = holdout_split(label_indices(items, classes), [it.patient_id for it in items],
-                                   cfg.val_fraction or 0.2, seed=cfg.seed + 1)
-        val_items, items = [items[i] for i in held], [items[i] for i in keep]
-        data["val"] = describe_data(cfg.data, val_items, classes)
-    data = {"train": describe_data(cfg.data, items, classes), **data}
+    items, val_items, data = split_validation(cfg, items, classes)
     test_items = map_labels(read_items(cfg.test_data), cfg.label_map) if cfg.test_data else []
     everything = items + val_items + test_items
     t0 = time.perf_counter()

@@ -215,6 +215,21 @@ def patch_geometry(cfg: TrainConfig, parent: ModelCard | None = None) -> dict[st
 
 # ---- the run -------------------------------------------------------------------------------------------
 
+def split_validation(cfg: TrainConfig, items: Sequence[Item], classes: Sequence[str]
+                     ) -> tuple[list[Item], list[Item], dict[str, Any]]:
+    """(training items, validation items, their data summaries): cfg.val_data when given, else a patient-wise
+    stratified split of `items` (cfg.val_fraction, default 0.2)."""
+    if cfg.val_data:
+        val_items = map_labels(read_items(cfg.val_data), cfg.label_map)
+        return list(items), val_items, {"train": describe_data(cfg.data, items, classes),
+                                        "val": describe_data(cfg.val_data, val_items, classes)}
+    keep, held = holdout_split(label_indices(items, classes), [it.patient_id for it in items],
+                               cfg.val_fraction or 0.2, seed=cfg.seed + 1)
+    train_items, val_items = [items[i] for i in keep], [items[i] for i in held]
+    return train_items, val_items, {"train": describe_data(cfg.data, train_items, classes),
+                                    "val": describe_data(cfg.data, val_items, classes)}
+
+
 def _fit_and_eval(cfg: TrainConfig, tr_items: list[Item], va_items: list[Item], classes: Sequence[str],
                   spec: Any, out: Path, card: ModelCard, task: Task) -> tuple[FitResult, dict[str, Any]]:
     """Train one model on tr_items (selection on va_items), save the best to `out`, evaluate it with N/k."""
@@ -301,16 +316,8 @@ def train(cfg: TrainConfig, *, command: str = "", task: Task | None = None) -> R
         metrics = {"cv": {"folds": cfg.folds, "per_fold": per_fold, "summary": summarize_folds(per_fold),
                           "chosen_fold": best_i + 1}}
     else:
-        if cfg.val_data:
-            val_items = map_labels(read_items(cfg.val_data), cfg.label_map)
-            data["val"] = describe_data(cfg.val_data, val_items, classes)
-        else:
-            keep, held = holdout_split(label_indices(items, classes), [it.patient_id for it in items],
-                                       cfg.val_fraction or 0.2, seed=cfg.seed + 1)
-            val_items = [items[i] for i in held]
-            items = [items[i] for i in keep]
-            data["train"] = describe_data(cfg.data, items, classes)
-            data["val"] = describe_data(cfg.data, val_items, classes)
+        items, val_items, split_data = split_validation(cfg, items, classes)
+        data.update(split_data)
         card = _card(cfg, nn.Identity(), classes, spec, command=command, data=data, parent=parent_card,
                      parent_path=cfg.finetune, name=name)
         res, m = _fit_and_eval(cfg, items, val_items, classes, spec, out, card,
