@@ -22,14 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 
 from her2viewer.progress import Task
-from her2viewer.scoring.asco import SCORES3, SCORES4, to_3way
+from her2viewer.scoring.asco import SCORES3, SCORES4
 
 from .cv import holdout_split, patient_folds
-from .items import Item
-from .metrics import ovr_auc, probs_to_3way, to_3way_indices
+from .items import Item, map_labels
+from .metrics import class_metrics, probs_to_3way, to_3way_indices
 
 log = logging.getLogger(__name__)
 
@@ -80,34 +79,22 @@ class MethodPredictions:
 
 # ---- metrics ------------------------------------------------------------------------------------------
 
-def _binary_auc(y: np.ndarray, score: np.ndarray) -> float | None:
-    return float(roc_auc_score(y, score)) if 0 < y.sum() < len(y) else None
-
-
 def task_metrics(y4: np.ndarray, pred: MethodPredictions, idx: np.ndarray) -> dict[str, dict[str, float | None]]:
     """{task: {accuracy, macro_f1, auc}} of a method on the items `idx` (4-way only for 4-way methods)."""
     y4 = np.asarray(y4)[idx]
     p = pred.probs[idx]
-    out: dict[str, dict[str, float | None]] = {}
-    y3 = np.asarray(to_3way_indices(y4))
+    blocks: dict[str, dict] = {}
     if pred.classes == SCORES4:
         hat4 = p.argmax(1)
-        out["4way"] = {"accuracy": float(accuracy_score(y4, hat4)),
-                       "macro_f1": float(f1_score(y4, hat4, labels=range(4), average="macro", zero_division=0)),
-                       "auc": ovr_auc(y4, p)["macro"]}
+        blocks["4way"] = class_metrics(y4, hat4, 4, p)
         hat3, p3 = np.asarray(to_3way_indices(hat4)), probs_to_3way(p)
-        p_zero = p[:, 0]
     else:
         hat3, p3 = p.argmax(1), p
-        p_zero = p[:, 0]
-    out["3way"] = {"accuracy": float(accuracy_score(y3, hat3)),
-                   "macro_f1": float(f1_score(y3, hat3, labels=range(3), average="macro", zero_division=0)),
-                   "auc": ovr_auc(y3, p3)["macro"]}
-    yb, hatb = (y4 != 0).astype(int), (hat3 != 0).astype(int)
-    out["binary"] = {"accuracy": float(accuracy_score(yb, hatb)),
-                     "macro_f1": float(f1_score(yb, hatb, labels=[0, 1], average="macro", zero_division=0)),
-                     "auc": _binary_auc(yb, 1.0 - p_zero)}
-    return out
+    blocks["3way"] = class_metrics(to_3way_indices(y4), hat3, 3, p3)
+    blocks["binary"] = class_metrics((y4 != 0).astype(int), (hat3 != 0).astype(int), 2,
+                                     np.stack([p[:, 0], 1.0 - p[:, 0]], axis=1))  # HER2 0 vs >= 1+
+    return {t: {"accuracy": b["accuracy"], "macro_f1": b["macro_f1"], "auc": b.get("auc", {}).get("macro")}
+            for t, b in blocks.items()}
 
 
 def summarize(per_fold: Sequence[dict[str, dict[str, float | None]]]) -> dict[str, dict[str, dict[str, float]]]:
@@ -181,7 +168,9 @@ def _per_fold_models(items: Sequence[Item], y4: np.ndarray, folds: list, fit_pre
 
 def _mil_predictions(cfg: CompareConfig, items: Sequence[Item], y4: np.ndarray, folds: list, methods: list[str],
                      task: Task) -> list[MethodPredictions]:
-    from .mil import fit_aggregator, item_features, predict
+    from her2viewer.models.mil.train import predict_bags
+
+    from .mil import fit_aggregator, item_features
 
     t0 = time.perf_counter()
     fs = item_features(items, cfg.features, cache_dir=cfg.feature_cache or None, device=cfg.device,
@@ -195,7 +184,7 @@ def _mil_predictions(cfg: CompareConfig, items: Sequence[Item], y4: np.ndarray, 
             fit = fit_aggregator(agg, [fs.bags[i] for i in tr], y4[tr], 4, val_bags=[fs.bags[i] for i in va],
                                  val_labels=y4[va], epochs=cfg.mil_epochs, seed=cfg.seed, early_stopping=6,
                                  task=sub)
-            return predict(fit.model, [fs.bags[i] for i in te])
+            return predict_bags(fit.model, [fs.bags[i] for i in te])
 
         t1 = time.perf_counter()
         sub = task.sub(0.5 + 0.5 * j / len(methods), 0.5 + 0.5 * (j + 1) / len(methods))
@@ -210,7 +199,7 @@ def _lowres_predictions(cfg: CompareConfig, items: Sequence[Item], y4: np.ndarra
                         task: Task) -> MethodPredictions:
     from .lowres import fit_lowres, predict_lowres
 
-    items3 = [dataclasses.replace(it, label=to_3way(it.label, it.ish)) for it in items]
+    items3 = map_labels(items, "3way")
     y3 = np.asarray([SCORES3.index(it.label) for it in items3])
 
     def fit_predict(tr: np.ndarray, va: np.ndarray, te: np.ndarray, sub: Task) -> np.ndarray:
@@ -241,11 +230,10 @@ def _patch_predictions(cfg: CompareConfig, items: Sequence[Item], y4: np.ndarray
     out = []
     for m in methods:
         kind = m.removeprefix("patch_")
-        probs = np.zeros((len(items), 4))
         if kind == "vote":
-            agg = CountAggregator("vote", vote_classes(scorer.patch_classes), scorer.patch_classes)
-            probs = agg.predict_proba(x)
+            probs = CountAggregator("vote", vote_classes(scorer.patch_classes), scorer.patch_classes).predict_proba(x)
         else:
+            probs = np.zeros((len(items), 4))
             for tr, te in folds:
                 agg = CountAggregator(kind, list(SCORES4), scorer.patch_classes).fit(x[tr], y4[tr])
                 probs[te] = agg.predict_proba(x[te])
@@ -263,6 +251,9 @@ def compare(cfg: CompareConfig, items: Sequence[Item], *, task: Task | None = No
     unknown = sorted(set(cfg.methods) - set(ALL_METHODS))
     if unknown:
         raise ValueError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(ALL_METHODS)}")
+    not_4way = sorted({it.label for it in items} - set(SCORES4))
+    if not_4way:
+        raise ValueError(f"{cfg.data}: the comparison needs 4-way labels (0, 1+, 2+, 3+), not {', '.join(not_4way)}")
     y4 = np.asarray([SCORES4.index(it.label) for it in items])
     folds = patient_folds(y4, [it.patient_id for it in items], cfg.folds, cfg.seed)
     preds: list[MethodPredictions] = []

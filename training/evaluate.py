@@ -37,7 +37,7 @@ class Prediction:
     selected: list[bool]
 
 
-def _predict_probs(model: nn.Module, ds: Any, *, device: torch.device, batch_size: int, num_workers: int,
+def predict_probs(model: nn.Module, ds: Any, *, device: torch.device, batch_size: int, num_workers: int,
                    task: Task) -> np.ndarray:
     """Softmax probabilities for every sample of `ds`, in order, shape (len(ds), C)."""
     model.eval()
@@ -82,7 +82,7 @@ def evaluate_items(model: nn.Module, items: Sequence[Item], labels: Sequence[int
         ds = LowResDataset(items, labels, size=lowres_size, **kw)
     else:
         ds = PatchDataset(items, labels, size=lowres_size, **kw)
-    probs = _predict_probs(model, ds, device=device, batch_size=batch_size, num_workers=num_workers, task=task)
+    probs = predict_probs(model, ds, device=device, batch_size=batch_size, num_workers=num_workers, task=task)
     probs = probs.reshape(len(items), per_item, -1)
     preds: list[Prediction] = []
     for it, y, p in zip(items, labels, probs, strict=True):

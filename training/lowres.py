@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import torch
 from torch import nn
 
 from her2viewer.progress import Task
@@ -17,8 +16,9 @@ from her2viewer.progress import Task
 from .augment import Augment
 from .config import TrainConfig
 from .data import LowResDataset
+from .evaluate import predict_probs
 from .items import Item
-from .loop import fit, model_norm, normalize_batch, resolve_device, seed_everything
+from .loop import fit, resolve_device, seed_everything
 
 #: the recipe used when none is given (light augmentation: colour carries the label)
 LOWRES_AUGMENT: dict[str, Any] = {"flip": True, "rot90": True, "affine_p": 0.3, "stain_p": 0.5,
@@ -31,26 +31,22 @@ def fit_lowres(items: Sequence[Item], labels: Sequence[int], val_items: Sequence
                task: Task | None = None) -> nn.Module:
     """Train a fresh 3-way low-resolution classifier (random or local ImageNet init); returns the model of the
     best validation loss."""
-    from her2viewer.models.registry import create_model
+    from .runner import build_model, make_dataset
 
-    from .runner import zero_head
-
-    n_classes = int(max(list(labels) + list(val_labels))) + 1
-    cfg = TrainConfig(dataset="lowres", model=model, init="imagenet" if pretrained else "random", epochs=epochs, batch_size=batch_size, lr=lr,
-                      weight_decay=5e-2, plateau_patience=2, early_stopping=5, seed=seed, device=device,
-                      num_workers=0, lowres_size=size, augment=dict(LOWRES_AUGMENT))
+    n_classes = max(3, int(max(list(labels) + list(val_labels))) + 1)
+    cfg = TrainConfig(dataset="lowres", model=model, init="imagenet" if pretrained else "random", epochs=epochs,
+                      batch_size=batch_size, lr=lr, weight_decay=5e-2, plateau_patience=2, early_stopping=5,
+                      seed=seed, device=device, num_workers=0, lowres_size=size, augment=dict(LOWRES_AUGMENT))
     seed_everything(seed)
-    net = create_model(model, num_classes=max(n_classes, 3), pretrained=pretrained)
-    zero_head(net)
-    kw = {"seed": seed, "samples_per_item": 1}
-    train_ds = LowResDataset(items, labels, size=size, augment=Augment.from_dict(cfg.augment), **kw)
-    val_ds = LowResDataset(val_items, val_labels, size=size, augment=Augment.off(), **kw)
+    net, _, _ = build_model(cfg, n_classes, 1)
+    train_ds = make_dataset(cfg, items, labels, None, train=True)
+    val_ds = make_dataset(cfg, val_items, val_labels, None, train=False)
     best: dict[str, Any] = {}
 
     def on_best(m: nn.Module, epoch: int, row: dict[str, Any]) -> None:
         best["state"] = copy.deepcopy(m.state_dict())
 
-    fit(net, train_ds, val_ds, cfg, n_classes=max(n_classes, 3), on_best=on_best, task=task)
+    fit(net, train_ds, val_ds, cfg, n_classes=n_classes, on_best=on_best, task=task)
     if "state" in best:
         net.load_state_dict(best["state"])
     return net.eval()
@@ -59,13 +55,4 @@ def fit_lowres(items: Sequence[Item], labels: Sequence[int], val_items: Sequence
 def predict_lowres(model: nn.Module, items: Sequence[Item], size: int = 224, device: str = "cpu") -> np.ndarray:
     """(n items, C) class probabilities of each item's whole image at size x size."""
     ds = LowResDataset(items, [0] * len(items), size=size, augment=Augment.off())
-    dev = resolve_device(device)
-    model.to(dev).eval()
-    mean, std = model_norm(model)
-    out = []
-    with torch.inference_mode():
-        for i in range(len(ds)):
-            x, _ = ds[i]
-            logits = model(normalize_batch(x[None].to(dev), mean, std))
-            out.append(torch.softmax(logits.float(), 1)[0].cpu().numpy())
-    return np.stack(out)
+    return predict_probs(model, ds, device=resolve_device(device), batch_size=16, num_workers=0, task=Task())

@@ -62,6 +62,23 @@ def probs_to_3way(probs4: np.ndarray) -> np.ndarray:
     return np.stack([p[:, 0], p[:, 1] + p[:, 2], p[:, 3]], axis=1)
 
 
+def class_metrics(y_true: Sequence[int], y_pred: Sequence[int], n_classes: int,
+                  probs: np.ndarray | None = None) -> dict:
+    """Accuracy, macro F1 and confusion over classes 0..n_classes-1, and one-vs-rest AUC when probs are given
+    (None values for an empty set)."""
+    t = np.asarray(y_true, dtype=int)
+    p = np.asarray(y_pred, dtype=int)
+    labels = list(range(n_classes))
+    out: dict = {
+        "accuracy": float(accuracy_score(t, p)) if len(t) else None,
+        "macro_f1": float(f1_score(t, p, labels=labels, average="macro", zero_division=0)) if len(t) else None,
+        "confusion": confusion_matrix(t, p, labels=labels).tolist(),
+    }
+    if probs is not None and len(t):
+        out["auc"] = ovr_auc(t, probs)
+    return out
+
+
 def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], probs: np.ndarray | None = None,
                            *, ish: Sequence[bool | None] | None = None) -> dict:
     """All metrics for one set of 4-way predictions: 4-way, adjacent-class and 3-way (3-way predictions of
@@ -70,42 +87,20 @@ def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], probs: 
     p = np.asarray(y_pred, dtype=int)
     if probs is not None and np.asarray(probs).ndim == 2 and np.asarray(probs).shape[1] == len(SCORES3):
         return three_way_metrics(t, p, np.asarray(probs))
-    labels4 = list(range(len(SCORES4)))
     out: dict = {
         "n": int(len(t)),
-        "accuracy": float(accuracy_score(t, p)) if len(t) else None,
-        "macro_f1": float(f1_score(t, p, labels=labels4, average="macro", zero_division=0)) if len(t) else None,
-        "confusion": confusion_matrix(t, p, labels=labels4).tolist(),
+        **class_metrics(t, p, len(SCORES4), probs),
         "adjacent": {f"{SCORES4[a]} vs {SCORES4[b]}": adjacent_accuracy(t, p, a, b) for a, b in ADJACENT_PAIRS},
     }
-    if probs is not None and len(t):
-        out["auc"] = ovr_auc(t, probs)
-    t3 = np.asarray(to_3way_indices(t, ish))
-    p3 = np.asarray(to_3way_indices(p, ish))
-    labels3 = list(range(len(SCORES3)))
-    out["3way"] = {
-        "accuracy": float(accuracy_score(t3, p3)) if len(t) else None,
-        "macro_f1": float(f1_score(t3, p3, labels=labels3, average="macro", zero_division=0)) if len(t) else None,
-        "confusion": confusion_matrix(t3, p3, labels=labels3).tolist(),
-    }
-    if probs is not None and len(t):
-        out["3way"]["auc"] = ovr_auc(t3, probs_to_3way(probs))
+    out["3way"] = class_metrics(to_3way_indices(t, ish), to_3way_indices(p, ish), len(SCORES3),
+                                probs_to_3way(probs) if probs is not None else None)
     return out
 
 
 def three_way_metrics(y_true: Sequence[int], y_pred: Sequence[int], probs: np.ndarray | None = None) -> dict:
     """Metrics of a 3-class (0 / Low / High) model on 3-way labels; the same block also under "3way"."""
-    t = np.asarray(y_true, dtype=int)
-    p = np.asarray(y_pred, dtype=int)
-    labels3 = list(range(len(SCORES3)))
-    block: dict = {
-        "accuracy": float(accuracy_score(t, p)) if len(t) else None,
-        "macro_f1": float(f1_score(t, p, labels=labels3, average="macro", zero_division=0)) if len(t) else None,
-        "confusion": confusion_matrix(t, p, labels=labels3).tolist(),
-    }
-    if probs is not None and len(t):
-        block["auc"] = ovr_auc(t, probs)
-    return {"n": int(len(t)), "classes": list(SCORES3), **block, "3way": dict(block)}
+    block = class_metrics(y_true, y_pred, len(SCORES3), probs)
+    return {"n": int(len(y_true)), "classes": list(SCORES3), **block, "3way": dict(block)}
 
 
 def _flatten(d: dict, prefix: str = "") -> dict[str, float]:

@@ -167,15 +167,10 @@ def _fit_aggregator(aggregator: str, bags: Sequence[np.ndarray], labels: Sequenc
     return fit
 
 
-def predict(model: nn.Module, bags: Sequence[np.ndarray]) -> np.ndarray:
-    """(n bags, C) class probabilities of a trained aggregator."""
-    return predict_bags(model, bags)
-
-
 def train_mil(cfg: Any, *, command: str = "", task: Task | None = None) -> Any:
     """`her2viewer train` with dataset = "mil": features (cached), one aggregator fit with validation-loss
     selection, evaluation on the validation and test sets, and the checkpoint with its model card."""
-    from her2viewer.models.checkpoint import ModelCard, save_checkpoint
+    from her2viewer.models.checkpoint import ModelCard, checkpoint_stem, save_checkpoint
 
     from .items import class_names, label_indices, map_labels, read_items
     from .metrics import classification_metrics
@@ -185,8 +180,7 @@ def train_mil(cfg: Any, *, command: str = "", task: Task | None = None) -> Any:
     aggregator = cfg.model.removeprefix("mil_")
     if aggregator not in MIL_MODELS:
         raise ValueError(f"model {cfg.model!r} is not a MIL aggregator; use one of {', '.join(MIL_MODELS.values())}")
-    out = Path(cfg.out)
-    out = out.with_suffix("") if out.suffix in (".safetensors", ".json") else out
+    out = checkpoint_stem(cfg.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     items = map_labels(read_items(cfg.data), cfg.label_map)
     classes = class_names(items)
@@ -205,7 +199,7 @@ def train_mil(cfg: Any, *, command: str = "", task: Task | None = None) -> Any:
                          early_stopping=cfg.early_stopping, task=task.sub(0.6, 0.95))
 
     def evaluate(bags: list[np.ndarray], y: list[int], its: list[Item]) -> dict[str, Any]:
-        p = predict(fit.model, bags)
+        p = predict_bags(fit.model, bags)
         return classification_metrics(y, p.argmax(1).tolist(), p, ish=[it.ish for it in its])
 
     metrics: dict[str, Any] = {"best_epoch": fit.best_epoch, "validation": evaluate(va_b, y_va, val_items)}
@@ -236,7 +230,7 @@ def evaluate_mil(model: nn.Module, card: Any, items: Sequence[Item], labels: Seq
     features = {"backbone": ext.get("backbone", DEFAULT_BACKBONE), "weights": ext.get("weights", DEFAULT_WEIGHTS),
                 **{k: tiles[k] for k in ("tile_px", "mpp", "min_tissue", "max_tiles") if k in tiles}}
     fs = item_features(items, features, cache_dir=cache_dir, device=device)
-    probs = predict(model, fs.bags)
+    probs = predict_bags(model, fs.bags)
     preds = [Prediction(it.path, int(y), int(p.argmax()), [float(v) for v in p], [[round(float(v), 5) for v in p]],
                         [True]) for it, y, p in zip(items, labels, probs, strict=True)]
     metrics = classification_metrics(list(labels), [p.pred for p in preds], probs, ish=[it.ish for it in items])

@@ -23,6 +23,7 @@ from torch import nn
 from her2viewer.models.checkpoint import (
     ModelCard,
     checkpoint_files,
+    checkpoint_stem,
     load_checkpoint,
     read_card,
     save_checkpoint,
@@ -278,9 +279,7 @@ def train(cfg: TrainConfig, *, command: str = "", task: Task | None = None) -> R
         from .mil import train_mil
         return train_mil(cfg, command=command, task=task)
     seed_everything(cfg.seed)
-    out = Path(cfg.out)
-    if out.suffix in (".safetensors", ".json"):
-        out = out.with_suffix("")
+    out = checkpoint_stem(cfg.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     items = map_labels(read_items(cfg.data), cfg.label_map)
     test_items: list[Item] = []  # a separate test set is read after training (it may still be written)

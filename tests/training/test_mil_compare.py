@@ -70,8 +70,8 @@ def test_fit_aggregator_learns_a_separable_toy_problem():
         b[0, :4] += 4.0 if y else -4.0  # one key instance decides the bag
     fit = fit_aggregator("clam_sb", bags[:16], labels[:16], 2, val_bags=bags[16:], val_labels=labels[16:],
                          epochs=30, lr=3e-3, model_kwargs={"hidden": 16, "attn_dim": 8})
-    from training.mil import predict
-    acc = np.mean(predict(fit.model, bags[16:]).argmax(1) == np.array(labels[16:]))
+    from her2viewer.models.mil.train import predict_bags
+    acc = np.mean(predict_bags(fit.model, bags[16:]).argmax(1) == np.array(labels[16:]))
     assert acc >= 0.75 and fit.history[-1]["train_loss"] < fit.history[0]["train_loss"]
 
 
@@ -132,3 +132,19 @@ def test_patch_aggregators_are_fitted_from_labelled_items_and_used_by_the_scorer
     assert len(list((tmp_path / "counts").glob("patch_counts-*.npy"))) == 1  # counts kept for the next fit
     scorer = PatchScorer(ScoreOptions(model_path=str(stem), device="cpu"))
     assert scorer.aggregator.kind == "rf" and scorer.aggregator.X.shape == (12, len(scorer.patch_classes))
+
+
+def test_compare_trains_the_low_resolution_model_per_fold(tiny_cores):
+    cfg = CompareConfig(data=str(tiny_cores), methods=("lowres",), folds=3, lowres_epochs=1, lowres_size=64)
+    res = compare(cfg, read_items(tiny_cores))
+    probs = np.asarray(res["predictions"]["lowres"]["probs"])
+    assert res["predictions"]["lowres"]["classes"] == list(SCORES3) and probs.shape == (12, 3)
+    np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-4)
+    assert "4way" not in res["summary"]["lowres"] and "3way" in res["summary"]["lowres"]
+
+
+def test_compare_refuses_three_way_labels(tmp_path):
+    from training.items import Item
+    items = [Item(str(tmp_path / f"{i}.png"), lab, f"p{i}") for i, lab in enumerate(["0", "Low", "High"] * 4)]
+    with pytest.raises(ValueError, match="needs 4-way labels"):
+        compare(CompareConfig(data="x.csv", methods=("rules",), folds=3), items)
