@@ -61,6 +61,12 @@ class ScoreOptions:
     model_path: str | None = None
     ish_positive: bool | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: pixel size (um/px) set by the user; overrides the file's and any estimate
+    mpp: float | None = None
+    #: score even when the input checks say "not assessable" (the result keeps the QC messages)
+    force: bool = False
+    #: run the input checks (`her2viewer.qc`) before scoring
+    qc: bool = True
 
 
 class Scorer(Protocol):

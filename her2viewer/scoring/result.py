@@ -1,7 +1,9 @@
 """`ScoreResult`: the one result type every scorer returns, with its JSON round trip and contract check.
 
 The JSON form is the contract of ../shared/DESIGN.md: slide, method, model {name, sha256}, score, score3,
-probabilities, samples, cores, cells, elapsed_s. Extra keys (confidence, subclass, explanation, params,
+probabilities, qc, samples, cores, cells, elapsed_s. `score` and `score3` are null (and `probabilities` empty)
+only when `qc.status` is "not_assessable": the input checks (`her2viewer.qc`) found nothing a HER2 score
+can be given for. Extra keys (confidence, subclass, explanation, params,
 evidence) carry what the viewer and the report need; readers must ignore keys they do not know.
 """
 
@@ -16,6 +18,12 @@ from typing import Any
 import numpy as np
 
 from .asco import SCORES3, SCORES4, to_3way
+
+
+QC_STATUSES = ("ok", "warning", "not_assessable")
+QC_NOT_ASSESSABLE = "not_assessable"
+QC_STAINS = ("dab_ihc", "he", "unknown")
+QC_MPP_SOURCES = ("file", "user", "estimated", "assumed")
 
 
 class ContractError(ValueError):
@@ -177,10 +185,10 @@ class ScoreResult:
 
     slide: str
     method: str
-    score: str
+    score: str | None
     probabilities: dict[str, float]
     model: ModelInfo
-    score3: str = ""
+    score3: str | None = ""
     confidence: float | None = None
     subclass: str | None = None
     explanation: str = ""
@@ -191,10 +199,16 @@ class ScoreResult:
     params: dict[str, Any] = field(default_factory=dict)
     elapsed_s: float = 0.0
     ish_positive: bool | None = None
+    qc: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if not self.score3:
-            self.score3 = to_3way(self.score, self.ish_positive)
+            self.score3 = to_3way(self.score, self.ish_positive) if self.score else None
+
+    @property
+    def assessable(self) -> bool:
+        """False when the input checks found the image not assessable (then there is no score)."""
+        return not (self.qc and self.qc.get("status") == QC_NOT_ASSESSABLE)
 
     # -- JSON ---------------------------------------------------------------------------------------
     def to_dict(self, with_evidence: bool = True) -> dict[str, Any]:
@@ -205,7 +219,9 @@ class ScoreResult:
             "model": asdict(self.model),
             "score": self.score,
             "score3": self.score3,
-            "probabilities": {k: float(self.probabilities.get(k, 0.0)) for k in SCORES4},
+            "probabilities": ({k: float(self.probabilities.get(k, 0.0)) for k in SCORES4}
+                              if self.probabilities else {}),
+            "qc": self.qc,
             "samples": [asdict(s) for s in self.samples],
             "cores": [_core_to_dict(c) for c in self.cores],
             "cells": self.cells,
@@ -238,7 +254,7 @@ class ScoreResult:
             cores=[_core_from_dict(c) for c in d.get("cores", [])],
             cells=d.get("cells"), evidence=Evidence.from_dict(d.get("evidence")),
             params=d.get("params", {}), elapsed_s=float(d.get("elapsed_s", 0.0)),
-            ish_positive=d.get("ish_positive"),
+            ish_positive=d.get("ish_positive"), qc=d.get("qc"),
         )
 
     @classmethod
@@ -304,13 +320,31 @@ def _check_probs(where: str, p: Any, problems: list[str]) -> None:
         problems.append(f"{where}: probabilities sum to {sum(vals):.4f}, not 1")
 
 
+def _check_qc(qc: Any, problems: list[str]) -> None:
+    if not isinstance(qc, dict):
+        problems.append("qc must be an object")
+        return
+    if qc.get("status") not in QC_STATUSES:
+        problems.append(f"qc.status {qc.get('status')!r} is not one of {list(QC_STATUSES)}")
+    if qc.get("stain") not in QC_STAINS:
+        problems.append(f"qc.stain {qc.get('stain')!r} is not one of {list(QC_STAINS)}")
+    if qc.get("mpp_source") is not None and qc.get("mpp_source") not in QC_MPP_SOURCES:
+        problems.append(f"qc.mpp_source {qc.get('mpp_source')!r} is not one of {list(QC_MPP_SOURCES)}")
+    mpp = qc.get("mpp")
+    if mpp is not None and not (isinstance(mpp, (int, float)) and math.isfinite(mpp) and mpp > 0):
+        problems.append("qc.mpp must be a positive number or null")
+    if not isinstance(qc.get("messages", []), list) or not all(isinstance(m, str) for m in qc.get("messages", [])):
+        problems.append("qc.messages must be a list of strings")
+
+
 def validate_contract(d: Any) -> None:
     """Raise ContractError listing every way `d` departs from the score JSON contract."""
     problems: list[str] = []
     if not isinstance(d, dict):
         raise ContractError("a score result must be a JSON object")
-    for key, typ in (("slide", str), ("method", str), ("model", dict), ("score", str), ("score3", str),
-                     ("probabilities", dict), ("samples", list), ("elapsed_s", (int, float))):
+    for key, typ in (("slide", str), ("method", str), ("model", dict), ("score", (str, type(None))),
+                     ("score3", (str, type(None))), ("probabilities", dict), ("samples", list),
+                     ("elapsed_s", (int, float))):
         if key not in d:
             problems.append(f"missing key {key!r}")
         elif not isinstance(d[key], typ):
@@ -321,11 +355,23 @@ def validate_contract(d: Any) -> None:
         problems.append("model.name must be a string")
     if "sha256" not in d["model"]:
         problems.append("model.sha256 is missing")
-    if d["score"] not in SCORES4:
-        problems.append(f"score {d['score']!r} is not one of {list(SCORES4)}")
-    if d["score3"] not in SCORES3:
-        problems.append(f"score3 {d['score3']!r} is not one of {list(SCORES3)}")
-    _check_probs("result", d["probabilities"], problems)
+    qc = d.get("qc")
+    if qc is not None:
+        _check_qc(qc, problems)
+    not_assessable = isinstance(qc, dict) and qc.get("status") == QC_NOT_ASSESSABLE
+    if not_assessable:
+        if d["score"] is not None or d["score3"] is not None:
+            problems.append("score and score3 must be null when qc.status is not_assessable")
+        if d["probabilities"]:
+            _check_probs("result", d["probabilities"], problems)
+    else:
+        if d["score"] is None and d["score3"] is None:
+            problems.append("score and score3 may both be null only when qc.status is not_assessable")
+        if d["score"] is not None and d["score"] not in SCORES4:
+            problems.append(f"score {d['score']!r} is not one of {list(SCORES4)}")
+        if d["score3"] is not None and d["score3"] not in SCORES3:
+            problems.append(f"score3 {d['score3']!r} is not one of {list(SCORES3)}")
+        _check_probs("result", d["probabilities"], problems)
     for i, s in enumerate(d["samples"]):
         if not isinstance(s, dict) or not {"score", "probabilities", "confidence", "selected"} <= set(s):
             problems.append(f"samples[{i}] needs score, probabilities, confidence, selected")

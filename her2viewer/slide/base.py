@@ -15,6 +15,9 @@ import numpy as np
 
 WHITE = 255
 
+#: Where a slide's pixel size came from, most trusted first (see `SlideBase.set_pixel_size`).
+MPP_SOURCES = ("user", "file", "estimated", "assumed")
+
 
 class SlideOpenError(Exception):
     """A slide file could not be opened; the message names the file and the cause."""
@@ -42,6 +45,8 @@ class SlideSource(Protocol):
     def dimensions(self) -> tuple[int, int]: ...
     @property
     def mpp(self) -> float | None: ...
+    @property
+    def mpp_source(self) -> str | None: ...
     @property
     def objective_power(self) -> float | None: ...
     @property
@@ -73,6 +78,7 @@ class SlideBase(ABC):
         self._level_dims: tuple[tuple[int, int], ...] = ()
         self._downsamples: tuple[float, ...] = ()
         self._mpp: float | None = None
+        self._mpp_override: tuple[float, str, float | None] | None = None
         self._objective: float | None = None
         self._props: dict[str, str] = {}
 
@@ -101,12 +107,44 @@ class SlideBase(ABC):
 
     @property
     def mpp(self) -> float | None:
+        """The pixel size (um per level-0 pixel) every consumer uses: the one set by `set_pixel_size`,
+        else the file's; None when neither is known yet."""
+        if self._mpp_override is not None:
+            return self._mpp_override[0]
         return self._mpp
 
     @property
+    def file_mpp(self) -> float | None:
+        """The pixel size stated in the file's metadata (None when it states none)."""
+        return self._mpp
+
+    @property
+    def mpp_source(self) -> str | None:
+        """Where `mpp` came from: "user", "file", "estimated", "assumed", or None when it is unknown."""
+        if self._mpp_override is not None:
+            return self._mpp_override[1]
+        return "file" if self._mpp else None
+
+    @property
+    def mpp_uncertainty(self) -> float | None:
+        """Relative uncertainty of an estimated `mpp` (e.g. 0.18), else None."""
+        return self._mpp_override[2] if self._mpp_override is not None else None
+
+    def set_pixel_size(self, mpp: float | None, source: str = "user", rel_uncertainty: float | None = None) -> None:
+        """Use `mpp` with its provenance (`MPP_SOURCES`) from now on; None goes back to the file's value."""
+        if mpp is None:
+            self._mpp_override = None
+            return
+        if source not in MPP_SOURCES:
+            raise ValueError(f"unknown pixel size source {source!r}; use one of {', '.join(MPP_SOURCES)}")
+        if not (isinstance(mpp, (int, float)) and 0.01 <= float(mpp) <= 100.0):
+            raise ValueError(f"pixel size {mpp!r} um/px is not plausible (0.01-100)")
+        self._mpp_override = (float(mpp), source, rel_uncertainty)
+
+    @property
     def objective_power(self) -> float | None:
-        if self._objective is None and self._mpp:
-            return round(10.0 / self._mpp, 1)
+        if self._objective is None and self.mpp:
+            return round(10.0 / self.mpp, 1)
         return self._objective
 
     @property

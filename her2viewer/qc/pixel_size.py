@@ -1,0 +1,243 @@
+"""The slide's pixel size with its provenance, and its estimate from the size of the nuclei.
+
+Precedence: a size the user set (`user`), else the file's metadata (`file`), else an estimate from the
+image (`estimated`), else `ASSUMED_MPP` (`assumed`, always shown as such). `resolve_pixel_size` decides once
+per slide and sets it on the source (`SlideBase.set_pixel_size`), so every scorer, the tissue finder, the
+patch export, the scale bar and the report use the same value.
+
+Estimate: nuclei are the haematoxylin-dense blobs of the tissue (Otsu on the haematoxylin OD of tissue
+pixels). Their size is measured by granulometry: the disk radius at which a morphological opening keeps
+half of the nucleus area (`r50`). Touching nuclei still have the width of one nucleus, so clumps do not
+inflate it. The measurement is kept in its reliable range (4-12 px) by resampling the crops by powers of
+two, so it follows the scan's magnification linearly. mpp = `NUCLEUS_R50_UM` / r50. The constant is the
+nuclei's r50 in micrometres measured on images of known pixel size (`benchmarks/bench_qc.py`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ..slide.base import SlideSource
+from ..stain import StainMatrix, deconvolve, rgb_to_od
+
+log = logging.getLogger(__name__)
+
+ASSUMED_MPP = 0.5
+MPP_RANGE = (0.1, 2.0)
+#: the nuclei's granulometric half-width (um): half the opening radius is lost at this radius
+NUCLEUS_R50_UM = 2.6
+#: relative uncertainty of that constant between tissues and labs (nucleus sizes vary)
+CALIBRATION_REL_SD = 0.15
+CROP_PX = 768
+MAX_CROPS = 6
+TISSUE_OD = 0.2
+MIN_NUCLEUS_PX = 400  # nucleus-mask pixels (at the measuring scale) below which nothing is estimated
+R_GOOD = (4.0, 12.0)
+#: blur (px at the measuring scale) that joins a nucleus's chromatin into one blob
+SMOOTH_SIGMA = 1.0
+
+
+@dataclass(frozen=True)
+class PixelSize:
+    """A pixel size (um per level-0 pixel) and where it came from; `rel_uncertainty` for estimates."""
+
+    mpp: float
+    source: str  # "user" | "file" | "estimated" | "assumed"
+    rel_uncertainty: float | None = None
+    detail: str = ""
+
+    def describe(self) -> str:
+        """E.g. '0.46 um/px (estimated +-18%)'."""
+        text = f"{self.mpp:.3g} \u00b5m/px ({self.source}"
+        if self.rel_uncertainty is not None:
+            text += f" \u00b1{100 * self.rel_uncertainty:.0f}%"
+        return text + ")"
+
+
+@dataclass(frozen=True)
+class MppEstimate:
+    """An estimated pixel size with its relative uncertainty and what it rests on."""
+
+    mpp: float
+    rel_uncertainty: float
+    r50_px: float
+    n_crops: int
+
+    @property
+    def clamped(self) -> bool:
+        return not MPP_RANGE[0] < self.mpp < MPP_RANGE[1]
+
+
+def _tissue_crops(source: SlideSource, crop: int, max_crops: int) -> list[tuple[int, int]]:
+    """Top-left corners (level 0) of up to `max_crops` crops of `crop` px centred on tissue."""
+    W, H = source.dimensions
+    if W <= crop * 1.5 and H <= crop * 1.5:
+        return [(0, 0)]
+    thumb = source.thumbnail(256)
+    od = rgb_to_od(thumb).sum(-1)
+    tissue = od > TISSUE_OD
+    sx, sy = W / thumb.shape[1], H / thumb.shape[0]
+    half_c, half_r = crop / 2 / sx, crop / 2 / sy
+    # crops wholly inside the image, ranked by how much tissue they hold (integral image)
+    ii = cv2.integral(tissue.astype(np.uint8))
+    rr, cc = np.nonzero(tissue)
+    if len(rr) == 0:
+        return []
+    rng = np.random.default_rng(0)
+    pick = rng.choice(len(rr), min(len(rr), 400), replace=False)
+    cands = []
+    for r, c in zip(rr[pick], cc[pick], strict=True):
+        r0, r1 = int(max(0, r - half_r)), int(min(tissue.shape[0], r + half_r + 1))
+        c0, c1 = int(max(0, c - half_c)), int(min(tissue.shape[1], c + half_c + 1))
+        frac = (ii[r1, c1] - ii[r0, c1] - ii[r1, c0] + ii[r0, c0]) / max(1, (r1 - r0) * (c1 - c0))
+        x = int(np.clip((c + 0.5) * sx - crop / 2, 0, max(0, W - crop)))
+        y = int(np.clip((r + 0.5) * sy - crop / 2, 0, max(0, H - crop)))
+        cands.append((frac, x, y))
+    cands.sort(reverse=True)
+    chosen: list[tuple[int, int]] = []
+    for _, x, y in cands:
+        if all(abs(x - a) >= crop or abs(y - b) >= crop for a, b in chosen):
+            chosen.append((x, y))
+        if len(chosen) >= max_crops:
+            break
+    return chosen
+
+
+def nucleus_mask(rgb: np.ndarray, stains: StainMatrix | None = None) -> np.ndarray | None:
+    """Boolean mask of haematoxylin-dense pixels (nuclei) of the tissue, or None with too little tissue."""
+    from skimage.filters import threshold_otsu
+
+    from scipy.ndimage import binary_fill_holes
+
+    hema = cv2.GaussianBlur(deconvolve(rgb, stains)[..., 0], (0, 0), SMOOTH_SIGMA)
+    tissue = rgb_to_od(rgb).sum(-1) > TISSUE_OD
+    values = hema[tissue]
+    if values.size < 2000 or float(values.max() - values.min()) < 0.05:
+        return None
+    t = threshold_otsu(values)
+    return binary_fill_holes((hema > t) & tissue)
+
+
+def pattern_spectrum(mask: np.ndarray, radii: np.ndarray) -> np.ndarray:
+    """Area kept by a morphological opening with a disk of each radius (pixels)."""
+    m = mask.astype(np.uint8)
+    out = np.zeros(len(radii), np.float64)
+    for i, r in enumerate(radii):
+        k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * int(r) + 1, 2 * int(r) + 1))
+        out[i] = float(np.count_nonzero(cv2.morphologyEx(m, cv2.MORPH_OPEN, k)))
+    return out
+
+
+def r50_from_spectrum(radii: np.ndarray, areas: np.ndarray) -> float | None:
+    """The radius at which the opening keeps half the area kept at radius 1 (None when undefined)."""
+    if areas[0] <= 0:
+        return None
+    frac = areas / areas[0]
+    below = np.nonzero(frac < 0.5)[0]
+    if len(below) == 0 or below[0] == 0:
+        return None
+    i = int(below[0])
+    return float(np.interp(0.5, [frac[i], frac[i - 1]], [radii[i], radii[i - 1]]))
+
+
+def _resample(rgb: np.ndarray, factor: float) -> np.ndarray:
+    if factor == 1.0:
+        return rgb
+    interp = cv2.INTER_AREA if factor < 1 else cv2.INTER_CUBIC
+    return cv2.resize(rgb, None, fx=factor, fy=factor, interpolation=interp)
+
+
+RADII = np.arange(1, 17)
+
+
+def measure_r50(crops: list[np.ndarray], stains: StainMatrix | None = None) -> tuple[float, list[float]] | None:
+    """Nuclear r50 in px of the given crops (pooled), and per crop; resampled into `R_GOOD` by factors
+    of two."""
+    factor = 1.0
+    seen: set[float] = set()
+    while factor not in seen:
+        seen.add(factor)
+        pooled = np.zeros(len(RADII))
+        per_crop: list[float] = []
+        for rgb in crops:
+            m = nucleus_mask(_resample(rgb, factor), stains)
+            if m is None or np.count_nonzero(m) < MIN_NUCLEUS_PX / len(crops):
+                continue
+            spec = pattern_spectrum(m, RADII)
+            pooled += spec
+            r = r50_from_spectrum(RADII, spec)
+            if r is not None:
+                per_crop.append(r / factor)
+        if pooled[0] < MIN_NUCLEUS_PX:
+            return None
+        r = r50_from_spectrum(RADII, pooled)
+        if r is None:  # even the largest disk keeps half: too coarse a view of too large structures
+            if factor <= 1 / 16:
+                return None
+            factor /= 2
+            continue
+        if r < R_GOOD[0] and factor < 8:
+            factor *= 2
+        elif r > R_GOOD[1] and factor > 1 / 16:
+            factor /= 2
+        else:
+            return r / factor, per_crop
+    return None
+
+
+def estimate_mpp(source: SlideSource, stains: StainMatrix | None = None) -> MppEstimate | None:
+    """The pixel size estimated from the size of the nuclei, or None when there are too few to tell."""
+    corners = _tissue_crops(source, CROP_PX, MAX_CROPS)
+    if not corners:
+        return None
+    W, H = source.dimensions
+    crops = [source.read_region(0, x, y, min(CROP_PX, W - x), min(CROP_PX, H - y)) for x, y in corners]
+    got = measure_r50(crops, stains)
+    if got is None:
+        return None
+    r50, per_crop = got
+    mpp = NUCLEUS_R50_UM / r50
+    spread = 0.0
+    if len(per_crop) >= 2:
+        logs = np.log(per_crop)
+        spread = float(np.std(logs, ddof=1) / math.sqrt(len(logs)))
+    rel = float(math.sqrt(CALIBRATION_REL_SD ** 2 + spread ** 2))
+    est = MppEstimate(float(np.clip(mpp, *MPP_RANGE)), rel, r50, len(crops))
+    log.debug("%s: nuclear r50 %.2f px over %d crop(s) -> %.3f um/px", getattr(source, "path", "slide"),
+              r50, len(crops), est.mpp)
+    return est
+
+
+def resolve_pixel_size(source: SlideSource, user_mpp: float | None = None,
+                       stains: StainMatrix | None = None) -> PixelSize:
+    """The pixel size every consumer of this slide uses (user > file > estimated > assumed), set on the
+    source; an earlier resolution (e.g. the viewer's) is kept unless the user gives a new value."""
+    if user_mpp is not None:
+        if not (isinstance(user_mpp, (int, float)) and math.isfinite(user_mpp)
+                and MPP_RANGE[0] / 10 <= user_mpp <= MPP_RANGE[1] * 10):
+            raise ValueError(f"pixel size {user_mpp!r} um/px is not plausible (use 0.01-20)")
+        _set(source, float(user_mpp), "user")
+        return PixelSize(float(user_mpp), "user")
+    current = getattr(source, "mpp_source", None)
+    if current in ("user", "file", "estimated", "assumed") and source.mpp:
+        return PixelSize(float(source.mpp), current, getattr(source, "mpp_uncertainty", None))
+    est = estimate_mpp(source, stains)
+    if est is not None:
+        _set(source, est.mpp, "estimated", est.rel_uncertainty)
+        return PixelSize(est.mpp, "estimated", est.rel_uncertainty,
+                         f"from the size of the nuclei (r50 {est.r50_px:.1f} px, {est.n_crops} crop(s))")
+    _set(source, ASSUMED_MPP, "assumed")
+    return PixelSize(ASSUMED_MPP, "assumed", None, "the file states no pixel size and too few nuclei were "
+                     "found to estimate it")
+
+
+def _set(source: SlideSource, mpp: float, kind: str, rel: float | None = None) -> None:
+    setter = getattr(source, "set_pixel_size", None)
+    if setter is None:
+        raise TypeError(f"{type(source).__name__} cannot take a pixel size")
+    setter(mpp, kind, rel)
