@@ -2,7 +2,10 @@
 
 `--json OUT` writes the contract's JSON object to OUT (`-`: stdout); without it a short human summary goes
 to stdout. `--pool M` (PSS only) also writes M PSS probability rows per core to `--pool-out` for the Monte
-Carlo study (`her2viewer montecarlo`). Exit 0 on success; otherwise one line on stderr naming the file.
+Carlo study (`her2viewer montecarlo`). Exit 0 on success; 3 when the input checks find the image not
+assessable (not HER2 DAB IHC, no tissue, too few tumour cells, out of focus: the JSON is still written,
+with null scores; `--force` scores anyway and keeps the warning); otherwise 2 with one line on stderr naming
+the file. `--mpp X` sets the slide's pixel size (um/px), overriding the file's and any estimate.
 
 `--annotations A.geojson` (QuPath-style GeoJSON): with `--within NAME_OR_ID` only the tissue inside that
 annotation is scored (matched by name, else id; its Ignore annotations cut out); without it the usual scope
@@ -23,6 +26,8 @@ from . import fail
 log = logging.getLogger(__name__)
 
 POOL_FORMAT = "her2viewer-pss-pool/1"
+#: exit status when the input checks find the image not assessable (the JSON is still written)
+NOT_ASSESSABLE_EXIT = 3
 
 
 def _extra(args: argparse.Namespace) -> dict:
@@ -70,6 +75,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="do not cut the Ignore annotations out of what is scored")
     parser.add_argument("--label", default=None, choices=["0", "1+", "2+", "3+"],
                         help="known score of the slide/core, stored in the pool")
+    add_mpp_argument(parser)
+    parser.add_argument("--force", action="store_true",
+                        help="score even when the input checks say the image is not assessable")
+
+
+def add_mpp_argument(parser: argparse.ArgumentParser) -> None:
+    """`--mpp X`: the slide's pixel size, overriding the file's and any estimate (every command)."""
+    parser.add_argument("--mpp", type=float, default=None, metavar="UM_PER_PX",
+                        help="the slide's pixel size in um/px (overrides the file's and the estimate from the image)")
+
+
+def check_mpp(value: float | None) -> str | None:
+    """A one-line problem with a --mpp value, or None when it is usable."""
+    import math
+
+    if value is None:
+        return None
+    if not math.isfinite(value) or not 0.01 <= value <= 20.0:
+        return f"--mpp {value} is not a plausible pixel size (use 0.01-20 um/px, e.g. 0.25 for 40x, 0.5 for 20x)"
+    return None
 
 
 def parse_scope(text: str) -> Any:
@@ -132,6 +157,11 @@ def annotation_scope(args: argparse.Namespace, source: Any, scope: Any) -> tuple
 
 def summary_text(result: Any) -> str:
     """A short human-readable summary of a ScoreResult."""
+    qc = result.qc or {}
+    if not result.assessable:
+        lines = [f"{result.slide}: NOT ASSESSABLE  [{result.method}]"]
+        lines += [f"  - {m}" for m in qc.get("messages", [])]
+        return "\n".join(lines)
     probs = "  ".join(f"{k}: {v:.2f}" for k, v in result.probabilities.items())
     lines = [f"{result.slide}: HER2 {result.score} ({result.score3})"
              + (f", HER2-{result.subclass}" if result.subclass else "")
@@ -139,6 +169,8 @@ def summary_text(result: Any) -> str:
              f"  probabilities  {probs}"]
     if result.explanation:
         lines.append(f"  {result.explanation}")
+    if qc.get("status") == "warning":
+        lines += [f"  QC warning: {m}" for m in qc.get("messages", [])]
     if result.cores:
         lines.append("  cores: " + ", ".join(f"{c.id} {c.score}" for c in result.cores))
     lines.append(f"  {result.elapsed_s:.1f} s")
@@ -179,20 +211,22 @@ def run(args: argparse.Namespace) -> int:
         return fail("-N and -k must be at least 1")
     if args.pool and args.method != "pss":
         return fail("--pool needs --method pss")
+    if problem := check_mpp(args.mpp):
+        return fail(problem)
     if (args.within or args.keep_ignore) and not args.annotations:
         return fail("--within and --keep-ignore need --annotations A.geojson")
     if args.within and args.scope != "auto":
         return fail("--within and --scope cannot be combined: --within is the scope")
     options = ScoreOptions(n_samples=args.n_samples, top_k=args.top_k, seed=args.seed, device=args.device,
                            model_path=args.model, ish_positive=True if args.ish_positive else None,
-                           extra=_extra(args))
+                           extra=_extra(args), mpp=args.mpp, force=args.force)
     try:
         scope = parse_scope(args.scope)
         with open_slide(args.path) as source:
             scope, exclude, ann_params = annotation_scope(args, source, scope)
             result = score_slide(source, args.method, options, scope=scope, exclude=exclude)
             result.params.update(ann_params)
-            if args.pool:
+            if args.pool and result.assessable:
                 out = Path(args.pool_out or f"{Path(args.path).stem}.pss_pool.json")
                 write_pool(out, source, options, scope, args.pool, args.label, exclude)
             if args.report:
@@ -211,17 +245,21 @@ def run(args: argparse.Namespace) -> int:
     except Exception as e:  # noqa: BLE001 - a user gets one line, the log gets the traceback
         log.debug("scoring failed", exc_info=True)
         return fail(f"cannot score {args.path}: {type(e).__name__}: {e}")
+    code = 0 if result.assessable else NOT_ASSESSABLE_EXIT
+    if not result.assessable:
+        print(f"her2viewer: {args.path} is not assessable: " + "; ".join((result.qc or {}).get("messages", [])),
+              file=sys.stderr)
     if args.json_out is None:
         print(summary_text(result))
-        return 0
+        return code
     text = result.to_json(indent=1)
     if args.json_out == "-":
         sys.stdout.write(text + "\n")
-        return 0
+        return code
     try:
         from ..atomic import atomic_write_text
 
         atomic_write_text(Path(args.json_out), text + "\n")
     except OSError as e:
         return fail(f"cannot write {args.json_out}: {e}")
-    return 0
+    return code

@@ -34,6 +34,7 @@ OK, WARNING, NOT_ASSESSABLE = "ok", "warning", "not_assessable"
 _RANK = {OK: 0, WARNING: 1, NOT_ASSESSABLE: 2}
 SAMPLE_PX = 512  # side of each sampled window (level-0 px, at most)
 MAX_SAMPLES = 8
+ONE_COLOUR_STD = 2.0  # grey levels: an image this flat is one colour
 
 
 @dataclass(frozen=True)
@@ -163,6 +164,13 @@ def run_qc(source: SlideSource, regions: list[Any], *, user_mpp: float | None = 
     msg = pixel_size_message(ps)
     if msg:
         report.add(*msg)
+    thumb = source.thumbnail(256)
+    if float(thumb.reshape(-1, 3).std(0).max()) < ONE_COLOUR_STD:
+        colour = ", ".join(str(int(v)) for v in np.median(thumb.reshape(-1, 3), 0))
+        report.add(NOT_ASSESSABLE, f"the image is a single colour (RGB {colour}): no tissue to score")
+        report.tissue_fraction = 0.0
+        report.elapsed_s = time.perf_counter() - t0
+        return report
     frac, area = tissue_fraction(source, regions) if regions else (0.0, 0.0)
     report.tissue_fraction = frac
     if not regions or area < params.min_tissue_px:

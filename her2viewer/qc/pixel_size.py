@@ -6,10 +6,11 @@ per slide and sets it on the source (`SlideBase.set_pixel_size`), so every score
 patch export, the scale bar and the report use the same value.
 
 Estimate: nuclei are the haematoxylin-dense blobs of the tissue (Otsu on the haematoxylin OD of tissue
-pixels). Their size is measured by granulometry: the disk radius at which a morphological opening keeps
+pixels), smoothed so that a nucleus's chromatin is one blob, and kept only where the blob is convex
+(solidity >= 0.8). Their size is measured by granulometry: the disk radius at which a morphological opening keeps
 half of the nucleus area (`r50`). Touching nuclei still have the width of one nucleus, so clumps do not
-inflate it. The measurement is kept in its reliable range (4-12 px) by resampling the crops by powers of
-two, so it follows the scan's magnification linearly. mpp = `NUCLEUS_R50_UM` / r50. The constant is the
+inflate it. The crops are resampled until the nuclei measure `TARGET_R` px, so every step acts at the
+same physical scale and the estimate follows the scan's magnification. mpp = `NUCLEUS_R50_UM` / r50. The constant is the
 nuclei's r50 in micrometres measured on images of known pixel size (`benchmarks/bench_qc.py`).
 """
 
@@ -37,9 +38,12 @@ CROP_PX = 768
 MAX_CROPS = 6
 TISSUE_OD = 0.2
 MIN_NUCLEUS_PX = 400  # nucleus-mask pixels (at the measuring scale) below which nothing is estimated
-R_GOOD = (4.0, 12.0)
+TARGET_R = 6.0   # px: the scale at which the nuclei are measured
+FACTOR_RANGE = (1 / 16, 8.0)
+MAX_ITER = 6
 #: blur (px at the measuring scale) that joins a nucleus's chromatin into one blob
-SMOOTH_SIGMA = 1.0
+SMOOTH_SIGMA = 1.5
+MIN_SOLIDITY = 0.8
 
 
 @dataclass(frozen=True)
@@ -120,7 +124,19 @@ def nucleus_mask(rgb: np.ndarray, stains: StainMatrix | None = None) -> np.ndarr
     if values.size < 2000 or float(values.max() - values.min()) < 0.05:
         return None
     t = threshold_otsu(values)
-    return binary_fill_holes((hema > t) & tissue)
+    return _convex_blobs(binary_fill_holes((hema > t) & tissue))
+
+
+def _convex_blobs(mask: np.ndarray) -> np.ndarray:
+    """Only the blobs that are nucleus-like in shape (solidity >= MIN_SOLIDITY): lymphocyte aggregates,
+    stroma strands and speckle of pale counterstain are not."""
+    from skimage.measure import label, regionprops
+
+    lab = label(mask)
+    keep = np.zeros(int(lab.max()) + 1, bool)
+    for r in regionprops(lab):
+        keep[r.label] = r.solidity >= MIN_SOLIDITY
+    return keep[lab]
 
 
 def pattern_spectrum(mask: np.ndarray, radii: np.ndarray) -> np.ndarray:
@@ -155,39 +171,42 @@ def _resample(rgb: np.ndarray, factor: float) -> np.ndarray:
 RADII = np.arange(1, 17)
 
 
-def measure_r50(crops: list[np.ndarray], stains: StainMatrix | None = None) -> tuple[float, list[float]] | None:
-    """Nuclear r50 in px of the given crops (pooled), and per crop; resampled into `R_GOOD` by factors
-    of two."""
-    factor = 1.0
-    seen: set[float] = set()
-    while factor not in seen:
-        seen.add(factor)
-        pooled = np.zeros(len(RADII))
-        per_crop: list[float] = []
-        for rgb in crops:
-            m = nucleus_mask(_resample(rgb, factor), stains)
-            if m is None or np.count_nonzero(m) < MIN_NUCLEUS_PX / len(crops):
-                continue
-            spec = pattern_spectrum(m, RADII)
-            pooled += spec
-            r = r50_from_spectrum(RADII, spec)
-            if r is not None:
-                per_crop.append(r / factor)
-        if pooled[0] < MIN_NUCLEUS_PX:
-            return None
-        r = r50_from_spectrum(RADII, pooled)
-        if r is None:  # even the largest disk keeps half: too coarse a view of too large structures
-            if factor <= 1 / 16:
-                return None
-            factor /= 2
+def _pooled_r50(crops: list[np.ndarray], factor: float, stains: StainMatrix | None
+                ) -> tuple[float | None, list[float], float]:
+    """(pooled r50 at the resampled scale or None, r50 per crop in original px, nucleus-mask area)."""
+    pooled = np.zeros(len(RADII))
+    per_crop: list[float] = []
+    for rgb in crops:
+        m = nucleus_mask(_resample(rgb, factor), stains)
+        if m is None or not m.any():
             continue
-        if r < R_GOOD[0] and factor < 8:
-            factor *= 2
-        elif r > R_GOOD[1] and factor > 1 / 16:
-            factor /= 2
-        else:
+        spec = pattern_spectrum(m, RADII)
+        pooled += spec
+        r = r50_from_spectrum(RADII, spec)
+        if r is not None:
+            per_crop.append(r / factor)
+    return r50_from_spectrum(RADII, pooled), per_crop, float(pooled[0])
+
+
+def measure_r50(crops: list[np.ndarray], stains: StainMatrix | None = None) -> tuple[float, list[float]] | None:
+    """Nuclear r50 in px of the crops (pooled) and per crop. The crops are resampled until the nuclei
+    measure `TARGET_R` px, so that smoothing and thresholds act at the same physical scale whatever the
+    scan's magnification: the fixed point is what is reported, in the crops' own pixels."""
+    factor = 1.0
+    for _ in range(MAX_ITER):
+        r, per_crop, area = _pooled_r50(crops, factor, stains)
+        if area < MIN_NUCLEUS_PX * min(1.0, factor * factor):
+            return None
+        if r is None:  # even the largest disk keeps half the area: look at it coarser
+            if factor <= FACTOR_RANGE[0]:
+                return None
+            factor = max(FACTOR_RANGE[0], factor / 2)
+            continue
+        new = float(np.clip(factor * TARGET_R / r, *FACTOR_RANGE))
+        if abs(new / factor - 1) < 0.04 or new == factor:
             return r / factor, per_crop
-    return None
+        factor = new
+    return r / factor, per_crop
 
 
 def estimate_mpp(source: SlideSource, stains: StainMatrix | None = None) -> MppEstimate | None:

@@ -13,6 +13,11 @@ Scopes:
 `exclude` (a shapely area in level-0 px, e.g. the union of the Ignore annotations) is cut out of every
 region's mask (`exclude_area`): a TMA is still scored core by core, a core wholly inside it is left out.
 
+Input checks (`her2viewer.qc`) come first: the pixel size is resolved (user > file > estimate > assumed)
+before the tissue is looked for, and the stain, tissue and focus are checked on what is to be scored. When
+the input is not assessable no scorer runs (unless `ScoreOptions.force`): the result has null scores and a
+`qc` object that says why. The rules scorer's tumour-cell count is judged after it ran.
+
 Summary of a TMA slide: the slide's call is the HIGHEST core score (the most confident core among those
 with that score provides the slide's probabilities); `cores` lists every core; the slide's samples are all
 cores' samples (with their core id) and the evidence of all cores is merged (patch box sample numbers index
@@ -32,7 +37,7 @@ import numpy as np
 from ..progress import Task
 from ..slide.base import SlideSource
 from .base import Region, RegionMask, ScoreOptions, Scorer, create_scorer
-from .result import CellDetections, CoreResult, Evidence, Heatmap, PatchBox, ScoreResult
+from .result import CellDetections, CoreResult, Evidence, Heatmap, ModelInfo, PatchBox, ScoreResult
 
 log = logging.getLogger(__name__)
 
@@ -60,16 +65,16 @@ def _find_cores(source: SlideSource) -> tuple[list[Any], Any, bool]:
     return cores, tm, tma.tma_verdict(cores, tm, n_round, source.dimensions)
 
 
-def _tissue_region(source: SlideSource, tm: Any | None = None) -> Region:
-    """The bounding box of all tissue with the tissue mask; the whole image when no tissue is found."""
+def _tissue_region(source: SlideSource, tm: Any | None = None) -> Region | None:
+    """The bounding box of all tissue with the tissue mask; None when no tissue is found."""
     W, H = source.dimensions
     if tm is None:
         from ..tissue.mask import tissue_mask
 
         tm = tissue_mask(source)
     if not tm.regions:
-        log.warning("no tissue found in %s; scoring the whole image", getattr(source, "path", "slide"))
-        return Region((0, 0, int(W), int(H)), None, "slide")
+        log.info("no tissue found in %s", getattr(source, "path", "slide"))
+        return None
     x0 = min(r[0] for r in tm.regions)
     y0 = min(r[1] for r in tm.regions)
     x1 = max(r[0] + r[2] for r in tm.regions)
@@ -106,9 +111,10 @@ def exclude_area(region: Region, exclude: Any) -> Region | None:
 
 def regions_for(source: SlideSource, scope: str | Region = "auto", *, exclude: Any = None
                 ) -> tuple[str, list[Region]]:
-    """What to score: ("tma", cores) | ("slide", [tissue]) | ("region", [region]), minus `exclude`."""
+    """What to score: ("tma", cores) | ("slide", [tissue]) | ("region", [region]), minus `exclude`;
+    ("slide", []) when the slide has no tissue."""
     kind, regions = _regions_for(source, scope)
-    if exclude is None:
+    if exclude is None or not regions:
         return kind, regions
     kept = [r for r in (exclude_area(r, exclude) for r in regions) if r is not None]
     if not kept:
@@ -124,7 +130,8 @@ def _regions_for(source: SlideSource, scope: str | Region = "auto") -> tuple[str
     if scope not in SCOPES:
         raise ValueError(f"unknown scope {scope!r}; use one of {', '.join(SCOPES)} or a Region")
     if scope == "slide":
-        return "slide", [_tissue_region(source)]
+        tissue = _tissue_region(source)
+        return "slide", [tissue] if tissue else []
     cores, tm, tma_like = _find_cores(source)
     if scope == "cores":
         if not cores:
@@ -132,20 +139,40 @@ def _regions_for(source: SlideSource, scope: str | Region = "auto") -> tuple[str
         return "tma", _core_regions(cores, tm)
     if tma_like:
         return "tma", _core_regions(cores, tm)
-    return "slide", [_tissue_region(source, tm)]
+    tissue = _tissue_region(source, tm)
+    return "slide", [tissue] if tissue else []
 
 
 def score_slide(source: SlideSource, method: str, options: ScoreOptions | None = None, *,
                 scope: str | Region = "auto", task: Task | None = None, scorer: Scorer | None = None,
                 exclude: Any = None) -> ScoreResult:
-    """Score a slide with `method`: each TMA core, or the slide's tissue, or one region, without the
-    `exclude` area (see module doc)."""
+    """Check the input, then score a slide with `method`: each TMA core, or the slide's tissue, or one
+    region, without the `exclude` area (see module doc)."""
+    from ..qc import QCReport, resolve_pixel_size, run_qc
+    from ..qc.checks import check_tumour_cells
+
     options = options or ScoreOptions()
     task = task or Task()
     t0 = time.perf_counter()
-    task.report(0.0, "finding tissue")
-    scorer = scorer or create_scorer(method, options)
+    task.report(0.0, "checking the pixel size")
+    pixel_size = resolve_pixel_size(source, options.mpp)
+    task.report(0.02, "finding tissue")
     kind, regions = regions_for(source, scope, exclude=exclude)
+    if options.qc:
+        task.report(0.04, "checking the input")
+        report = run_qc(source, regions, pixel_size=pixel_size)
+    else:
+        report = QCReport(mpp=pixel_size.mpp, mpp_source=pixel_size.source, stain="unknown",
+                          messages=["input checks were turned off"])
+    if not regions:
+        if not report.messages:
+            report.add("not_assessable", "no tissue found: nothing to score")
+        return _not_assessable(source, method, options, report, kind, t0, task)
+    if not report.assessable:
+        if not options.force:
+            return _not_assessable(source, method, options, report, kind, t0, task)
+        report.force()
+    scorer = scorer or create_scorer(method, options)
     task.report(0.05, f"{len(regions)} region(s) to score")
     results: list[ScoreResult] = []
     for i, region in enumerate(regions):
@@ -155,13 +182,57 @@ def score_slide(source: SlideSource, method: str, options: ScoreOptions | None =
         result = summarise_cores(source, regions, results)
     else:
         result = results[0]
+    check_tumour_cells(report, _tumour_cells(results))
+    if not report.assessable:
+        if options.force:
+            report.force()
+        else:
+            _withdraw_score(result)
+    result.qc = report.to_dict()
     result.slide = str(getattr(source, "path", ""))
     result.method = method
-    result.params = {**result.params, "N": options.n_samples, "k": options.top_k, "seed": options.seed,
-                     "device": result.params.get("device", options.device), "scope": kind,
-                     "n_regions": len(regions), **({"excluded": True} if exclude is not None else {})}
+    result.params = {**result.params, **_run_params(options, kind, len(regions), exclude),
+                     "device": result.params.get("device", options.device), "mpp": pixel_size.mpp,
+                     "mpp_source": pixel_size.source}
     result.elapsed_s = time.perf_counter() - t0
-    task.report(1.0, f"{method}: {result.score}")
+    task.report(1.0, f"{method}: {result.score if result.assessable else 'not assessable'}")
+    return result
+
+
+def _run_params(options: ScoreOptions, kind: str, n_regions: int, exclude: Any) -> dict[str, Any]:
+    return {"N": options.n_samples, "k": options.top_k, "seed": options.seed, "device": options.device,
+            "scope": kind, "n_regions": n_regions, **({"excluded": True} if exclude is not None else {}),
+            **({"forced": True} if options.force else {})}
+
+
+def _tumour_cells(results: list[ScoreResult]) -> int | None:
+    """Tumour cells counted by the scorer (the rules scorer's cells), summed over regions; None if none."""
+    counts = [r.cells.get("n_tumour") for r in results if isinstance(r.cells, dict)]
+    counts = [int(c) for c in counts if isinstance(c, (int, float))]
+    return sum(counts) if counts else None
+
+
+def _withdraw_score(result: ScoreResult) -> None:
+    """Keep what was measured (cells, evidence) but suggest no score."""
+    result.score = None
+    result.score3 = None
+    result.probabilities = {}
+    result.confidence = None
+    result.subclass = None
+    result.samples = []
+    result.explanation = "not assessable: " + result.explanation if result.explanation else "not assessable"
+
+
+def _not_assessable(source: SlideSource, method: str, options: ScoreOptions, report: Any, kind: str,
+                    t0: float, task: Task) -> ScoreResult:
+    """The result for an input that cannot be scored: null scores and the QC report that says why."""
+    result = ScoreResult(slide=str(getattr(source, "path", "")), method=method, score=None, probabilities={},
+                         model=ModelInfo(name="not scored", sha256=None), score3=None,
+                         explanation="not assessable: " + "; ".join(report.messages), qc=report.to_dict(),
+                         params=_run_params(options, kind, 0, None))
+    result.params.update({"mpp": report.mpp, "mpp_source": report.mpp_source})
+    result.elapsed_s = time.perf_counter() - t0
+    task.report(1.0, f"{method}: not assessable")
     return result
 
 

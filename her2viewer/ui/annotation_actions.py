@@ -76,6 +76,7 @@ class AnnotationManager(QObject):
         self.sessions: dict[int, tuple[Any, SlideAnnotations, AnnotationTools]] = {}
         self.undo_group = QUndoGroup(self)
         self.jobs: list[BackgroundJob] = []
+        self.last_patch_message = ""
         self.tool = "pan"
         #: set by the scoring UI: the result shown for a tab (used by File > Export report)
         self.result_for: Callable[[Any], ScoreResult | None] | None = None
@@ -392,12 +393,6 @@ class AnnotationManager(QObject):
         session = self.session_for(tab)
         if tab is None or session is None:
             return None
-        if not tab.source.mpp:
-            self.window.show_error("Cannot export patches",
-                                   f"{Path(tab.path).name} has no pixel size (mpp), so patches at {mpp} um/px "
-                                   "cannot be cut. Export the annotations and use the patches command with "
-                                   "--slide-mpp.")
-            return None
         if not any(a.area_px > 0 for a in session.aset):
             self.window.show_error("Cannot export patches",
                                    f"{Path(tab.path).name} has no area annotations to label patches with.")
@@ -406,12 +401,20 @@ class AnnotationManager(QObject):
         stem = Path(tab.path).stem or "slide"
 
         def work(task: Task):
+            if not source.mpp or getattr(source, "mpp_source", None) is None:
+                from her2viewer.qc.pixel_size import resolve_pixel_size
+
+                task.report(0.0, "estimating the pixel size")
+                resolve_pixel_size(source)    # the same value the scale bar and the scorers use
             return export_patches(source, anns, out_dir, size=size, mpp=mpp, slide_name=stem, append=True,
                                   task=task)
 
         def done(res) -> None:
             summary = ", ".join(f"{k or 'unlabelled'}: {v}" for k, v in sorted(res.counts.items())) or "none"
-            self.window.statusBar().showMessage(f"{len(res.rows)} patches ({summary}) -> {res.csv_path}", 10000)
+            note = patch_scale_note(source)
+            self.last_patch_message = (f"{len(res.rows)} patches ({summary}) -> {res.csv_path}"
+                                       + (f"  \u2014  {note}" if note else ""))
+            self.window.statusBar().showMessage(self.last_patch_message, 20000)
 
         return self._run(f"Patches of {Path(tab.path).name}", work, done, "Cannot export patches", dialog)
 
@@ -420,6 +423,20 @@ class AnnotationManager(QObject):
                             self.window, dialog=dialog)
         self.jobs = [j for j in self.jobs if not j.finished] + [job]
         return job.start()
+
+
+def patch_scale_note(source) -> str:
+    """What the patch export says about the slide's pixel size when it is not known for sure ('' else)."""
+    kind = getattr(source, "mpp_source", None)
+    if kind == "estimated":
+        rel = getattr(source, "mpp_uncertainty", None)
+        unc = f" \u00b1{100 * rel:.0f}%" if rel is not None else ""
+        return (f"the slide's pixel size was estimated from the nuclei ({source.mpp:.3g} \u00b5m/px{unc}): "
+                "the patches' scale is approximate")
+    if kind == "assumed":
+        return (f"the slide's pixel size is unknown and ASSUMED to be {source.mpp:.3g} \u00b5m/px: the "
+                "patches' scale may be wrong (set it in File > Properties)")
+    return ""
 
 
 def install_annotations(window, project_dir: str | Path | None = None) -> AnnotationManager:

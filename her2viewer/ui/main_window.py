@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from pathlib import Path
 
@@ -35,9 +36,30 @@ SLIDE_FILTER = ("Slides and images (*.svs *.ndpi *.mrxs *.scn *.tif *.tiff *.ome
                 "*.vmu *.bif *.svslide *.jpg *.jpeg *.png *.bmp);;All files (*)")
 
 
+#: what the status bar and the properties add to a pixel size that is not known for sure
+UNSURE_MPP = {"estimated": " (est.)", "assumed": " (assumed)"}
+
+
+def pixel_size_key(path: str | Path) -> str:
+    """The settings key of the pixel size the user set for a slide (by its absolute path)."""
+    p = Path(path).expanduser()
+    try:
+        p = p.resolve()
+    except OSError:
+        p = p.absolute()
+    return "pixel_size/" + hashlib.sha1(str(p).encode("utf-8")).hexdigest()
+
+
 def app_settings() -> QSettings:
     """The application's persistent settings (recent files, window layout)."""
     return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "her2viewer", "her2viewer")
+
+
+def _alive_and_visible(widget: QWidget) -> bool:
+    try:
+        return widget.isVisible()
+    except RuntimeError:  # deleted on close
+        return False
 
 
 class MainWindow(QMainWindow):
@@ -45,6 +67,7 @@ class MainWindow(QMainWindow):
 
     sigError = Signal(str)          # every message shown to the user in an error dialog
     sigSlideOpened = Signal(object)  # SlideTab
+    sigPixelSizeChanged = Signal(object)  # SlideTab whose source's pixel size changed after it opened
 
     def __init__(self, settings: QSettings | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -62,6 +85,7 @@ class MainWindow(QMainWindow):
         self.opener = SlideOpener(self)
         self.opener.sigOpened.connect(self._on_opened)
         self.opener.sigFailed.connect(lambda path, msg: self.show_error("Cannot open slide", msg))
+        self.opener.sigResolved.connect(self._on_resolved)
         self.overlays = OverlayJobs(self)
         for sig in (self.overlays.sigFinished, self.overlays.sigFailed):
             sig.connect(lambda *_: self.overlays.running == 0 and self.statusBar().clearMessage())
@@ -184,7 +208,57 @@ class MainWindow(QMainWindow):
     def open_paths(self, paths) -> None:
         """Open files as tabs (in the background); failures show an error dialog."""
         for p in paths:
-            self.opener.open(str(p))
+            self.opener.open(str(p), user_mpp=self.remembered_pixel_size(str(p)))
+
+    # -- pixel size -------------------------------------------------------------------------------------
+    def remembered_pixel_size(self, path: str) -> float | None:
+        """The pixel size (um/px) the user set for this slide earlier, or None."""
+        value = self.settings.value(pixel_size_key(path))
+        try:
+            mpp = float(value) if value not in (None, "") else None
+        except (TypeError, ValueError):
+            return None
+        return mpp if mpp and mpp > 0 else None
+
+    def set_pixel_size(self, tab: SlideTab, mpp: float | None) -> None:
+        """Use `mpp` (um/px, set by the user) for a slide and remember it; None goes back to the file's
+        value, else to an estimate (made in the background), and forgets the remembered one."""
+        source = tab.source
+        key = pixel_size_key(tab.path)
+        if mpp is not None:
+            if getattr(source, "mpp_source", None) in ("file", "estimated", "assumed", None):
+                tab.auto_pixel_size = (source.mpp, getattr(source, "mpp_source", None),
+                                       getattr(source, "mpp_uncertainty", None))
+            source.set_pixel_size(float(mpp), "user")
+            self.settings.setValue(key, float(mpp))
+        else:
+            self.settings.remove(key)
+            source.set_pixel_size(None)
+            auto = getattr(tab, "auto_pixel_size", None)
+            if not source.mpp:
+                if auto is not None and auto[0] and auto[1] in ("estimated", "assumed"):
+                    source.set_pixel_size(auto[0], auto[1], auto[2])
+                else:
+                    self.opener.resolve(source)     # estimate: sigResolved follows
+        self.settings.sync()
+        self._pixel_size_changed(tab)
+
+    def _on_resolved(self, source) -> None:
+        for tab in self.slide_tabs():
+            if tab.source is source:
+                self._pixel_size_changed(tab)
+
+    def _pixel_size_changed(self, tab: SlideTab) -> None:
+        tab.view.pixel_size_changed()
+        if tab is self.current_tab():
+            self._on_current_tab(self.tabs.currentIndex())
+        for dlg in list(self._dialogs):
+            try:
+                if isinstance(dlg, PropertiesDialog) and dlg.source is tab.source:
+                    dlg.refresh()
+            except RuntimeError:  # closed and deleted
+                self._dialogs.remove(dlg)
+        self.sigPixelSizeChanged.emit(tab)
 
     def _on_opened(self, path: str, source) -> None:
         tab = SlideTab(source)
@@ -275,6 +349,7 @@ class MainWindow(QMainWindow):
         mpp = tab.source.mpp
         if mpp:
             text += f"   |   x {x * mpp:,.1f}  y {y * mpp:,.1f} \u00b5m"
+            text += UNSURE_MPP.get(getattr(tab.source, "mpp_source", None) or "", "")
         self.cursor_label.setText(text)
 
     # -- actions ---------------------------------------------------------------------------------------------
@@ -283,9 +358,9 @@ class MainWindow(QMainWindow):
         tab = self.current_tab()
         if tab is None:
             return None
-        dlg = PropertiesDialog(tab.source, self)
+        dlg = PropertiesDialog(tab.source, self, on_pixel_size=lambda mpp, t=tab: self.set_pixel_size(t, mpp))
         dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
-        self._dialogs = [d for d in self._dialogs if d.isVisible()] + [dlg]
+        self._dialogs = [d for d in self._dialogs if _alive_and_visible(d)] + [dlg]
         dlg.show()
         return dlg
 

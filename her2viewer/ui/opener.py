@@ -1,4 +1,10 @@
-"""Opens slide files on a worker thread and reports the result (or a sentence for the user) by signal."""
+"""Opens slide files on a worker thread and reports the result (or a sentence for the user) by signal.
+
+The worker also resolves the slide's pixel size (`her2viewer.qc.resolve_pixel_size`: a remembered user
+value, else the file's, else an estimate from the nuclei, else an assumed one) before the slide is shown,
+so the scale bar, the coordinates and the scorers all use the same value; `resolve` does it again later
+(e.g. after the user goes back from their own value to the file's / the estimate).
+"""
 
 from __future__ import annotations
 
@@ -26,11 +32,29 @@ def open_error_message(path: str | Path, exc: BaseException) -> str:
     return f"Cannot open {path}: {type(exc).__name__}: {exc}"
 
 
+def resolve_quietly(source, user_mpp: float | None = None) -> None:
+    """`resolve_pixel_size` for the viewer: a failure (a backend without `set_pixel_size`, an unreadable
+    region, an implausible remembered value) leaves the file's pixel size, logged, and never stops opening."""
+    from her2viewer.qc.pixel_size import resolve_pixel_size
+
+    try:
+        try:
+            resolve_pixel_size(source, user_mpp)
+        except ValueError:
+            if user_mpp is None:
+                raise
+            log.warning("ignoring the remembered pixel size %r of %s", user_mpp, getattr(source, "path", ""))
+            resolve_pixel_size(source, None)
+    except Exception:  # noqa: BLE001 - the slide is still usable without
+        log.exception("cannot resolve the pixel size of %s", getattr(source, "path", "the slide"))
+
+
 class SlideOpener(QObject):
     """`open(path)` reads the file's headers off the main thread; `sigOpened` or `sigFailed` follows."""
 
     sigOpened = Signal(str, object)     # path, SlideSource (emitted on the main thread)
     sigFailed = Signal(str, str)        # path, message
+    sigResolved = Signal(object)        # SlideSource whose pixel size `resolve` has (re)resolved
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -38,8 +62,8 @@ class SlideOpener(QObject):
         self.pending = 0
         self._inbox = Inbox(self._on_done, self)
 
-    def open(self, path: str | Path) -> None:
-        """Start opening `path`."""
+    def open(self, path: str | Path, user_mpp: float | None = None) -> None:
+        """Start opening `path` (with the pixel size the user set for it before, if any)."""
         from her2viewer.slide.open import open_slide
 
         path = str(path)
@@ -49,6 +73,7 @@ class SlideOpener(QObject):
             try:
                 source = open_slide(path)
                 source.dimensions  # noqa: B018 - touch the metadata here, not on the main thread
+                resolve_quietly(source, user_mpp)
                 self._inbox.post((path, source, None))
             except Exception as exc:
                 log.info("cannot open %s: %s", path, exc)
@@ -56,8 +81,23 @@ class SlideOpener(QObject):
 
         self._pool.submit(work)
 
+    def resolve(self, source) -> None:
+        """Resolve an open slide's pixel size again (file, else estimate) on the worker; `sigResolved`
+        follows."""
+        self.pending += 1
+
+        def work() -> None:
+            resolve_quietly(source, None)
+            self._inbox.post(("", source, "resolved"))
+
+        self._pool.submit(work)
+
     def _on_done(self, item: tuple) -> None:
         path, source, message = item
+        if message == "resolved":
+            self.pending -= 1
+            self.sigResolved.emit(source)
+            return
         self.pending -= 1
         if source is None:
             self.sigFailed.emit(path, message or f"Cannot open {path}.")

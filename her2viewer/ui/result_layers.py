@@ -184,11 +184,12 @@ class CoreScoreLayer(Layer):
     def badge_text(self, core: CoreResult) -> str:
         """The badge of a core."""
         rev = self.reviewed.get(core.id)
+        suggested = core.score or core.score3 or "\u2014"
         if rev is None:
-            return f"{core.id}  {core.score}"
+            return f"{core.id}  {suggested}"
         if rev == core.score:
             return f"{core.id}  {rev} \u2713"
-        return f"{core.id}  {rev} (was {core.score})"
+        return f"{core.id}  {rev} (was {suggested})"
 
     def paint(self, painter: QPainter, l0_visible: QRectF, downsample: float) -> None:
         """Draw the cores in view and their badges at a fixed screen size."""

@@ -134,9 +134,13 @@ class ReviewPanel(QWidget):
         self.target_label.setText(f"<b>{name}</b>" + (f" \u2014 core <b>{core_id}</b>" if core_id else ""))
         sugg = self.suggested_score()
         self.accept_button.setEnabled(enabled and sugg is not None)
-        self.suggested_label.setText(
-            "Suggested: \u2014" if sugg is None else f"Suggested: {sugg} by {suggestion.method} "
-            f"({suggestion.model.name})")
+        if sugg is None and suggestion is not None and not suggestion.assessable:
+            text = f"Suggested: none \u2014 {suggestion.method} found the image not assessable"
+        elif sugg is None:
+            text = "Suggested: \u2014"
+        else:
+            text = f"Suggested: {sugg} by {suggestion.method} ({suggestion.model.name})"
+        self.suggested_label.setText(text)
         self.refresh()
 
     def suggested_score(self) -> str | None:
@@ -146,6 +150,8 @@ class ReviewPanel(QWidget):
             return None
         if self.core_id is not None:
             return next((c.score for c in s.cores if c.id == self.core_id), None)
+        if not s.assessable:
+            return None   # nothing to pre-select or accept
         return s.score
 
     def refresh(self) -> None:

@@ -9,6 +9,8 @@ from PySide6.QtGui import QColor, QFont, QPainter
 
 NICE_STEPS = (1.0, 2.0, 5.0)
 NO_SCALE = "no scale (pixel size unknown)"
+#: what the bar's label adds when the pixel size is not known for sure (by `mpp_source`)
+SOURCE_SUFFIX = {"estimated": " (est.)", "assumed": " (assumed)"}
 
 
 @dataclass(frozen=True)
@@ -40,13 +42,16 @@ def nice_length(max_um: float) -> float:
     return best
 
 
-def scale_bar_for(mpp: float | None, downsample: float, max_px: float = 160.0) -> ScaleBar:
-    """The scale bar for a view: the longest round length that fits in `max_px` screen pixels."""
+def scale_bar_for(mpp: float | None, downsample: float, max_px: float = 160.0,
+                  mpp_source: str | None = None) -> ScaleBar:
+    """The scale bar for a view: the longest round length that fits in `max_px` screen pixels; the label
+    says "(est.)" / "(assumed)" when the pixel size was estimated from the image or assumed."""
     if not mpp or mpp <= 0:
         return ScaleBar(0.0, None, NO_SCALE)
     um_per_screen_px = mpp * downsample
     length_um = nice_length(max_px * um_per_screen_px)
-    return ScaleBar(length_um / um_per_screen_px, length_um, format_length(length_um))
+    label = format_length(length_um) + SOURCE_SUFFIX.get(mpp_source or "", "")
+    return ScaleBar(length_um / um_per_screen_px, length_um, label)
 
 
 def paint_scale_bar(painter: QPainter, bar: ScaleBar, x: float, bottom: float) -> None:

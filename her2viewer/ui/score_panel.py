@@ -1,6 +1,8 @@
 """The score panel: the call in large type, class probabilities, the histogram of per-sample scores with
 the selected (top-k) ones highlighted (the PSS paper's Fig. 3), the membrane-class percentages against the
-10% rule, the explanation, and for TMA slides a table of cores.
+10% rule, the explanation, and for TMA slides a table of cores. Above it all, a banner tells what the input
+checks found (`ScoreResult.qc`): amber for a warning, red when the image is not assessable (then "Not
+assessable" stands where the score would, with no bars).
 
 It shows what a `ScoreResult` carries and never asks which scorer made it: samples -> histogram, cell
 percentages -> cell chart, cores -> table. Clicking a core row shows that core in the panel and emits
@@ -8,6 +10,8 @@ percentages -> cell chart, cores -> table. Clicking a core row shows that core i
 """
 
 from __future__ import annotations
+
+import html
 
 import numpy as np
 import pyqtgraph as pg
@@ -19,6 +23,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -42,6 +47,45 @@ CELL_BARS = (
 )
 THRESHOLD_PCT = 10.0
 UNSELECTED = "#b8b8b8"
+NOT_ASSESSABLE = "Not assessable"
+#: banner colours by qc status: (background, border, text)
+QC_BANNER_COLORS = {"warning": ("#fff3cd", "#e0a800", "#5c4400"),
+                    "not_assessable": ("#f8d7da", "#c00000", "#6b0000")}
+MPP_SOURCE_WORDS = {"file": "from the file", "user": "set by you", "estimated": "estimated from the nuclei",
+                    "assumed": "ASSUMED"}
+
+
+def qc_banner_html(qc: dict | None) -> str | None:
+    """The banner's text for a result's input checks, or None when there is nothing to say (ok, no qc)."""
+    if not isinstance(qc, dict) or qc.get("status") not in QC_BANNER_COLORS:
+        return None
+    status = qc["status"]
+    if status == "not_assessable":
+        title = "Not assessable: no HER2 score"
+        if qc.get("forced"):
+            title = "Not assessable (scored anyway, forced): treat the score with caution"
+    else:
+        title = "Check the input: scored with warnings"
+    messages = [str(m) for m in (qc.get("messages") or []) if str(m).strip()]
+    if not messages:
+        messages = ["the input checks raised a problem but gave no detail"]
+    items = "".join(f"<li>{html.escape(m)}</li>" for m in messages)
+    return f"<b>{html.escape(title)}</b><ul style='margin: 2px 0 0 -20px;'>{items}</ul>"
+
+
+def pixel_size_text(qc: dict | None) -> str:
+    """'0.46 um/px (estimated from the nuclei +-17%)' from a result's qc, or '' when it does not say."""
+    if not isinstance(qc, dict) or not isinstance(qc.get("mpp"), (int, float)):
+        return ""
+    kind = qc.get("mpp_source")
+    text = f"{qc['mpp']:.3g} \u00b5m/px"
+    if kind:
+        text += f" ({MPP_SOURCE_WORDS.get(kind, kind)}"
+        rel = qc.get("mpp_uncertainty")
+        if kind == "estimated" and isinstance(rel, (int, float)):
+            text += f" \u00b1{100 * rel:.0f}%"
+        text += ")"
+    return text
 
 
 def sample_histogram(samples: list[SampleRecord]) -> tuple[np.ndarray, np.ndarray]:
@@ -88,11 +132,21 @@ class ScorePanel(QWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.setSpacing(4)
 
+        self.qc_banner = QLabel("")
+        self.qc_banner.setWordWrap(True)
+        self.qc_banner.setTextFormat(Qt.TextFormat.RichText)
+        self.qc_banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.qc_banner.setVisible(False)
+        layout.addWidget(self.qc_banner)
+
         head = QHBoxLayout()
         self.call_label = QLabel("\u2014")
         big = QFont(self.font())
         big.setPixelSize(44)
         big.setBold(True)
+        self._big_font = big
+        self._na_font = QFont(big)
+        self._na_font.setPixelSize(22)
         self.call_label.setFont(big)
         self.call_label.setMinimumWidth(90)
         self.call_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -168,6 +222,10 @@ class ScorePanel(QWidget):
         self.table.cellClicked.connect(self._on_row)
         self.table.setMinimumHeight(120)
         layout.addWidget(self.table, 1)
+        # takes the free height when there is no table of cores (so the banner and the call keep theirs)
+        self._filler = QWidget()
+        self._filler.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
+        layout.addWidget(self._filler, 1)
         self.set_result(None)
 
     # -- showing ----------------------------------------------------------------------------------------
@@ -204,11 +262,24 @@ class ScorePanel(QWidget):
         self.reviewed = dict(reviewed)
         self._fill_table()
 
+    def _show_banner(self, qc: dict | None) -> None:
+        text = qc_banner_html(qc)
+        self.qc_banner.setVisible(text is not None)
+        if text is None:
+            self.qc_banner.setText("")
+            return
+        bg, border, fg = QC_BANNER_COLORS[qc["status"]]
+        self.qc_banner.setText(text)
+        self.qc_banner.setStyleSheet(f"QLabel {{ background: {bg}; color: {fg}; border: 2px solid {border}; "
+                                     "border-radius: 4px; padding: 4px; }")
+
     def _show(self) -> None:
         r, core = self.result, self.core
         has = r is not None
         for w in (self.prob_plot, self.explanation_label):
             w.setVisible(has)
+        self._show_banner(r.qc if r is not None else None)
+        self.call_label.setFont(self._big_font)
         if r is None:
             self.call_label.setText("\u2014")
             self.call_label.setStyleSheet("")
@@ -228,22 +299,40 @@ class ScorePanel(QWidget):
         cells = core.cells if core else r.cells
         if cells is None and core is None and len(r.cores) == 1:
             cells = r.cores[0].cells
-        color = score_color(score)
-        self.call_label.setText(score)
-        fg = "#000000" if color.lightness() > 140 else "#ffffff"
-        self.call_label.setStyleSheet(f"QLabel {{ background: {color.name()}; color: {fg}; border-radius: 6px; }}")
-        self.call3_label.setText(f"3-way: {score3}" + (f"   (HER2-{subclass})" if subclass else ""))
-        self.confidence_label.setText("confidence: \u2014" if conf is None else f"confidence: {conf:.0%}")
+        probs = probs or {}
         where = f"core {core.id}" if core else ("whole slide" if r.cores else str(r.params.get("scope", "")))
         self.scope_label.setText(f"{where}" + ("   (cached result)" if self.from_cache else ""))
         model = r.model.name + (f" v{r.model.version}" if r.model.version else "")
         sha = f", sha256 {r.model.sha256[:10]}" if r.model.sha256 else ""
         params = ", ".join(f"{k}={r.params[k]}" for k in ("N", "k", "seed") if k in r.params and samples)
+        mpp = pixel_size_text(r.qc)
         self.model_label.setText(f"<b>Method:</b> {r.method} &nbsp; <b>Model:</b> {model}{sha}"
                                  + (f"<br><b>Parameters:</b> {params}" if params else "")
-                                 + f" &nbsp; <b>Time:</b> {r.elapsed_s:.1f} s")
-        self.explanation_label.setText(core.explanation if core and core.explanation else r.explanation)
-        self.prob_bars.setOpts(height=np.array([float(probs.get(s, 0.0)) for s in SCORES4]))
+                                 + f" &nbsp; <b>Time:</b> {r.elapsed_s:.1f} s"
+                                 + (f"<br><b>Pixel size:</b> {html.escape(mpp)}" if mpp else ""))
+        self.explanation_label.setText((core.explanation if core and core.explanation else r.explanation) or "")
+        self.explanation_label.setVisible(bool(self.explanation_label.text()))
+        if not r.assessable and not (score or score3):
+            # no score: say so where the score would be, and show no bars
+            self.call_label.setFont(self._na_font)
+            self.call_label.setText(NOT_ASSESSABLE)
+            self.call_label.setStyleSheet("QLabel { background: #e4e4e4; color: #6b0000; border-radius: 6px; "
+                                          "padding: 4px 8px; }")
+            self.call3_label.setText("")
+            self.confidence_label.setText("")
+            for w in (self.prob_plot, self.hist_plot, self.cell_plot):
+                w.setVisible(False)
+            self._set_cores_visible(bool(r.cores))
+            return
+        shown = score or score3 or "\u2014"
+        color = score_color(score or (score3 if score3 in SCORE_COLORS else None))
+        self.call_label.setText(shown)
+        fg = "#000000" if color.lightness() > 140 else "#ffffff"
+        self.call_label.setStyleSheet(f"QLabel {{ background: {color.name()}; color: {fg}; border-radius: 6px; }}")
+        self.call3_label.setText("3-way: " + (score3 or "\u2014") + (f"   (HER2-{subclass})" if subclass else ""))
+        self.confidence_label.setText("confidence: \u2014" if conf is None else f"confidence: {conf:.0%}")
+        self.prob_plot.setVisible(bool(probs))
+        self.prob_bars.setOpts(height=np.array([float(probs.get(s, 0.0) or 0.0) for s in SCORES4]))
         self._show_histogram(samples)
         self._show_cells(cells)
         self._set_cores_visible(bool(r.cores))
@@ -274,13 +363,15 @@ class ScorePanel(QWidget):
     def _set_cores_visible(self, visible: bool) -> None:
         for w in (self.cores_title, self.slide_button, self.table):
             w.setVisible(visible)
+        self._filler.setVisible(not visible)
 
     def _fill_table(self) -> None:
         cores = self.result.cores if self.result is not None else []
         self.table.setRowCount(len(cores))
         for row, c in enumerate(cores):
             rev = self.reviewed.get(c.id, "")
-            values = (c.id, c.score, "" if c.confidence is None else f"{c.confidence:.0%}", rev)
+            values = (c.id, c.score or c.score3 or "\u2014", "" if c.confidence is None else f"{c.confidence:.0%}",
+                      rev)
             for col, text in enumerate(values):
                 item = QTableWidgetItem(text)
                 if col == 1:

@@ -66,6 +66,11 @@ def cached_or_scored(source: Any, req: ScoreRequest, task: Task,
     """(result, from the cache?) of a request: the cached result of this slide version, method, model and
     parameters, or a new one (then cached)."""
     params = params_for(req.options, req.scope)
+    # a pixel size set by the user (or a forced run) gives another result: never reuse one across them
+    if getattr(req.options, "mpp", None) is not None:
+        params.setdefault("mpp", float(req.options.mpp))
+    if getattr(req.options, "force", False):
+        params.setdefault("force", True)
     extra: dict[str, Any] = {}
     if req.exclude is not None:
         import shapely

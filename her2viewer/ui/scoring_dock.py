@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,24 @@ SCOPES = (
     ("selection", "Selected region"),
 )
 DEFAULT_METHOD = "rules"
+
+
+def with_pixel_size(options: ScoreOptions, source: Any) -> ScoreOptions:
+    """The options with the pixel size the user set for the slide (the scoring process opens the slide
+    itself: it reads the file's value or estimates the same one, but cannot know the user's)."""
+    if options.mpp is None and getattr(source, "mpp_source", None) == "user" and source.mpp:
+        return replace(options, mpp=float(source.mpp))
+    return options
+
+
+def result_mpp_matches(result: ScoreResult, source: Any) -> bool:
+    """Whether a (cached) result was scored at the slide's current pixel size (True when it does not say)."""
+    qc = result.qc if isinstance(result.qc, dict) else {}
+    mpp = qc.get("mpp", result.params.get("mpp") if isinstance(result.params, dict) else None)
+    current = getattr(source, "mpp", None)
+    if not isinstance(mpp, (int, float)) or not current:
+        return True
+    return abs(float(mpp) - float(current)) <= 1e-3 * float(current)  # qc.mpp is rounded to 4 decimals
 
 
 def format_eta(seconds: float) -> str:
@@ -316,7 +334,8 @@ class ScoringController(QObject):
         exclude = self.ignore_area(tab) if key != "selection" else None
         if exclude is not None:
             label += " without Ignore areas"
-        return ScoreJob(tab.source, method, options, scope, label=label, exclude=exclude)
+        return ScoreJob(tab.source, method, with_pixel_size(options, tab.source), scope, label=label,
+                        exclude=exclude)
 
     def ignore_area(self, tab: QWidget) -> Any:
         """The union of the tab's Ignore annotations (shapely, level-0 px), or None: cheap on the main thread
@@ -374,7 +393,8 @@ class ScoringController(QObject):
         tab = self._tab_for_job(job_id)
         from_cache = bool(job and job.from_cache)
         when = "loaded from the cache" if from_cache else f"in {result.elapsed_s:.1f} s"
-        self.controls.status_label.setText(f"{result.method}: {result.score} ({when})")
+        call = (result.score or result.score3) if result.assessable else "not assessable"
+        self.controls.status_label.setText(f"{result.method}: {call} ({when})")
         self.controls.progress.setValue(1000)
         self.controls.progress.setFormat("done")
         if tab is not None:
@@ -393,7 +413,9 @@ class ScoringController(QObject):
         for tab in self.window.slide_tabs():
             st = self.state(tab)
             if tab.path == slide_path and st.result is None and found:
-                self.show_result(tab, found[0].result, from_cache=True)
+                # newest first; prefer one scored at the pixel size the slide has now
+                same = [c for c in found if result_mpp_matches(c.result, tab.source)]
+                self.show_result(tab, (same or found)[0].result, from_cache=True)
 
     def slide_opened(self, tab: QWidget) -> None:
         """A slide was opened: look for its cached results."""

@@ -22,6 +22,10 @@ class SlideTab(QWidget):
         self.layers = LayerStack()
         self.display = DisplaySettings()
         self.view = SlideView(source, self.tile_layer, layers=self.layers)
+        #: the pixel size the slide had before the user set one: (mpp, mpp_source, rel_uncertainty) or None
+        self.auto_pixel_size: tuple | None = None
+        if getattr(source, "mpp_source", None) in ("estimated", "assumed"):
+            self.auto_pixel_size = (source.mpp, source.mpp_source, getattr(source, "mpp_uncertainty", None))
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.view)

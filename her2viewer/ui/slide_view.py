@@ -47,6 +47,14 @@ PREVIEW_LEVELS = 2          # a preview comes from this many levels coarser (typ
 PREVIEW_MIN_MISSING = 4     # ... when more visible tiles than this are missing
 
 
+
+def source_base_magnification(source: SlideSource) -> float | None:
+    """The magnification of level 0 from the file's objective power or a pixel size the file or the user
+    gives; an estimated or assumed pixel size makes no magnification presets (the scale bar says "est.")."""
+    if getattr(source, "mpp_source", None) in ("estimated", "assumed"):
+        return base_magnification(None, getattr(source, "_objective", None))
+    return base_magnification(source.mpp, source.objective_power)
+
 class SlideView(QWidget):
     """Shows one slide; emits `sigViewChanged` when it moves and `sigCursorMoved(l0 point | None)`."""
 
@@ -64,7 +72,7 @@ class SlideView(QWidget):
         w, h = source.dimensions
         self.viewport = Viewport(w, h, max(self.width(), 1), max(self.height(), 1))
         self.viewport.fit()
-        self.base_mag = base_magnification(source.mpp, source.objective_power)
+        self.base_mag = source_base_magnification(source)
         self.smooth_zoom = True
         self.tool = "pan"                       # "pan" or "zoom_rect"
         self.paint_ms: deque[float] = deque(maxlen=10_000)
@@ -100,6 +108,12 @@ class SlideView(QWidget):
     def magnification(self) -> float | None:
         """The current magnification (e.g. 20.0 for 20x), or None when the slide has no scale."""
         return None if self.base_mag is None else self.base_mag / self.viewport.downsample
+
+    def pixel_size_changed(self) -> None:
+        """The source's pixel size changed (set by the user, estimated): new magnification, new scale bar."""
+        self.base_mag = source_base_magnification(self.source)
+        self.sigViewChanged.emit()
+        self.update()
 
     def l0_rect(self) -> QRectF:
         """The visible level-0 rectangle."""
@@ -270,7 +284,8 @@ class SlideView(QWidget):
         self.layers.paint(painter, self.l0_rect(), d)
         painter.restore()
         paint_legends(painter, self.layers, self.width(), self.height())
-        paint_scale_bar(painter, scale_bar_for(self.source.mpp, d), 12, self.height() - 12)
+        bar = scale_bar_for(self.source.mpp, d, mpp_source=getattr(self.source, "mpp_source", None))
+        paint_scale_bar(painter, bar, 12, self.height() - 12)
         if self._rubber is not None:
             painter.setPen(QPen(QColor(255, 200, 0), 1, Qt.PenStyle.DashLine))
             painter.setBrush(QColor(255, 200, 0, 40))

@@ -55,7 +55,9 @@ def test_cli_json_meets_the_contract_and_carries_the_heatmap(core_dir, agg, caps
     vals = np.array([np.nan if v is None else v for v in heat[0]["values"]], float).reshape(heat[0]["shape"])
     on = vals[~np.isnan(vals)]
     assert on.size == doc["params"]["n_tiles"] >= 2 and on.max() == pytest.approx(1.0) and on.min() >= 0
-    assert heat[0]["l0_cell_size"] == pytest.approx(256.0)  # 64 px at 2 um/px on an assumed 0.5 um/px image
+    # 64 px at 2 um/px, in level-0 px of the image's pixel size (estimated from its nuclei: no mpp in the PNG)
+    assert doc["qc"]["mpp_source"] == "estimated"
+    assert heat[0]["l0_cell_size"] == pytest.approx(128.0 / doc["qc"]["mpp"], rel=1e-3)
     assert len(doc["evidence"]["patch_boxes"]) == min(10, on.size)
     ScoreResult.from_dict(doc)
 

@@ -110,7 +110,7 @@ def _estimate(source: SlideSource, grid: _Grid, cores: list[tuple[int, int, int,
 
 def analyse_region(source: SlideSource, region: Region, params: RulesParams, task: Task) -> RegionCells:
     """Detect and measure every cell of the region (tissue only), tile by tile in parallel."""
-    mpp_assumed = not source.mpp
+    mpp_assumed = not source.mpp or getattr(source, "mpp_source", None) == "assumed"
     mpp = float(source.mpp or DEFAULT_MPP)
     f = max(1.0, params.work_mpp / mpp) if mpp < params.work_mpp * 0.8 else 1.0
     px_um = mpp * f
