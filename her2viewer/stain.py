@@ -51,17 +51,29 @@ class StainMatrix:
         return cls(_complete_matrix(np.array([hema, dab, [0, 0, 0]], dtype=np.float64)))
 
 
+def _od_table(background: float) -> np.ndarray:
+    i = np.maximum(np.arange(256, dtype=np.float32), 1.0) / float(background)
+    return np.maximum(-np.log10(np.minimum(i, 1.0)), 0.0).astype(np.float32)
+
+
+_OD_LUT = _od_table(BACKGROUND)
+
+
 def rgb_to_od(rgb: np.ndarray, background: float = BACKGROUND) -> np.ndarray:
     """Per-channel optical density -log10(I / background) of an RGB uint8 image, float32."""
+    if rgb.dtype == np.uint8:
+        return (_OD_LUT if background == BACKGROUND else _od_table(background))[rgb]
     i = np.maximum(rgb.astype(np.float32), 1.0) / float(background)
     return np.maximum(-np.log10(np.minimum(i, 1.0)), 0.0).astype(np.float32)
 
 
 def deconvolve(rgb: np.ndarray, stains: StainMatrix | None = None) -> np.ndarray:
     """Stain concentrations (H, W, 3): haematoxylin OD, DAB OD, residual, float32."""
+    import cv2
+
     m = (stains or StainMatrix.default()).vectors
-    od = rgb_to_od(rgb).reshape(-1, 3)
-    conc = od @ np.linalg.inv(m).astype(np.float32)
+    od = np.ascontiguousarray(rgb_to_od(rgb).reshape(-1, 1, 3))
+    conc = cv2.transform(od, np.linalg.inv(m).T.astype(np.float32))  # per pixel: od @ inv(m)
     return conc.reshape(rgb.shape[:2] + (3,))
 
 

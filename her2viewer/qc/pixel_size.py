@@ -41,6 +41,7 @@ MIN_NUCLEUS_PX = 400  # nucleus-mask pixels (at the measuring scale) below which
 TARGET_R = 6.0   # px: the scale at which the nuclei are measured
 FACTOR_RANGE = (1 / 16, 8.0)
 MAX_ITER = 6
+MAX_RESAMPLED_PX = 1280  # side of a crop at the measuring scale, at most
 #: blur (px at the measuring scale) that joins a nucleus's chromatin into one blob
 SMOOTH_SIGMA = 1.5
 MIN_SOLIDITY = 0.8
@@ -114,9 +115,8 @@ def _tissue_crops(source: SlideSource, crop: int, max_crops: int) -> list[tuple[
 
 def nucleus_mask(rgb: np.ndarray, stains: StainMatrix | None = None) -> np.ndarray | None:
     """Boolean mask of haematoxylin-dense pixels (nuclei) of the tissue, or None with too little tissue."""
-    from skimage.filters import threshold_otsu
-
     from scipy.ndimage import binary_fill_holes
+    from skimage.filters import threshold_otsu
 
     hema = cv2.GaussianBlur(deconvolve(rgb, stains)[..., 0], (0, 0), SMOOTH_SIGMA)
     tissue = rgb_to_od(rgb).sum(-1) > TISSUE_OD
@@ -130,22 +130,35 @@ def nucleus_mask(rgb: np.ndarray, stains: StainMatrix | None = None) -> np.ndarr
 def _convex_blobs(mask: np.ndarray) -> np.ndarray:
     """Only the blobs that are nucleus-like in shape (solidity >= MIN_SOLIDITY): lymphocyte aggregates,
     stroma strands and speckle of pale counterstain are not."""
-    from skimage.measure import label, regionprops
-
-    lab = label(mask)
-    keep = np.zeros(int(lab.max()) + 1, bool)
-    for r in regionprops(lab):
-        keep[r.label] = r.solidity >= MIN_SOLIDITY
-    return keep[lab]
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    keep = []
+    for c in contours:
+        hull = cv2.contourArea(cv2.convexHull(c))
+        # a blob of a few pixels has no measurable shape: keep it (the opening removes it anyway)
+        if hull < 4.0 or cv2.contourArea(c) / hull >= MIN_SOLIDITY:
+            keep.append(c)
+    out = np.zeros(mask.shape, np.uint8)
+    cv2.drawContours(out, keep, -1, 1, thickness=cv2.FILLED)
+    return out.astype(bool) & mask
 
 
 def pattern_spectrum(mask: np.ndarray, radii: np.ndarray) -> np.ndarray:
     """Area kept by a morphological opening with a disk of each radius (pixels)."""
-    m = mask.astype(np.uint8)
-    out = np.zeros(len(radii), np.float64)
+    return pattern_spectra([mask], radii)[0]
+
+
+def pattern_spectra(masks: list[np.ndarray], radii: np.ndarray) -> list[np.ndarray]:
+    """`pattern_spectrum` of each mask, radius by radius, stopping once every mask (and their pool) has lost
+    more than half its area: larger radii cannot change any r50 (their entries stay 0)."""
+    ms = [m.astype(np.uint8) for m in masks]
+    out = [np.zeros(len(radii), np.float64) for _ in ms]
     for i, r in enumerate(radii):
         k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * int(r) + 1, 2 * int(r) + 1))
-        out[i] = float(np.count_nonzero(cv2.morphologyEx(m, cv2.MORPH_OPEN, k)))
+        for m, spec in zip(ms, out, strict=True):
+            if i == 0 or spec[i - 1] >= 0.5 * spec[0] > 0:
+                spec[i] = float(np.count_nonzero(cv2.morphologyEx(m, cv2.MORPH_OPEN, k)))
+        if all(spec[i] < 0.5 * spec[0] or spec[0] == 0 for spec in out):
+            break
     return out
 
 
@@ -174,18 +187,22 @@ RADII = np.arange(1, 17)
 def _pooled_r50(crops: list[np.ndarray], factor: float, stains: StainMatrix | None
                 ) -> tuple[float | None, list[float], float]:
     """(pooled r50 at the resampled scale or None, r50 per crop in original px, nucleus-mask area)."""
-    pooled = np.zeros(len(RADII))
-    per_crop: list[float] = []
-    for rgb in crops:
-        m = nucleus_mask(_resample(rgb, factor), stains)
-        if m is None or not m.any():
-            continue
-        spec = pattern_spectrum(m, RADII)
-        pooled += spec
-        r = r50_from_spectrum(RADII, spec)
-        if r is not None:
-            per_crop.append(r / factor)
+    masks = [m for m in (nucleus_mask(_resample(_fit(rgb, factor), factor), stains) for rgb in crops)
+             if m is not None and m.any()]
+    specs = pattern_spectra(masks, RADII)
+    per_crop = [r / factor for r in (r50_from_spectrum(RADII, sp) for sp in specs) if r is not None]
+    pooled = np.sum(specs, axis=0) if specs else np.zeros(len(RADII))
     return r50_from_spectrum(RADII, pooled), per_crop, float(pooled[0])
+
+
+def _fit(rgb: np.ndarray, factor: float) -> np.ndarray:
+    """The centre of a crop small enough that it measures at most MAX_RESAMPLED_PX a side after resampling."""
+    side = int(MAX_RESAMPLED_PX / max(factor, 1e-6))
+    h, w = rgb.shape[:2]
+    if h <= side and w <= side:
+        return rgb
+    y, x = max(0, (h - side) // 2), max(0, (w - side) // 2)
+    return rgb[y:y + side, x:x + side]
 
 
 def measure_r50(crops: list[np.ndarray], stains: StainMatrix | None = None) -> tuple[float, list[float]] | None:

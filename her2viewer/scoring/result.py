@@ -19,7 +19,6 @@ import numpy as np
 
 from .asco import SCORES3, SCORES4, to_3way
 
-
 QC_STATUSES = ("ok", "warning", "not_assessable")
 QC_NOT_ASSESSABLE = "not_assessable"
 QC_STAINS = ("dab_ihc", "he", "unknown")

@@ -106,3 +106,44 @@ def write_pyramidal_tiff(
             log.debug("wrote level %d: %dx%d", k, w, h)
     tmp.replace(path)
     return path
+
+
+def encode_image(rgb: np.ndarray, fmt: str, mpp: float | None = None, *, png_compression: int = 1,
+                 jpeg_quality: int = 90) -> bytes:
+    """PNG or JPEG bytes of an RGB image that state its pixel size (PNG pHYs in pixels per metre; JPEG
+    JFIF density in dots per cm), so that readers find `mpp` in the file."""
+    fmt = fmt.lower().lstrip(".")
+    if fmt == "png":
+        ok, buf = cv2.imencode(".png", rgb[..., ::-1], [cv2.IMWRITE_PNG_COMPRESSION, png_compression])
+    elif fmt in ("jpg", "jpeg"):
+        ok, buf = cv2.imencode(".jpg", rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
+    else:
+        raise ValueError(f"cannot encode {fmt!r}: use png or jpg")
+    if not ok:
+        raise RuntimeError(f"could not encode a {rgb.shape} image as {fmt}")
+    data = buf.tobytes()
+    if mpp is None:
+        return data
+    return _png_with_phys(data, mpp) if fmt == "png" else _jpeg_with_density(data, mpp)
+
+
+def _png_with_phys(data: bytes, mpp: float) -> bytes:
+    import struct
+    import zlib
+
+    ppm = round(1e6 / mpp)
+    body = b"pHYs" + struct.pack(">IIB", ppm, ppm, 1)      # unit 1: metre
+    chunk = struct.pack(">I", 9) + body + struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
+    end_of_ihdr = 8 + 8 + 13 + 4                            # signature, IHDR length+type, data, CRC
+    return data[:end_of_ihdr] + chunk + data[end_of_ihdr:]
+
+
+def _jpeg_with_density(data: bytes, mpp: float) -> bytes:
+    import struct
+
+    dpcm = round(1e4 / mpp)
+    if data[2:4] != b"\xff\xe0" or data[6:11] != b"JFIF\x00" or not 0 < dpcm < 65536:
+        log.warning("cannot record a pixel size of %s um/px in this JPEG", mpp)
+        return data
+    # APP0: length(2) 'JFIF\0'(5) version(2) units(1) Xdensity(2) Ydensity(2) ...; units 2 = dots per cm
+    return data[:13] + struct.pack(">BHH", 2, dpcm, dpcm) + data[18:]

@@ -14,12 +14,12 @@ import io
 import logging
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from ..atomic import atomic_write_bytes, atomic_write_text
 from ..progress import Task
 from ..scoring.asco import SCORES4
+from ..slide.writer import encode_image
 from .core import generate_core
 from .slides import write_tma_slide, write_wsi
 
@@ -48,16 +48,6 @@ def _csv_text(rows: list[dict], columns: list[str]) -> str:
     for r in rows:
         w.writerow({k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in r.items()})
     return buf.getvalue()
-
-
-def _encode(image: np.ndarray, fmt: str) -> bytes:
-    if fmt == "png":
-        ok, buf = cv2.imencode(".png", image[..., ::-1], [cv2.IMWRITE_PNG_COMPRESSION, 1])
-    else:
-        ok, buf = cv2.imencode(".jpg", image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 90])
-    if not ok:
-        raise RuntimeError(f"could not encode a {image.shape} image as {fmt}")
-    return buf.tobytes()
 
 
 def write_dataset(outdir: str | Path, *, n_cores: int, seed: int, tma: bool = False, wsi: bool = False,
@@ -94,7 +84,7 @@ def write_dataset(outdir: str | Path, *, n_cores: int, seed: int, tma: bool = Fa
         glass = patient_glass.setdefault(pid, rng.uniform(0.010, 0.024) + rng.normal(0, 0.002, 3))
         core = generate_core(label, s, diameter_px=d, mpp=mpp, glass_od=glass)
         name = f"cores/core_{i:05d}.{fmt}"
-        atomic_write_bytes(out / name, _encode(core.image, fmt))
+        atomic_write_bytes(out / name, encode_image(core.image, fmt, mpp))  # pixel size in the file
         stat_cols = stat_cols or list(core.stats)
         rows.append({"file": name, "label": core.label, "patient_id": f"P{pid:04d}", "seed": s, "diameter_px": d,
                      "mpp": mpp, "kind": "core", **core.stats})

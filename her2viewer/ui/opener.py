@@ -1,9 +1,9 @@
 """Opens slide files on a worker thread and reports the result (or a sentence for the user) by signal.
 
-The worker also resolves the slide's pixel size (`her2viewer.qc.resolve_pixel_size`: a remembered user
-value, else the file's, else an estimate from the nuclei, else an assumed one) before the slide is shown,
-so the scale bar, the coordinates and the scorers all use the same value; `resolve` does it again later
-(e.g. after the user goes back from their own value to the file's / the estimate).
+The slide's pixel size is resolved too (`her2viewer.qc.resolve_pixel_size`): a remembered user value or the
+file's before the slide is shown; when there is neither, the slide is shown at once and the estimate from
+the nuclei (else an assumed value) follows on the worker with `sigResolved`, so a slow estimate never
+delays opening. `resolve` does it again later (e.g. after the user goes back from their own value).
 """
 
 from __future__ import annotations
@@ -73,7 +73,8 @@ class SlideOpener(QObject):
             try:
                 source = open_slide(path)
                 source.dimensions  # noqa: B018 - touch the metadata here, not on the main thread
-                resolve_quietly(source, user_mpp)
+                if user_mpp is not None or source.mpp:
+                    resolve_quietly(source, user_mpp)      # instant: no estimate needed
                 self._inbox.post((path, source, None))
             except Exception as exc:
                 log.info("cannot open %s: %s", path, exc)
@@ -103,6 +104,8 @@ class SlideOpener(QObject):
             self.sigFailed.emit(path, message or f"Cannot open {path}.")
         else:
             self.sigOpened.emit(path, source)
+            if getattr(source, "mpp_source", None) is None:
+                self.resolve(source)    # the estimate follows, off the main thread
 
     def close(self) -> None:
         """Stop the worker."""

@@ -39,6 +39,8 @@ def open_and_wait(qtbot, win, path):
     n = win.tabs.count()
     win.open_paths([str(path)])
     qtbot.waitUntil(lambda: win.tabs.count() == n + 1, timeout=20_000)
+    # the tab is shown at once; a pixel size the file does not state is estimated after
+    qtbot.waitUntil(lambda: win.current_tab().source.mpp_source is not None, timeout=20_000)
     return win.current_tab()
 
 
@@ -90,7 +92,7 @@ def test_properties_sets_and_remembers_a_user_pixel_size(qtbot, tmp_path, unscal
         tab = open_and_wait(qtbot, win, unscaled_slide)
         src = tab.source
         auto_kind = src.mpp_source
-        assert auto_kind in ("estimated", "assumed") and src.mpp     # resolved when the tab opened
+        assert auto_kind in ("estimated", "assumed") and src.mpp
         tab.view.sigCursorMoved.emit((100.0, 200.0))
         assert win.cursor_label.text().endswith(SUFFIX[auto_kind])
         dlg = win.show_properties()
