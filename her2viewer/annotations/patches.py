@@ -197,11 +197,15 @@ def export_patches(source: SlideSource, annotations: Sequence[Annotation], out_d
     """Cut labelled patches of `source` into out_dir/<slide>/<label>/ and write out_dir/<csv_name>.
 
     CSV paths are relative to out_dir. With `append`, rows of other slides already in the CSV are kept
-    (rows of this slide are replaced).
+    (rows of this slide are replaced). The slide's pixel size is `slide_mpp`, else the one every scorer uses
+    (`her2viewer.qc.resolve_pixel_size`: the file's, else estimated from the nuclei, else assumed).
     """
-    src_mpp = slide_mpp or source.mpp
-    if not src_mpp:
-        raise ValueError(f"{source.path}: the slide has no pixel size (mpp); give the slide's mpp explicitly")
+    if slide_mpp is not None:
+        src_mpp = float(slide_mpp)
+    else:
+        from ..qc.pixel_size import resolve_pixel_size
+
+        src_mpp = resolve_pixel_size(source).mpp
     if size <= 0 or mpp <= 0:
         raise ValueError("the patch size and mpp must be positive")
     l0_size = size * mpp / src_mpp

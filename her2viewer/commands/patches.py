@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from pathlib import Path
 
 from . import fail
@@ -23,8 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--size", type=int, default=224, help="patch side in pixels (default 224)")
     parser.add_argument("--mpp", type=float, default=0.5, help="patch resolution in um/px (default 0.5)")
-    parser.add_argument("--slide-mpp", type=float, default=None,
-                        help="the slide's um/px when the file does not say")
+    parser.add_argument("--slide-mpp", type=float, default=None, metavar="UM_PER_PX",
+                        help="the slide's pixel size in um/px (overrides the file's and the estimate from the "
+                        "image; --mpp is the patches' resolution)")
     parser.add_argument("--min-overlap", type=float, default=0.05,
                         help="fraction of the patch an annotation must cover to label it (default 0.05)")
     parser.add_argument("--tissue-only", action="store_true",
@@ -53,9 +55,17 @@ def run(args: argparse.Namespace) -> int:
         source = open_slide(args.slide)
     except SlideOpenError as e:
         return fail(str(e))
+    from ..qc.pixel_size import resolve_pixel_size
+    from .score import check_mpp
+
+    if problem := check_mpp(args.slide_mpp):
+        return fail(problem.replace("--mpp", "--slide-mpp"))
     try:
+        ps = resolve_pixel_size(source, args.slide_mpp)
+        if ps.source in ("estimated", "assumed"):
+            print(f"{args.slide}: the file states no pixel size; using {ps.describe()}", file=sys.stderr)
         tissue = tissue_region_mask(source) if args.tissue_only else None
-        res = export_patches(source, anns, args.out, size=args.size, mpp=args.mpp, slide_mpp=args.slide_mpp,
+        res = export_patches(source, anns, args.out, size=args.size, mpp=args.mpp, slide_mpp=ps.mpp,
                              rule=LabelRule(min_overlap=args.min_overlap), tissue=tissue,
                              min_tissue=args.min_tissue, include_unlabelled=args.include_unlabelled,
                              slide_name=Path(args.slide).stem, patient_id=args.patient_id, append=args.append)

@@ -25,6 +25,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--patient-id", default="", help="patient id")
     parser.add_argument("--specimen", default="", help="specimen description")
     parser.add_argument("--date", default="", help="report date (default: now)")
+    parser.add_argument("--mpp", type=float, default=None, metavar="UM_PER_PX",
+                        help="the slide's pixel size in um/px (overrides the file's and the estimate)")
+    parser.add_argument("--force", action="store_true",
+                        help="score even when the input checks say the image is not assessable")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,7 +37,10 @@ def run(args: argparse.Namespace) -> int:
     from ..report.pdf import write_report
     from ..scoring.result import ContractError, ScoreResult
     from ..slide import SlideOpenError, open_slide
+    from .score import check_mpp
 
+    if problem := check_mpp(args.mpp):
+        return fail(problem)
     try:
         review = ReviewInfo.load(args.review) if args.review else None
         result = ScoreResult.load(args.result) if args.result else None
@@ -47,9 +54,19 @@ def run(args: argparse.Namespace) -> int:
         log.warning("%s; the report will have no thumbnail", e)
         source = None
     try:
+        if source is not None:
+            from ..qc.pixel_size import resolve_pixel_size
+
+            # the scored result's pixel size, else the user's / file's / estimate: the case table shows it
+            qc_mpp = (result.qc or {}).get("mpp") if result is not None and args.mpp is None else None
+            qc_src = (result.qc or {}).get("mpp_source") if result is not None else None
+            if qc_mpp and qc_src and not (source.mpp and qc_src == "file"):
+                source.set_pixel_size(float(qc_mpp), qc_src, (result.qc or {}).get("mpp_uncertainty"))
+            else:
+                resolve_pixel_size(source, args.mpp)
         if result is None:
             try:
-                result = _score(source, args.method)
+                result = _score(source, args.method, args.mpp, args.force)
             except ImportError as e:
                 return fail(f"cannot score {args.slide} before reporting ({e}); give --result R.json")
         case = case_from_source(source, case_id=args.case_id, patient_id=args.patient_id,
@@ -69,9 +86,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _score(source, method: str):
+def _score(source, method: str, mpp: float | None = None, force: bool = False):
     """Score the slide with the driver (imported lazily: it pulls in the scorers)."""
     from ..scoring.base import ScoreOptions
     from ..scoring.driver import score_slide
 
-    return score_slide(source, method, ScoreOptions())
+    return score_slide(source, method, ScoreOptions(mpp=mpp, force=force))

@@ -78,6 +78,8 @@ class CaseInfo:
     slide_name: str = ""
     scanner: str = ""
     mpp: float | None = None
+    mpp_source: str | None = None          # file | user | estimated | assumed
+    mpp_uncertainty: float | None = None   # relative, for an estimate
     dimensions: tuple[int, int] | None = None
     objective: float | None = None
     extra: dict[str, str] = field(default_factory=dict)
@@ -87,6 +89,10 @@ class CaseInfo:
         dash = "-"
         dims = f"{self.dimensions[0]:,} x {self.dimensions[1]:,} px" if self.dimensions else dash
         mpp = f"{self.mpp:.4g} um/px" if self.mpp else "unknown"
+        if self.mpp and self.mpp_source and self.mpp_source != "file":
+            unc = f" +-{100 * self.mpp_uncertainty:.0f}%" if self.mpp_uncertainty else ""
+            mpp += {"user": " (set by the user)", "estimated": f" (ESTIMATED from the image{unc})",
+                    "assumed": " (ASSUMED: the file states none)"}.get(self.mpp_source, "")
         obj = f"{self.objective:g}x" if self.objective else dash
         out = [("Slide", self.slide_name or dash), ("Case ID", self.case_id or dash),
                ("Patient ID", self.patient_id or dash), ("Specimen", self.specimen or dash),
@@ -95,6 +101,13 @@ class CaseInfo:
                ("Dimensions", dims)]
         out += [(k, v) for k, v in self.extra.items()]
         return out
+
+
+def _objective(source: Any) -> float | None:
+    """The magnification the file states; none from a pixel size that was estimated or assumed."""
+    if getattr(source, "mpp_source", None) in ("estimated", "assumed"):
+        return getattr(source, "_objective", None)
+    return getattr(source, "objective_power", None)
 
 
 def case_from_source(source: Any, **fields: Any) -> CaseInfo:
@@ -106,8 +119,9 @@ def case_from_source(source: Any, **fields: Any) -> CaseInfo:
     if model and model not in scanner:
         scanner = f"{scanner} ({model})" if scanner else model
     info = CaseInfo(slide_name=Path(str(getattr(source, "path", ""))).name, scanner=scanner,
-                    mpp=getattr(source, "mpp", None), dimensions=tuple(getattr(source, "dimensions", ())) or None,
-                    objective=getattr(source, "objective_power", None))
+                    mpp=getattr(source, "mpp", None), mpp_source=getattr(source, "mpp_source", None),
+                    mpp_uncertainty=getattr(source, "mpp_uncertainty", None), dimensions=tuple(getattr(source, "dimensions", ())) or None,
+                    objective=_objective(source))
     for k, v in fields.items():
         if v not in (None, ""):
             setattr(info, k, v)

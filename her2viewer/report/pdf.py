@@ -1,5 +1,5 @@
 """The PDF report of a scored slide (reportlab): case fields, thumbnail, suggested and reviewed score,
-probabilities, per-sample histogram, per-core table, ASCO/CAP cell percentages and the method.
+the input checks (stain, pixel size and where it came from, tissue, tumour cells, focus), probabilities, per-sample histogram, per-core table, ASCO/CAP cell percentages and the method.
 
 Every page carries the research-use-only statement; all text is real (selectable) text.
 """
@@ -106,10 +106,46 @@ def _header_block(result: ScoreResult, case: CaseInfo, thumb: Any) -> list[Any]:
     return [t]
 
 
-def _score_html(score: str, score3: str) -> list[Paragraph]:
+def _score_html(score: str | None, score3: str | None) -> list[Paragraph]:
+    if score is None and score3 is None:
+        return [Paragraph('<font color="#8B0000">NOT ASSESSABLE</font>', _ST["mid"]),
+                _p("No HER2 score is suggested: see Input checks.", "small")]
     col = SCORE_COLORS.get(score, colors.black).hexval().replace("0x", "#")
-    return [Paragraph(f'<font color="{col}">HER2 {escape(score)}</font>', _ST["big"]),
-            Paragraph(f"3-way: {escape(score3)}", _ST["mid"])]
+    big = f"HER2 {escape(score)}" if score is not None else f"HER2 {escape(score3 or '')} (3-way)"
+    return [Paragraph(f'<font color="{col}">{big}</font>', _ST["big"]),
+            Paragraph(f"3-way: {escape(score3 or '-')}", _ST["mid"])]
+
+
+QC_STATUS_TEXT = {"ok": "passed", "warning": "passed with warnings", "not_assessable": "NOT ASSESSABLE"}
+QC_STAIN_TEXT = {"dab_ihc": "HER2 DAB immunohistochemistry", "he": "H&E (not HER2 IHC)", "unknown": "not recognised"}
+
+
+def _qc_block(result: ScoreResult) -> list[Any]:
+    """The input checks: status, stain, pixel size and its source, tissue, tumour cells, focus, messages."""
+    qc = result.qc
+    if not isinstance(qc, dict):
+        return [KeepTogether([_p("Input checks", "h2"),
+                              _p("This result was made without input checks (an older result).", "small")])]
+    mpp = qc.get("mpp")
+    src = qc.get("mpp_source") or "-"
+    unc = f" +-{100 * qc['mpp_uncertainty']:.0f}%" if qc.get("mpp_uncertainty") else ""
+    rows = [["Check", "Result"],
+            ["Status", QC_STATUS_TEXT.get(qc.get("status"), str(qc.get("status"))) + (" (forced)" if qc.get("forced") else "")],
+            ["Stain", QC_STAIN_TEXT.get(qc.get("stain"), str(qc.get("stain")))],
+            ["Pixel size", (f"{mpp:.4g} um/px, {src}{unc}" if mpp else "unknown")],
+            ["Tissue", "-" if qc.get("tissue_fraction") is None else f"{qc['tissue_fraction']:.1%} of the image"]]
+    if qc.get("tumour_cells") is not None:
+        rows.append(["Tumour cells", f"{qc['tumour_cells']:,}"])
+    if qc.get("focus") is not None:
+        rows.append(["Focus (sharpness)", f"{qc['focus']:.2f}"])
+    if qc.get("stain_vectors"):
+        sv = qc["stain_vectors"]
+        rows.append(["Stain vectors (OD)", "; ".join(f"{k} " + ", ".join(f"{v:.3f}" for v in vec)
+                                                     for k, vec in sv.items())])
+    out: list[Any] = [_p("Input checks", "h2"), _table(rows, [110, BODY_W - 110])]
+    for m in qc.get("messages", []):
+        out.append(_p("• " + m, "small"))
+    return [KeepTogether(out)]
 
 
 def _score_block(result: ScoreResult, review: ReviewInfo | None) -> list[Any]:
@@ -131,7 +167,7 @@ def _score_block(result: ScoreResult, review: ReviewInfo | None) -> list[Any]:
         ish = {True: "positive", False: "negative", None: "not given"}[review.ish_positive]
         right += [_p(f"Reviewer: {review.reviewer or '-'}", "cell"), _p(f"Time: {review.time or '-'}", "cell"),
                   _p(f"ISH: {ish}", "cell"), _p(f"Comment: {review.comment or '-'}", "cell")]
-        if review.score != result.score:
+        if result.score is not None and review.score != result.score:
             right.append(_p(f"The reviewer changed the suggested score {result.score} to {review.score}.", "small"))
     t = Table([[left, right]], colWidths=[BODY_W / 2, BODY_W / 2])
     t.setStyle(TableStyle([("BOX", (0, 0), (0, 0), 0.8, colors.grey), ("BOX", (1, 0), (1, 0), 0.8, colors.grey),
@@ -143,6 +179,8 @@ def _score_block(result: ScoreResult, review: ReviewInfo | None) -> list[Any]:
 
 
 def _probability_block(result: ScoreResult) -> list[Any]:
+    if not result.probabilities:
+        return []
     rows = [["Class", "Probability"]] + [[f"HER2 {s}", f"{result.probabilities.get(s, 0.0):.1%}"] for s in SCORES4]
     t = Table([[_table(rows, [70, 70]), probability_chart(result.probabilities, result.score, 300, 100)]],
               colWidths=[160, BODY_W - 160])
@@ -312,6 +350,7 @@ def build_report(result: ScoreResult, *, source: Any = None, case: CaseInfo | No
     story += [ruo, Spacer(1, 8)]
     story += _header_block(result, case, thumb)
     story += _score_block(result, review)
+    story += _qc_block(result)
     story += _probability_block(result)
     story += _sample_block(result)
     story += _cells_block(result.cells)
@@ -320,7 +359,7 @@ def build_report(result: ScoreResult, *, source: Any = None, case: CaseInfo | No
     buf = io.BytesIO()
     doc = SimpleDocTemplate(buf, pagesize=A4, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN,
                             bottomMargin=MARGIN + 6, title=f"HER2 report \u2014 {case.slide_name}",
-                            author="HER2 Viewer", subject=f"HER2 {result.score} ({result.method}); {RUO_STATEMENT}",
+                            author="HER2 Viewer", subject=f"HER2 {result.score or result.score3 or 'not assessable'} ({result.method}); {RUO_STATEMENT}",
                             creator=f"HER2 Viewer {__version__}")
     doc.build(story, canvasmaker=_canvas_class(case.slide_name))
     return buf.getvalue()

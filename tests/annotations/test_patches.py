@@ -113,10 +113,29 @@ def test_tissue_filter_and_unlabelled():
     assert len(all_plans) == 16 and sum(p.label is not None for p in all_plans) == 1
 
 
-def test_no_mpp_is_a_clear_error(tmp_path):
-    src = ArraySlide(np.zeros((300, 300, 3), np.uint8))
-    with pytest.raises(ValueError, match="no pixel size"):
-        export_patches(src, [], tmp_path)
+def test_no_mpp_uses_the_resolved_pixel_size(tmp_path):
+    """A slide without a pixel size is not refused: the scorers' value (here assumed: a blank image has no
+    nuclei to estimate it from) sizes the patches, and the source says where it came from."""
+    src = ArraySlide(np.full((600, 600, 3), 200, np.uint8))
+    res = export_patches(src, [Annotation.create(box(0, 0, 600, 600), "HER2 2+")], tmp_path, size=100, mpp=1.0)
+    assert src.mpp_source == "assumed" and src.mpp == pytest.approx(0.5)
+    assert len(res.rows) == 9          # 100 px at 1 um/px = 200 level-0 px at 0.5 um/px: 3 x 3 patches
+
+
+def test_patches_accepts_the_synth_commands_own_cores(tmp_path, capsys):
+    """`her2viewer synth` writes the pixel size into its PNGs, so `patches` cuts them at the right scale."""
+    data = tmp_path / "syn"
+    assert main(["synth", str(data), "--cores", "1", "--seed", "3", "--diameter", "600", "--mpp", "0.25"]) == 0
+    core = next((data / "cores").glob("*.png"))
+    ann = tmp_path / "a.geojson"
+    write_geojson(ann, [Annotation.create(box(0, 0, 600, 600), "HER2 1+")])
+    out = tmp_path / "out"
+    capsys.readouterr()
+    assert main(["patches", str(core), "--annotations", str(ann), "--size", "100", "--mpp", "0.5",
+                 "--out", str(out)]) == 0
+    assert "no pixel size" not in capsys.readouterr().err
+    rows = list(csv.DictReader(open(out / "labels.csv")))
+    assert len(rows) == 9     # 100 px at 0.5 um/px = 200 px at 0.25 um/px: 3 x 3 patches of the 600 px box
 
 
 def test_patches_command(tmp_path, capsys):
