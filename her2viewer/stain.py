@@ -7,6 +7,7 @@ same units; real slides get their own stain vectors from `estimate_stains_macenk
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +22,7 @@ DEFAULT_HDAB = np.array(
     dtype=np.float64,
 )
 BACKGROUND = 255.0
+_log = logging.getLogger(__name__)
 OD_EPS = 1.0 / 255.0
 
 
@@ -114,4 +116,40 @@ def estimate_stains_macenko(rgb: np.ndarray, od_threshold: float = 0.15, alpha: 
     # Reject estimates far from plausible H / DAB directions (e.g. an image with no DAB at all).
     if h @ ref[0] < 0.9 or d @ ref[1] < 0.85:
         return StainMatrix.default()
+    return StainMatrix.from_vectors(h, d)
+
+
+# ---- credible per-slide / per-region vectors ----------------------------------------------------------------
+# Haematoxylin hue varies a lot between labs and batches, so its vector is estimated (Macenko) when the estimate
+# lies within a cone around Ruifrok's. DAB is a manufactured chromogen with a stable colour, and Macenko's DAB
+# direction is pulled towards haematoxylin by the many mixed pixels of a thin membrane over a blue cell (and is
+# not DAB at all in an IHC 0 case), which would make a blue cytoplasm look faintly brown. So the DAB vector stays
+# Ruifrok's unless mode "macenko-both" asks for the estimate, and even then only when enough pixels are clearly
+# DAB-dominant. Mode "default" is Ruifrok's pair.
+
+STAIN_MODES = ("macenko", "macenko-both", "default")
+MIN_COS_HEMA = 0.95
+MIN_COS_DAB = 0.97
+MIN_DAB_FRACTION = 0.002  # of the stained (non-glass) pixels
+
+
+def credible_stains(rgb: np.ndarray, mode: str = "macenko") -> StainMatrix:
+    """Haematoxylin / DAB vectors of an RGB sample of a slide or region: Macenko's estimate where it is
+    credible, the standard vectors elsewhere (see `STAIN_MODES`)."""
+    ref = StainMatrix.default()
+    if mode not in STAIN_MODES:
+        raise ValueError(f"unknown stain estimation {mode!r}; use one of {', '.join(STAIN_MODES)}")
+    if mode == "default":
+        return ref
+    est = estimate_stains_macenko(rgb).vectors
+    h = est[0] if est[0] @ ref.vectors[0] >= MIN_COS_HEMA else ref.vectors[0]
+    d = ref.vectors[1]
+    if mode == "macenko-both" and est[1] @ ref.vectors[1] >= MIN_COS_DAB:
+        conc = deconvolve(rgb, ref).reshape(-1, 3)
+        hema, dab = conc[:, 0], conc[:, 1]
+        stained = (hema + np.maximum(dab, 0)) > 0.1
+        dab_dominant = stained & (dab > 0.15) & (dab > 1.5 * np.maximum(hema, 0))
+        if np.count_nonzero(dab_dominant) >= MIN_DAB_FRACTION * max(1, int(np.count_nonzero(stained))):
+            d = est[1]
+    _log.debug("stains: hema %s dab %s", np.round(h, 3), np.round(d, 3))
     return StainMatrix.from_vectors(h, d)

@@ -7,7 +7,7 @@ patch export, the scale bar and the report use the same value.
 
 Estimate: nuclei are the haematoxylin-dense blobs of the tissue (Otsu on the haematoxylin OD of tissue
 pixels), smoothed so that a nucleus's chromatin is one blob, and kept only where the blob is convex
-(solidity >= 0.8). Their size is measured by granulometry: the disk radius at which a morphological opening keeps
+(solidity >= 0.9). Their size is measured by granulometry: the disk radius at which a morphological opening keeps
 half of the nucleus area (`r50`). Touching nuclei still have the width of one nucleus, so clumps do not
 inflate it. The crops are resampled until the nuclei measure `TARGET_R` px, so every step acts at the
 same physical scale and the estimate follows the scan's magnification. mpp = `NUCLEUS_R50_UM` / r50. The constant is the
@@ -41,10 +41,13 @@ MIN_NUCLEUS_PX = 400  # nucleus-mask pixels (at the measuring scale) below which
 TARGET_R = 6.0   # px: the scale at which the nuclei are measured
 FACTOR_RANGE = (1 / 16, 8.0)
 MAX_ITER = 6
-MAX_RESAMPLED_PX = 1280  # side of a crop at the measuring scale, at most
+MAX_RESAMPLED_PX = 1536  # side of a crop at the measuring scale, at most
 #: blur (px at the measuring scale) that joins a nucleus's chromatin into one blob
 SMOOTH_SIGMA = 1.5
-MIN_SOLIDITY = 0.8
+MIN_SOLIDITY = 0.9
+#: nuclei (in nucleus-sized areas at the measuring scale) an estimate needs
+MIN_NUCLEI = 25
+OTSU_SCALE = 1.0  # of the Otsu threshold of the tissue's haematoxylin OD
 
 
 @dataclass(frozen=True)
@@ -123,7 +126,7 @@ def nucleus_mask(rgb: np.ndarray, stains: StainMatrix | None = None) -> np.ndarr
     values = hema[tissue]
     if values.size < 2000 or float(values.max() - values.min()) < 0.05:
         return None
-    t = threshold_otsu(values)
+    t = threshold_otsu(values) * OTSU_SCALE
     return _convex_blobs(binary_fill_holes((hema > t) & tissue))
 
 
@@ -148,15 +151,14 @@ def pattern_spectrum(mask: np.ndarray, radii: np.ndarray) -> np.ndarray:
 
 
 def pattern_spectra(masks: list[np.ndarray], radii: np.ndarray) -> list[np.ndarray]:
-    """`pattern_spectrum` of each mask, radius by radius, stopping once every mask (and their pool) has lost
-    more than half its area: larger radii cannot change any r50 (their entries stay 0)."""
+    """`pattern_spectrum` of each mask, radius by radius, stopping once every mask has lost more than half
+    its area (so has their pool): larger radii cannot change any r50 (their entries stay 0)."""
     ms = [m.astype(np.uint8) for m in masks]
     out = [np.zeros(len(radii), np.float64) for _ in ms]
     for i, r in enumerate(radii):
         k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * int(r) + 1, 2 * int(r) + 1))
         for m, spec in zip(ms, out, strict=True):
-            if i == 0 or spec[i - 1] >= 0.5 * spec[0] > 0:
-                spec[i] = float(np.count_nonzero(cv2.morphologyEx(m, cv2.MORPH_OPEN, k)))
+            spec[i] = float(np.count_nonzero(cv2.morphologyEx(m, cv2.MORPH_OPEN, k)))
         if all(spec[i] < 0.5 * spec[0] or spec[0] == 0 for spec in out):
             break
     return out
@@ -221,9 +223,11 @@ def measure_r50(crops: list[np.ndarray], stains: StainMatrix | None = None) -> t
             continue
         new = float(np.clip(factor * TARGET_R / r, *FACTOR_RANGE))
         if abs(new / factor - 1) < 0.04 or new == factor:
+            if area < MIN_NUCLEI * math.pi * TARGET_R ** 2:
+                return None     # too few nuclei at the scale they were measured at: no estimate
             return r / factor, per_crop
         factor = new
-    return r / factor, per_crop
+    return None if r is None else (r / factor, per_crop)
 
 
 def estimate_mpp(source: SlideSource, stains: StainMatrix | None = None) -> MppEstimate | None:

@@ -5,8 +5,8 @@ and DAB (Ruifrok & Johnston). H&E puts a large share of the stain on eosin (pink
 DAB IHC puts almost none there, whatever its HER2 score (an IHC 0 is haematoxylin only). The measured
 shares on real images (benchmarks/bench_qc.py): eosin <= 0.5% on 26 real HER2 IHC images and
 scikit-image's IHC image, 20-45% on real H&E. The slide's own haematoxylin and DAB vectors are estimated
-with Macenko's method (`her2viewer.stain.estimate_stains_macenko`, standard vectors where the estimate is not
-credible) and reported with the verdict.
+with Macenko's method (`her2viewer.stain.credible_stains`: standard vectors where the estimate is not
+credible) and reported with the verdict; `slide_stains` gives them to the viewer's stain views.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..stain import StainMatrix, estimate_stains_macenko, rgb_to_od
+from ..slide.base import SlideSource
+from ..stain import StainMatrix, credible_stains, rgb_to_od
 
 #: Ruifrok & Johnston OD vectors
 HEMATOXYLIN = np.array([0.650, 0.704, 0.286])
@@ -83,5 +84,19 @@ def classify_stain(windows: list[np.ndarray]) -> StainCheck:
                           f"a pink/red stain ({100 * e:.0f}% of the stain) that is neither haematoxylin nor DAB")
     if h + d < 0.5:
         return StainCheck("unknown", shares, int(len(od)), None, "neither haematoxylin nor DAB dominates")
-    vectors = estimate_stains_macenko(rgb[:, None, :])
+    vectors = credible_stains(rgb[:, None, :])
     return StainCheck("dab_ihc", shares, int(len(od)), vectors, f"DAB {100 * d:.0f}% of the stain")
+
+
+def slide_stains(source: SlideSource, max_crops: int = 4, crop: int = 512) -> StainMatrix:
+    """The slide's haematoxylin / DAB vectors from a few level-0 tissue crops (standard vectors when there
+    is no tissue or the estimate is not credible)."""
+    from .pixel_size import _tissue_crops
+
+    W, H = source.dimensions
+    corners = _tissue_crops(source, crop, max_crops)
+    if not corners:
+        return StainMatrix.default()
+    rgb = np.concatenate([source.read_region(0, x, y, min(crop, W - x), min(crop, H - y)).reshape(-1, 3)
+                          for x, y in corners])
+    return credible_stains(rgb[:, None, :])

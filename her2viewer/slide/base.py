@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -81,6 +81,8 @@ class SlideBase(ABC):
         self._mpp_override: tuple[float, str, float | None] | None = None
         self._objective: float | None = None
         self._props: dict[str, str] = {}
+        #: the slide's haematoxylin / DAB vectors (a her2viewer.stain.StainMatrix) once estimated, else None
+        self.stain_vectors: Any = None
 
     # -- identity -----------------------------------------------------------------------------------
     @property

@@ -43,7 +43,9 @@ class DisplaySettings:
 
     def key(self) -> tuple:
         """A hashable key for caches of adjusted tiles."""
-        stains = None if self.stains is None else tuple(np.round(self.stains.vectors, 5).ravel())
+        # the vectors matter only to the stain views
+        stains = (None if self.stains is None or self.stain == "rgb"
+                  else tuple(np.round(self.stains.vectors, 5).ravel()))
         return (round(self.brightness, 4), round(self.contrast, 4), round(self.gamma, 4), self.stain, stains)
 
     def with_(self, **changes) -> DisplaySettings:

@@ -49,6 +49,17 @@ def resolve_quietly(source, user_mpp: float | None = None) -> None:
         log.exception("cannot resolve the pixel size of %s", getattr(source, "path", "the slide"))
 
 
+def estimate_stains_quietly(source):
+    """The slide's stain vectors for the stain views (None on failure: the views use the standard ones)."""
+    from her2viewer.qc.stain_type import slide_stains
+
+    try:
+        return slide_stains(source)
+    except Exception:  # noqa: BLE001 - the slide is still usable without
+        log.exception("cannot estimate the stain vectors of %s", getattr(source, "path", "the slide"))
+        return None
+
+
 class SlideOpener(QObject):
     """`open(path)` reads the file's headers off the main thread; `sigOpened` or `sigFailed` follows."""
 
@@ -75,6 +86,7 @@ class SlideOpener(QObject):
                 source.dimensions  # noqa: B018 - touch the metadata here, not on the main thread
                 if user_mpp is not None or source.mpp:
                     resolve_quietly(source, user_mpp)      # instant: no estimate needed
+                source.stain_vectors = estimate_stains_quietly(source)
                 self._inbox.post((path, source, None))
             except Exception as exc:
                 log.info("cannot open %s: %s", path, exc)

@@ -273,7 +273,28 @@ class ScorePanel(QWidget):
         self.qc_banner.setStyleSheet(f"QLabel {{ background: {bg}; color: {fg}; border: 2px solid {border}; "
                                      "border-radius: 4px; padding: 4px; }")
 
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self._fit_labels()
+
+    def _fit_labels(self) -> None:
+        """Wrapped labels keep the height their text needs at the panel's width, and the call label the width
+        of its text (a dock's layout would squash them otherwise)."""
+        width = max(50, self.width() - 8)
+        for lab in (self.qc_banner, self.explanation_label, self.model_label):
+            # padding and border (up to 14 px across) narrow the text and add to its height
+            lab.setMinimumHeight(lab.heightForWidth(width - 16) + 16 if lab.isVisibleTo(self) and lab.text() else 0)
+        fm = self.call_label.fontMetrics()
+        self.call_label.setMinimumWidth(max(90, fm.horizontalAdvance(self.call_label.text()) + 28))
+        self.call_label.setMinimumHeight(fm.height() + 12)
+        self.layout().invalidate()
+        self.layout().activate()
+
     def _show(self) -> None:
+        self._show_result()
+        self._fit_labels()
+
+    def _show_result(self) -> None:
         r, core = self.result, self.core
         has = r is not None
         for w in (self.prob_plot, self.explanation_label):

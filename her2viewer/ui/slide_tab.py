@@ -35,7 +35,9 @@ class SlideTab(QWidget):
         return str(self.source.path)
 
     def set_display(self, display: DisplaySettings) -> None:
-        """Show this slide with new display settings."""
+        """Show this slide with new display settings (the stain views unmix with the slide's own vectors)."""
+        if display.stains is None and getattr(self.source, "stain_vectors", None) is not None:
+            display = display.with_(stains=self.source.stain_vectors)
         self.display = display
         self.view.set_display(display)
 

@@ -18,11 +18,10 @@ import numpy as np
 
 from ...progress import Task
 from ...slide.base import SlideSource
-from ...stain import StainMatrix, deconvolve
+from ...stain import StainMatrix, credible_stains, deconvolve
 from ..base import Region, RegionMask
 from .cells import TileCells, analyse_tile, hema_threshold
 from .params import DEFAULT_MPP, RulesParams
-from .stains import region_stains
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +101,7 @@ def _estimate(source: SlideSource, grid: _Grid, cores: list[tuple[int, int, int,
         ww, hh = min(win, w), min(win, h)
         samples.append(_read_work(source, grid, cx - ww // 2, cy - hh // 2, ww, hh).reshape(-1, 3))
     rgb = np.concatenate(samples)[:, None, :]
-    stains = region_stains(rgb, params.stains)
+    stains = credible_stains(rgb, params.stains)
     side = int(math.isqrt(rgb.shape[0]))
     hema = deconvolve(rgb[: side * side].reshape(side, side, 3), stains)[..., 0]
     return stains, hema_threshold(hema, params.nucleus, px_um)
