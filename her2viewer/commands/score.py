@@ -78,6 +78,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_mpp_argument(parser)
     parser.add_argument("--force", action="store_true",
                         help="score even when the input checks say the image is not assessable")
+    parser.add_argument("--min-tumour-cells", type=int, default=50, metavar="N",
+                        help="fewer invasive tumour cells (rules) is not assessable (default 50; a warning "
+                        "below 200)")
 
 
 def add_mpp_argument(parser: argparse.ArgumentParser) -> None:
@@ -213,13 +216,16 @@ def run(args: argparse.Namespace) -> int:
         return fail("--pool needs --method pss")
     if problem := check_mpp(args.mpp):
         return fail(problem)
+    if args.min_tumour_cells < 0:
+        return fail("--min-tumour-cells must be 0 or more")
     if (args.within or args.keep_ignore) and not args.annotations:
         return fail("--within and --keep-ignore need --annotations A.geojson")
     if args.within and args.scope != "auto":
         return fail("--within and --scope cannot be combined: --within is the scope")
     options = ScoreOptions(n_samples=args.n_samples, top_k=args.top_k, seed=args.seed, device=args.device,
                            model_path=args.model, ish_positive=True if args.ish_positive else None,
-                           extra=_extra(args), mpp=args.mpp, force=args.force)
+                           extra=_extra(args), mpp=args.mpp, force=args.force,
+                           min_tumour_cells=args.min_tumour_cells)
     try:
         scope = parse_scope(args.scope)
         with open_slide(args.path) as source:

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..slide.base import SlideSource
 from .focus import FocusCheck, focus_check
-from .pixel_size import PixelSize, resolve_pixel_size
+from .pixel_size import USUAL_MPP, PixelSize, resolve_pixel_size
 from .stain_type import StainCheck, classify_stain
 
 log = logging.getLogger(__name__)
@@ -105,8 +105,12 @@ def pixel_size_message(ps: PixelSize) -> tuple[str, str] | None:
     """(level, message) about a pixel size that did not come from the file or the user."""
     if ps.source == "estimated":
         unc = f" \u00b1{100 * ps.rel_uncertainty:.0f}%" if ps.rel_uncertainty is not None else ""
-        return WARNING, (f"pixel size {ps.mpp:.3g} um/px estimated from the nuclei{unc} (the file states none); "
-                         "set it with --mpp or in Properties if known")
+        unusual = ""
+        if not USUAL_MPP[0] <= ps.mpp <= USUAL_MPP[1]:
+            unusual = (f"; that is outside the {USUAL_MPP[0]:g}-{USUAL_MPP[1]:g} um/px HER2 is usually scanned "
+                       "at, so check it")
+        return WARNING, (f"pixel size {ps.mpp:.3g} um/px estimated from the nuclei{unc} (the file states none)"
+                         f"{unusual}; set it with --mpp or in Properties if known")
     if ps.source == "assumed":
         return WARNING, (f"pixel size unknown: {ps.mpp:.3g} um/px (20x) ASSUMED; size rules may be off by 2-4x. "
                          "Set it with --mpp or in Properties")

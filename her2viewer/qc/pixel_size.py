@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 ASSUMED_MPP = 0.5
 MPP_RANGE = (0.1, 2.0)
+#: pixel sizes of the scans HER2 is scored on (40x to 10x); an estimate outside is less certain
+USUAL_MPP = (0.2, 1.2)
 #: the nuclei's granulometric half-width (um): half the opening radius is lost at this radius
 NUCLEUS_R50_UM = 2.6
 #: relative uncertainty of that constant between tissues and labs (nucleus sizes vary)
@@ -47,7 +49,6 @@ SMOOTH_SIGMA = 1.5
 MIN_SOLIDITY = 0.9
 #: nuclei (in nucleus-sized areas at the measuring scale) an estimate needs
 MIN_NUCLEI = 25
-OTSU_SCALE = 1.0  # of the Otsu threshold of the tissue's haematoxylin OD
 
 
 @dataclass(frozen=True)
@@ -117,8 +118,8 @@ def _tissue_crops(source: SlideSource, crop: int, max_crops: int) -> list[tuple[
 
 
 def nucleus_mask(rgb: np.ndarray, stains: StainMatrix | None = None) -> np.ndarray | None:
-    """Boolean mask of haematoxylin-dense pixels (nuclei) of the tissue, or None with too little tissue."""
-    from scipy.ndimage import binary_fill_holes
+    """Boolean mask of the nucleus-like blobs of the tissue's haematoxylin (above Otsu's threshold), or None
+    with too little tissue."""
     from skimage.filters import threshold_otsu
 
     hema = cv2.GaussianBlur(deconvolve(rgb, stains)[..., 0], (0, 0), SMOOTH_SIGMA)
@@ -126,13 +127,12 @@ def nucleus_mask(rgb: np.ndarray, stains: StainMatrix | None = None) -> np.ndarr
     values = hema[tissue]
     if values.size < 2000 or float(values.max() - values.min()) < 0.05:
         return None
-    t = threshold_otsu(values) * OTSU_SCALE
-    return _convex_blobs(binary_fill_holes((hema > t) & tissue))
+    return _convex_blobs((hema > threshold_otsu(values)) & tissue)
 
 
 def _convex_blobs(mask: np.ndarray) -> np.ndarray:
-    """Only the blobs that are nucleus-like in shape (solidity >= MIN_SOLIDITY): lymphocyte aggregates,
-    stroma strands and speckle of pale counterstain are not."""
+    """The blobs that are nucleus-like in shape (solidity >= MIN_SOLIDITY), holes filled: lymphocyte
+    aggregates, stroma strands and merged cytoplasm are not."""
     contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     keep = []
     for c in contours:
@@ -142,7 +142,7 @@ def _convex_blobs(mask: np.ndarray) -> np.ndarray:
             keep.append(c)
     out = np.zeros(mask.shape, np.uint8)
     cv2.drawContours(out, keep, -1, 1, thickness=cv2.FILLED)
-    return out.astype(bool) & mask
+    return out.astype(bool)
 
 
 def pattern_spectrum(mask: np.ndarray, radii: np.ndarray) -> np.ndarray:
@@ -247,6 +247,10 @@ def estimate_mpp(source: SlideSource, stains: StainMatrix | None = None) -> MppE
         logs = np.log(per_crop)
         spread = float(np.std(logs, ddof=1) / math.sqrt(len(logs)))
     rel = float(math.sqrt(CALIBRATION_REL_SD ** 2 + spread ** 2))
+    if mpp > USUAL_MPP[1] or mpp < USUAL_MPP[0]:
+        # measured on real IHC: estimates this far out are mostly pale nuclei read by their darkest specks
+        # (or few nuclei at all), not coarse scans; say so by a wider uncertainty
+        rel *= 2.0
     est = MppEstimate(float(np.clip(mpp, *MPP_RANGE)), rel, r50, len(crops))
     log.debug("%s: nuclear r50 %.2f px over %d crop(s) -> %.3f um/px", getattr(source, "path", "slide"),
               r50, len(crops), est.mpp)

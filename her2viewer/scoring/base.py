@@ -67,6 +67,10 @@ class ScoreOptions:
     force: bool = False
     #: run the input checks (`her2viewer.qc`) before scoring
     qc: bool = True
+    #: fewer invasive tumour cells than this (counted by the rules scorer) is not assessable
+    min_tumour_cells: int = 50
+    #: fewer than this is a warning
+    warn_tumour_cells: int = 200
 
 
 class Scorer(Protocol):

@@ -148,7 +148,7 @@ def score_slide(source: SlideSource, method: str, options: ScoreOptions | None =
                 exclude: Any = None) -> ScoreResult:
     """Check the input, then score a slide with `method`: each TMA core, or the slide's tissue, or one
     region, without the `exclude` area (see module doc)."""
-    from ..qc import QCReport, resolve_pixel_size, run_qc
+    from ..qc import QCParams, QCReport, resolve_pixel_size, run_qc
     from ..qc.checks import check_tumour_cells
 
     options = options or ScoreOptions()
@@ -182,7 +182,9 @@ def score_slide(source: SlideSource, method: str, options: ScoreOptions | None =
         result = summarise_cores(source, regions, results)
     else:
         result = results[0]
-    check_tumour_cells(report, _tumour_cells(results))
+    check_tumour_cells(report, _tumour_cells(results),
+                       QCParams(min_tumour_cells=options.min_tumour_cells,
+                                warn_tumour_cells=max(options.warn_tumour_cells, options.min_tumour_cells)))
     if not report.assessable:
         if options.force:
             report.force()

@@ -122,6 +122,7 @@ class ScorePanel(QWidget):
 
     sigCoreActivated = Signal(object)    # CoreResult
     sigSlideActivated = Signal()         # back to the whole slide
+    sigForceRequested = Signal(str)      # method: score again although the input checks said not assessable
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -138,6 +139,13 @@ class ScorePanel(QWidget):
         self.qc_banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.qc_banner.setVisible(False)
         layout.addWidget(self.qc_banner)
+        self.force_button = QPushButton("Score anyway (marked as forced)")
+        self.force_button.setToolTip("Run the same method although the input checks found the image not "
+                                     "assessable; the result keeps their warnings and says it was forced")
+        self.force_button.clicked.connect(lambda: self.result is not None
+                                          and self.sigForceRequested.emit(self.result.method))
+        self.force_button.setVisible(False)
+        layout.addWidget(self.force_button)
 
         head = QHBoxLayout()
         self.call_label = QLabel("\u2014")
@@ -292,6 +300,8 @@ class ScorePanel(QWidget):
 
     def _show(self) -> None:
         self._show_result()
+        r = self.result
+        self.force_button.setVisible(r is not None and not r.assessable)
         self._fit_labels()
 
     def _show_result(self) -> None:

@@ -245,6 +245,7 @@ class ScoringController(QObject):
         self.engine.sigMethods.connect(self.controls.set_methods)
         self.score_panel.sigCoreActivated.connect(self.activate_core)
         self.score_panel.sigSlideActivated.connect(lambda: self.activate_core(None))
+        self.score_panel.sigForceRequested.connect(self.score_anyway)
         self.review_panel.sigReviewSaved.connect(lambda _r: self._show_reviewed())
         self.engine.probe_device()
         self.engine.list_methods()
@@ -373,6 +374,10 @@ class ScoringController(QObject):
         self.controls.set_busy(True)
         self.controls.status_label.setText(f"Queued: {job.method} on {job.label}")
         return job_id
+
+    def score_anyway(self, method: str) -> int | None:
+        """Score the current slide with `method` although the input checks found it not assessable."""
+        return self.run(method, replace(self.controls.options(), force=True))
 
     def cancel(self) -> None:
         """Cancel every queued and running job."""

@@ -113,3 +113,16 @@ def test_stain_views_use_the_slides_vectors_and_rgb_stays_identity(qtbot):
     assert tab.display.stains is src.stain_vectors
     tab.set_display(DisplaySettings())
     assert tab.display.is_identity          # the vectors do not slow the plain RGB view
+
+
+def test_min_tumour_cells_is_configurable(core_png, tmp_path, capsys):
+    out = tmp_path / "r.json"
+    assert main(["score", str(core_png), "--method", "rules", "--mpp", "0.5", "--json", str(out)]) == 0
+    n = json.loads(out.read_text())["qc"]["tumour_cells"]
+    assert n > 50
+    rc = main(["score", str(core_png), "--method", "rules", "--mpp", "0.5", "--min-tumour-cells", str(n + 1),
+               "--json", str(out)])
+    d = json.loads(out.read_text())
+    assert rc == 3 and d["score"] is None and d["qc"]["tumour_cells"] == n
+    assert any("tumour cells" in m for m in d["qc"]["messages"]) and d["cells"]   # measured cells are kept
+    assert "tumour cells" in capsys.readouterr().err

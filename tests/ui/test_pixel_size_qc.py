@@ -280,5 +280,12 @@ def test_not_assessable_result_in_the_window(qtbot, tmp_path):
         assert ctl.score_panel.call_label.text() == NOT_ASSESSABLE
         assert ctl.score_panel.qc_banner.isVisibleTo(ctl.score_panel)
         assert ctl.review_panel.chosen_score() is None
+        # "Score anyway" queues the same method with force on
+        panel = ctl.score_panel
+        assert panel.force_button.isVisibleTo(panel)
+        submitted = []
+        ctl.engine.submit = lambda job: submitted.append(job) or 1
+        panel.force_button.click()
+        assert len(submitted) == 1 and submitted[0].options.force and submitted[0].method == "rules"
     finally:
         win.close()
