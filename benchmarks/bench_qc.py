@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from her2viewer.qc import run_qc  # noqa: E402
-from her2viewer.qc.pixel_size import estimate_mpp  # noqa: E402
+from her2viewer.qc.pixel_size import USUAL_MPP, estimate_mpp  # noqa: E402
 from her2viewer.qc.stain_type import classify_stain  # noqa: E402
 from her2viewer.slide import open_slide  # noqa: E402
 from her2viewer.slide.array_source import ArraySlide  # noqa: E402
@@ -146,7 +146,13 @@ def main() -> int:
         print("2. real_dev images: estimate as they are; resampled, the estimate must follow the factor (+-20%)")
         out["real"] = real(shared / "data" / "real_dev")
         fol = [v["ok"] for r in out["real"] for v in r["follow"].values()]
-        print(f"   -> follows the factor on {sum(fol)}/{len(fol)} resampled images; "
+        usual = [v["ok"] for r in out["real"] if r["estimate"] and USUAL_MPP[0] <= r["estimate"] <= USUAL_MPP[1]
+                 for v in r["follow"].values()]
+        n_usual = sum(1 for r in out["real"] if r["estimate"] and USUAL_MPP[0] <= r["estimate"] <= USUAL_MPP[1])
+        declined = sum(r["estimate"] is None for r in out["real"])
+        print(f"   -> follows the factor on {sum(fol)}/{len(fol)} resampled images; on {sum(usual)}/{len(usual)} "
+              f"of the {n_usual} images whose estimate is in the usual {USUAL_MPP[0]}-{USUAL_MPP[1]} um/px "
+              f"(the others get a doubled uncertainty and a message); {declined} declined (too few nuclei); "
               f"stain dab_ihc on {sum(r['stain'] == 'dab_ihc' for r in out['real'])}/{len(out['real'])}")
         print("3. stain of other real images")
         out["stains"] = stains(shared)
