@@ -86,6 +86,9 @@ class CellParams:
     dab_smooth_um: float = 0.0
     intensity_stat: str = "median"  # of the stained sectors' values: "median" (what most of the ring shows) or "mean"
     relative_stained: float = 0.35  # a stained sector also needs >= this x the cell's brightest sector (0: off)
+    #: DAB OD from which a ring sector counts as stained for completeness; None: the faint cut-off. A stain
+    #: profile fixes it at the value its images were measured with, so its completeness cut stays valid.
+    sector_floor: float | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,13 @@ class RulesParams:
     bootstrap: int = 200
     threshold_jitter: float = 0.1  # relative sd of the OD thresholds in the bootstrap
     seed: int = 0
+    positive_pct: float = 10.0  # ASCO/CAP's "> 10% of tumour cells"; a stain profile may refit it
+    profile: dict[str, Any] | None = None  # the stain profile these thresholds came from (name, path, values)
+
+    @property
+    def sector_floor(self) -> float:
+        """The DAB OD from which a ring sector is stained (see `CellParams.sector_floor`)."""
+        return self.cell.sector_floor if self.cell.sector_floor is not None else self.membrane.faint
 
     @classmethod
     def from_extra(cls, extra: dict[str, Any] | None, seed: int = 0) -> RulesParams:

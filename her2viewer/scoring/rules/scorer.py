@@ -42,9 +42,10 @@ class RulesScorer:
         rc = analyse_region(source, region, p, task.sub(0.0, 0.95))
         tum = rc.cells.tumour
         od, comp = rc.cells.membrane_od[tum], rc.cells.completeness[tum]
-        decision, pcts, inten, complete = decide(od, comp, p.membrane)
+        decision, pcts, inten, complete = decide(od, comp, p.membrane, p.positive_pct)
         task.report(0.96, "estimating uncertainty")
-        probs = bootstrap_probabilities(od, comp, p.membrane, p.bootstrap, p.threshold_jitter, p.seed)
+        probs = bootstrap_probabilities(od, comp, p.membrane, p.bootstrap, p.threshold_jitter, p.seed,
+                                        p.positive_pct)
         cells = dict(pcts.as_dict())
         cells.update({
             "n_detected": int(len(rc.cells)),

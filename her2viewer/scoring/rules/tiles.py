@@ -134,7 +134,7 @@ def analyse_region(source: SlideSource, region: Region, params: RulesParams, tas
         x, y, w, h = core
         m = grid.margin
         rgb = _read_work(source, grid, x - m, y - m, w + 2 * m, h + 2 * m)
-        tc = analyse_tile(rgb, stains, thr, px_um, params.nucleus, params.cell, params.membrane.faint)
+        tc = analyse_tile(rgb, stains, thr, px_um, params.nucleus, params.cell, params.sector_floor)
         in_core = (tc.tile_x >= m) & (tc.tile_x < m + w) & (tc.tile_y >= m) & (tc.tile_y < m + h)
         tc = tc.take(in_core)
         l0_x = x0 + (x - m + tc.tile_x + 0.5) * f
