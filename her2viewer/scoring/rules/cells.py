@@ -185,6 +185,16 @@ def ring_measurements(cells: np.ndarray, nuclei: np.ndarray, cx: np.ndarray, cy:
         radial = np.where(ok, total / np.maximum(count, 1), -np.inf)
         present = ok.any(2)
         sector_val = np.where(present, radial.max(2), 0.0).astype(np.float32)
+    if p.background == "ring" and n:
+        # the cell's diffuse DAB: a low percentile of its whole ring (membrane is a thin line above it)
+        order_c = np.lexsort((val, lab))
+        count_c = np.bincount(lab, minlength=n)
+        start_c = np.concatenate([[0], np.cumsum(count_c)[:-1]])
+        idx_c = start_c + np.floor((count_c - 1).clip(0) * p.background_percentile / 100.0).astype(np.int64)
+        bg = np.zeros(n, np.float32)
+        has = count_c > 0
+        bg[has] = val[order_c][idx_c[has]]
+        sector_val = np.where(present, np.maximum(sector_val - np.maximum(bg, 0.0)[:, None], 0.0), 0.0)
     stained = present & (sector_val >= faint)
     n_stained = stained.sum(1)
     if p.relative_stained > 0:

@@ -86,6 +86,10 @@ class CellParams:
     dab_smooth_um: float = 0.0
     intensity_stat: str = "median"  # of the stained sectors' values: "median" (what most of the ring shows) or "mean"
     relative_stained: float = 0.35  # a stained sector also needs >= this x the cell's brightest sector (0: off)
+    #: what is taken off each sector's DAB before it is judged: "none", or "ring" = the `background_percentile`
+    #: of the cell's whole ring (diffuse cytoplasmic DAB spreads over the ring; a membrane is a line above it)
+    background: str = "none"
+    background_percentile: float = 25.0
     #: DAB OD from which a ring sector counts as stained for completeness; None: the faint cut-off. A stain
     #: profile fixes it at the value its images were measured with, so its completeness cut stays valid.
     sector_floor: float | None = None

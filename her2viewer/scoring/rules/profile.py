@@ -42,6 +42,8 @@ class StainProfile:
 
     membrane: MembraneThresholds = field(default_factory=MembraneThresholds)
     positive_pct: float = 10.0
+    #: the DAB OD from which ring sectors counted as stained when the profile's images were measured
+    sector_floor: float | None = None
     name: str = "built-in"
     version: str = "1"
     fitted_on: str = ""
@@ -57,7 +59,8 @@ class StainProfile:
         return {"format": FORMAT, "name": self.name, "version": self.version,
                 "thresholds": {"faint": round(m.faint, 4), "moderate": round(m.moderate, 4),
                                "strong": round(m.strong, 4), "complete": round(m.complete, 4),
-                               "positive_pct": round(float(self.positive_pct), 3)},
+                               "positive_pct": round(float(self.positive_pct), 3),
+                               **({"sector_floor": self.sector_floor} if self.sector_floor is not None else {})},
                 "fitted_on": self.fitted_on, "n_images": self.n_images, "data_licence": self.data_licence,
                 "cross_validation": self.cross_validation,
                 "created": self.created or datetime.now().isoformat(timespec="seconds")}
@@ -94,8 +97,11 @@ class StainProfile:
             membrane = MembraneThresholds(**{k: values[k] for k in THRESHOLD_KEYS})
         except ValueError as e:
             raise ProfileError(f"{where}: {e}") from None
+        floor = t.get("sector_floor")
+        if floor is not None and (isinstance(floor, bool) or not isinstance(floor, (int, float)) or floor <= 0):
+            raise ProfileError(f"{where}: thresholds.sector_floor must be a positive number, got {floor!r}")
         cv = d.get("cross_validation") or {}
-        return cls(membrane, values["positive_pct"], str(d.get("name", "")), str(d.get("version", "1")),
+        return cls(membrane, values["positive_pct"], None if floor is None else float(floor), str(d.get("name", "")), str(d.get("version", "1")),
                    str(d.get("fitted_on", "")), int(d.get("n_images", 0) or 0), str(d.get("data_licence", "")),
                    cv if isinstance(cv, dict) else {}, str(d.get("created", "")))
 
@@ -127,5 +133,8 @@ def default_profile() -> StainProfile:
 def profile_extra(profile: StainProfile) -> dict[str, Any]:
     """The `ScoreOptions.extra["rules"]` entries that make the rules scorer use this profile."""
     m = profile.membrane
-    return {"membrane": {"faint": m.faint, "moderate": m.moderate, "strong": m.strong, "complete": m.complete},
-            "positive_pct": profile.positive_pct, "profile": profile.summary()}
+    extra = {"membrane": {"faint": m.faint, "moderate": m.moderate, "strong": m.strong, "complete": m.complete},
+             "positive_pct": profile.positive_pct, "profile": profile.summary()}
+    if profile.sector_floor is not None:
+        extra["cell"] = {"sector_floor": profile.sector_floor}
+    return extra

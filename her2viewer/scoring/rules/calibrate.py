@@ -1,0 +1,238 @@
+"""Fit the rules scorer's stain profile (membrane cut-offs, completeness cut, percentage cut) to labelled
+images, and measure it honestly with leave-one-out.
+
+Every image is measured once (`measure_image`: the input checks' pixel size, the tissue, every tumour cell's
+membrane DAB OD and completeness with a fixed sector floor); the fit then only re-applies the ASCO/CAP table
+with other cut-offs, so it takes seconds. The fit is a coordinate search over a grid of each cut-off from
+several starts, minimising a robust loss over images: 0 for the right score, 1 one class off, 3 two classes
+off, 5 three off (labels of slide-level scores on patches are noisy: a wrong-by-one is forgiven more than a
+0 called 3+). Leave-one-out fits on all images but one and scores that one, for every image in turn.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from ...progress import Task
+from ..asco import SCORES4, AscoThresholds, asco_cap_from_cells
+from .decision import intensity_class, is_complete
+from .params import MembraneThresholds, RulesParams
+from .profile import StainProfile
+
+log = logging.getLogger(__name__)
+
+#: the DAB OD from which a ring sector counts as stained while measuring for calibration (the built-in faint)
+MEASURE_SECTOR_FLOOR = 0.073
+GRID = {
+    "faint": np.round(np.geomspace(0.03, 0.35, 18), 4),
+    "moderate": np.round(np.geomspace(0.08, 0.7, 18), 4),
+    "strong": np.round(np.geomspace(0.15, 1.2, 18), 4),
+    "complete": np.round(np.linspace(0.25, 0.9, 14), 3),
+    "positive_pct": np.array([5.0, 7.5, 10.0, 15.0, 20.0, 30.0]),
+}
+LOSS_BY_DISTANCE = np.array([0.0, 1.0, 3.0, 5.0])
+
+
+class CalibrationError(ValueError):
+    """A data folder that cannot be calibrated on; the message names the file and the problem."""
+
+
+@dataclass
+class MeasuredImage:
+    """One labelled image's tumour cells: membrane DAB OD and completeness, with its label."""
+
+    file: str
+    label: str
+    membrane_od: np.ndarray
+    completeness: np.ndarray
+    mpp: float | None = None
+    mpp_source: str | None = None
+
+    @property
+    def n(self) -> int:
+        return int(self.membrane_od.size)
+
+
+def read_labels(folder: str | Path) -> list[tuple[Path, str]]:
+    """(image path, label) from DIR/labels.csv (columns file,label); CalibrationError naming the problem."""
+    folder = Path(folder)
+    path = folder / "labels.csv"
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+    except FileNotFoundError:
+        raise CalibrationError(f"{path}: no labels.csv (columns file,label) in {folder}") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise CalibrationError(f"{path}: cannot read it ({e})") from None
+    if not rows or not {"file", "label"} <= set(rows[0]):
+        raise CalibrationError(f"{path}: needs the columns file,label")
+    out = []
+    for i, r in enumerate(rows, start=2):
+        label = (r.get("label") or "").strip()
+        if label in ("1", "2", "3"):
+            label += "+"
+        if label not in SCORES4:
+            raise CalibrationError(f"{path}, line {i}: label {r.get('label')!r} is not 0, 1+, 2+ or 3+")
+        out.append((folder / (r.get("file") or "").strip(), label))
+    if len({lab for _, lab in out}) < 2:
+        raise CalibrationError(f"{path}: the labels need at least two different scores to calibrate on")
+    return out
+
+
+def measure_image(path: str | Path, label: str, mpp: float | None = None,
+                  params: RulesParams | None = None) -> MeasuredImage:
+    """Tumour cells of one image as the rules scorer measures them (pixel size: --mpp, file, estimate)."""
+    from ...qc.pixel_size import resolve_pixel_size
+    from ...slide import open_slide
+    from ..driver import regions_for
+    from .tiles import analyse_region
+
+    params = params or RulesParams()
+    params = replace(params, cell=replace(params.cell, sector_floor=MEASURE_SECTOR_FLOOR), workers=1)
+    with open_slide(path) as source:
+        ps = resolve_pixel_size(source, mpp)
+        _, regions = regions_for(source, "auto")
+        ods, comps = [], []
+        for region in regions:
+            rc = analyse_region(source, region, params, Task())
+            tum = rc.cells.tumour
+            ods.append(rc.cells.membrane_od[tum])
+            comps.append(rc.cells.completeness[tum])
+    od = np.concatenate(ods) if ods else np.zeros(0, np.float32)
+    comp = np.concatenate(comps) if comps else np.zeros(0, np.float32)
+    return MeasuredImage(Path(path).name, label, od.astype(np.float32), comp.astype(np.float32), ps.mpp, ps.source)
+
+
+def measure_folder(folder: str | Path, mpp: float | None = None, task: Task | None = None,
+                   on_image: Callable[[MeasuredImage], None] | None = None) -> list[MeasuredImage]:
+    """`measure_image` for every labelled image of DIR/labels.csv."""
+    task = task or Task()
+    items = read_labels(folder)
+    out = []
+    for i, (path, label) in enumerate(items):
+        task.report(i / len(items), f"measuring {path.name}")
+        if not path.is_file():
+            raise CalibrationError(f"{path}: listed in labels.csv but not found")
+        m = measure_image(path, label, mpp)
+        out.append(m)
+        if on_image:
+            on_image(m)
+    task.report(1.0, "measured")
+    return out
+
+
+def predict(m: MeasuredImage, t: MembraneThresholds, positive_pct: float) -> str:
+    """The ASCO/CAP score of a measured image under these cut-offs."""
+    inten = intensity_class(m.membrane_od, t)
+    decision, _ = asco_cap_from_cells(inten, is_complete(m.completeness, inten, t),
+                                      AscoThresholds(positive_pct=positive_pct))
+    return decision.score
+
+
+def _loss(images: Sequence[MeasuredImage], values: dict[str, float]) -> float:
+    t = MembraneThresholds(values["faint"], values["moderate"], values["strong"], values["complete"])
+    total = 0.0
+    for m in images:
+        d = abs(SCORES4.index(predict(m, t, values["positive_pct"])) - SCORES4.index(m.label))
+        total += LOSS_BY_DISTANCE[d]
+    return total
+
+
+def _valid(v: dict[str, float]) -> bool:
+    return 0 < v["faint"] < v["moderate"] < v["strong"]
+
+
+def fit_profile(images: Sequence[MeasuredImage], start: StainProfile | None = None, rounds: int = 4,
+                n_starts: int = 4, seed: int = 0) -> tuple[MembraneThresholds, float, float]:
+    """(membrane thresholds, percentage cut, mean loss) minimising the robust loss on `images`."""
+    start = start or StainProfile()
+    m0 = start.membrane
+    starts = [{"faint": m0.faint, "moderate": m0.moderate, "strong": m0.strong, "complete": m0.complete,
+               "positive_pct": start.positive_pct}]
+    rng = np.random.default_rng(seed)
+    while len(starts) < n_starts:
+        cand = {k: float(rng.choice(v)) for k, v in GRID.items()}
+        if _valid(cand):
+            starts.append(cand)
+    best: tuple[float, dict[str, float]] | None = None
+    for values in starts:
+        values = dict(values)
+        cur = _loss(images, values)
+        for _ in range(rounds):
+            improved = False
+            for key, grid in GRID.items():
+                for g in grid:
+                    trial = {**values, key: float(g)}
+                    if not _valid(trial):
+                        continue
+                    loss = _loss(images, trial)
+                    # ties go to the value nearer the start (the ASCO/CAP default for the percentage)
+                    if loss < cur - 1e-9:
+                        values, cur, improved = trial, loss, True
+            if not improved:
+                break
+        if best is None or cur < best[0]:
+            best = (cur, values)
+    assert best is not None
+    v = best[1]
+    return (MembraneThresholds(v["faint"], v["moderate"], v["strong"], v["complete"]), v["positive_pct"],
+            best[0] / max(1, len(images)))
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Predictions against labels: accuracy, within-one-class accuracy and the confusion matrix."""
+
+    labels: list[str]
+    predictions: list[str]
+
+    @property
+    def accuracy(self) -> float:
+        return float(np.mean([p == t for p, t in zip(self.predictions, self.labels, strict=True)]))
+
+    @property
+    def within_one(self) -> float:
+        return float(np.mean([abs(SCORES4.index(p) - SCORES4.index(t)) <= 1
+                              for p, t in zip(self.predictions, self.labels, strict=True)]))
+
+    def confusion(self) -> np.ndarray:
+        """Rows: label 0..3+; columns: prediction 0..3+."""
+        c = np.zeros((4, 4), int)
+        for p, t in zip(self.predictions, self.labels, strict=True):
+            c[SCORES4.index(t), SCORES4.index(p)] += 1
+        return c
+
+    def confusion_text(self) -> str:
+        """The confusion matrix as aligned text."""
+        c = self.confusion()
+        lines = ["label \\ called   " + "  ".join(f"{s:>3}" for s in SCORES4)]
+        lines += [f"{s:>14}   " + "  ".join(f"{v:>3d}" for v in row) for s, row in zip(SCORES4, c, strict=True)]
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict:
+        return {"accuracy": round(self.accuracy, 4), "within_one": round(self.within_one, 4),
+                "confusion": self.confusion().tolist(), "n": len(self.labels)}
+
+
+def evaluate(images: Sequence[MeasuredImage], t: MembraneThresholds, positive_pct: float) -> Evaluation:
+    """Predictions of fixed cut-offs on every image."""
+    return Evaluation([m.label for m in images], [predict(m, t, positive_pct) for m in images])
+
+
+def leave_one_out(images: Sequence[MeasuredImage], start: StainProfile | None = None,
+                  task: Task | None = None) -> Evaluation:
+    """Each image scored with cut-offs fitted on all the others."""
+    task = task or Task()
+    preds = []
+    for i, m in enumerate(images):
+        task.report(i / len(images), f"leave-one-out {i + 1}/{len(images)}")
+        rest = [x for j, x in enumerate(images) if j != i]
+        t, pct, _ = fit_profile(rest, start)
+        preds.append(predict(m, t, pct))
+    return Evaluation([m.label for m in images], preds)
