@@ -376,8 +376,33 @@ def tma_verdict(cores: list[Core], tm: TissueMask, n_round: int, l0_dims: tuple[
     core_area = sum(math.pi * c.l0_radius**2 for c in cores)
     if core_area < 0.5 * sum(tm.areas_l0px):
         return False
+    if not cores_stand_apart(cores, l0_dims):
+        return False
     # fragments of one core photograph: together one round body with no glass gaps between them
     return not one_round_body(cores, tm)
+
+
+#: centre distance / sum of radii below which two "cores" overlap (TMA cores stand apart on glass)
+MIN_CORE_SEPARATION = 0.85
+#: a core sticking out of the image by more than this fraction of its radius is cut by the border
+MAX_CUT_FRACTION = 0.2
+
+
+def cores_stand_apart(cores: list[Core], l0_dims: tuple[int, int]) -> bool:
+    """True when no two cores overlap and most lie within the image: lobules of fat or tissue islands of a
+    single field found as round blobs overlap and run off the image's edges."""
+    W, H = l0_dims
+    cut = 0
+    for i, a in enumerate(cores):
+        (x, y), r = a.l0_center, a.l0_radius
+        m = MAX_CUT_FRACTION * r
+        if x - r < -m or y - r < -m or x + r > W + m or y + r > H + m:
+            cut += 1
+        for b in cores[i + 1:]:
+            d = math.hypot(x - b.l0_center[0], y - b.l0_center[1])
+            if d < MIN_CORE_SEPARATION * (r + b.l0_radius):
+                return False
+    return cut <= len(cores) / 3
 
 
 def one_round_body(cores: list[Core], tm: TissueMask) -> bool:

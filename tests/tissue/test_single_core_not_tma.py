@@ -48,3 +48,25 @@ def test_synthetic_tma_is_still_a_tma():
     assert is_tma(source)
     kind, regions = regions_for(source, "auto")
     assert kind == "tma" and sorted(r.id for r in regions) == sorted(t.id for t in truth)
+
+
+def test_overlapping_blobs_cut_by_the_border_are_not_a_tma():
+    """A single field of fat lobules or tissue islands whose round blobs overlap and run off the image's
+    edges (real BCI fields were dearrayed as 3-5 "cores") is one field, not a TMA."""
+    import cv2
+    import numpy as np
+
+    from her2viewer.tissue.tma import Core, cores_stand_apart
+
+    img = np.full((1000, 1000, 3), 240, np.uint8)
+    for (x, y), r in (((160, 220), 215), ((240, 770), 310), ((590, 370), 290), ((940, 220), 180)):
+        cv2.circle(img, (x, y), r, (150, 120, 100), -1)
+    assert not is_tma(ArraySlide(img, mpp=1.0))
+
+    def core(x, y, r):
+        return Core("A1", 0, 0, (int(x - r), int(y - r), int(2 * r), int(2 * r)), (float(x), float(y)), float(r))
+
+    apart = [core(200, 200, 100), core(500, 200, 100), core(200, 500, 100), core(500, 500, 100)]
+    assert cores_stand_apart(apart, (700, 700))
+    assert not cores_stand_apart(apart[:3] + [core(300, 300, 100)], (700, 700))           # overlap
+    assert not cores_stand_apart([core(20, 20, 100), core(680, 20, 100), core(350, 350, 100)], (700, 700))
