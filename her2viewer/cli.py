@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "montecarlo": ("her2viewer.commands.montecarlo", "Monte Carlo study of N and k from a PSS pool"),
     "report": ("her2viewer.commands.report", "write a PDF report for a slide and its result"),
     "patches": ("her2viewer.commands.patches", "cut labelled patches from annotations"),
+    "calibrate": ("her2viewer.commands.calibrate", "fit the rules scorer's stain profile to a lab's labelled images"),
     "compare": ("her2viewer.commands.compare", "all methods in one patient-wise cross-validation (IPD-Breast table)"),
 }
 

@@ -31,8 +31,12 @@ NOT_ASSESSABLE_EXIT = 3
 
 
 def _extra(args: argparse.Namespace) -> dict:
-    """Method-specific options for ScoreOptions.extra."""
+    """Method-specific options for ScoreOptions.extra (a stain profile: ProfileError naming the file)."""
     extra: dict = {"batch_size": args.batch_size}
+    if getattr(args, "profile", None):
+        from ..scoring.rules.profile import StainProfile, profile_extra
+
+        extra["rules"] = profile_extra(StainProfile.load(args.profile))
     if args.aggregator:
         extra["aggregator"] = args.aggregator
     if args.patch_aggregator:
@@ -78,6 +82,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_mpp_argument(parser)
     parser.add_argument("--force", action="store_true",
                         help="score even when the input checks say the image is not assessable")
+    parser.add_argument("--profile", default=None, metavar="PROFILE.json",
+                        help="stain profile for the rules scorer (from `her2viewer calibrate`; default: shipped)")
     parser.add_argument("--min-tumour-cells", type=int, default=50, metavar="N",
                         help="fewer invasive tumour cells (rules) is not assessable (default 50; a warning "
                         "below 200)")
@@ -222,9 +228,15 @@ def run(args: argparse.Namespace) -> int:
         return fail("--within and --keep-ignore need --annotations A.geojson")
     if args.within and args.scope != "auto":
         return fail("--within and --scope cannot be combined: --within is the scope")
+    from ..scoring.rules.profile import ProfileError
+
+    try:
+        extra = _extra(args)
+    except ProfileError as e:
+        return fail(str(e))
     options = ScoreOptions(n_samples=args.n_samples, top_k=args.top_k, seed=args.seed, device=args.device,
                            model_path=args.model, ish_positive=True if args.ish_positive else None,
-                           extra=_extra(args), mpp=args.mpp, force=args.force,
+                           extra=extra, mpp=args.mpp, force=args.force,
                            min_tumour_cells=args.min_tumour_cells)
     try:
         scope = parse_scope(args.scope)

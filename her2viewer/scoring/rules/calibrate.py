@@ -37,6 +37,10 @@ GRID = {
     "positive_pct": np.array([5.0, 7.5, 10.0, 15.0, 20.0, 30.0]),
 }
 LOSS_BY_DISTANCE = np.array([0.0, 1.0, 3.0, 5.0])
+#: an image with fewer tumour cells is not assessable (as `ScoreOptions.min_tumour_cells`): not fitted on,
+#: and counted apart in the evaluation
+MIN_TUMOUR_CELLS = 50
+NOT_ASSESSABLE = "n/a"
 
 
 class CalibrationError(ValueError):
@@ -128,7 +132,9 @@ def measure_folder(folder: str | Path, mpp: float | None = None, task: Task | No
 
 
 def predict(m: MeasuredImage, t: MembraneThresholds, positive_pct: float) -> str:
-    """The ASCO/CAP score of a measured image under these cut-offs."""
+    """The ASCO/CAP score of a measured image under these cut-offs (`NOT_ASSESSABLE` with too few cells)."""
+    if m.n < MIN_TUMOUR_CELLS:
+        return NOT_ASSESSABLE
     inten = intensity_class(m.membrane_od, t)
     decision, _ = asco_cap_from_cells(inten, is_complete(m.completeness, inten, t),
                                       AscoThresholds(positive_pct=positive_pct))
@@ -139,6 +145,8 @@ def _loss(images: Sequence[MeasuredImage], values: dict[str, float]) -> float:
     t = MembraneThresholds(values["faint"], values["moderate"], values["strong"], values["complete"])
     total = 0.0
     for m in images:
+        if m.n < MIN_TUMOUR_CELLS:
+            continue
         d = abs(SCORES4.index(predict(m, t, values["positive_pct"])) - SCORES4.index(m.label))
         total += LOSS_BY_DISTANCE[d]
     return total
@@ -187,37 +195,48 @@ def fit_profile(images: Sequence[MeasuredImage], start: StainProfile | None = No
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Predictions against labels: accuracy, within-one-class accuracy and the confusion matrix."""
+    """Predictions against labels: accuracy and within-one-class accuracy over the assessable images, the
+    number not assessable (too few tumour cells), and the confusion matrix (last column: not assessable)."""
 
     labels: list[str]
     predictions: list[str]
 
+    def _pairs(self) -> list[tuple[int, int]]:
+        return [(SCORES4.index(p), SCORES4.index(t)) for p, t in zip(self.predictions, self.labels, strict=True)
+                if p != NOT_ASSESSABLE]
+
+    @property
+    def not_assessable(self) -> int:
+        return sum(p == NOT_ASSESSABLE for p in self.predictions)
+
     @property
     def accuracy(self) -> float:
-        return float(np.mean([p == t for p, t in zip(self.predictions, self.labels, strict=True)]))
+        pairs = self._pairs()
+        return float(np.mean([p == t for p, t in pairs])) if pairs else 0.0
 
     @property
     def within_one(self) -> float:
-        return float(np.mean([abs(SCORES4.index(p) - SCORES4.index(t)) <= 1
-                              for p, t in zip(self.predictions, self.labels, strict=True)]))
+        pairs = self._pairs()
+        return float(np.mean([abs(p - t) <= 1 for p, t in pairs])) if pairs else 0.0
 
     def confusion(self) -> np.ndarray:
-        """Rows: label 0..3+; columns: prediction 0..3+."""
-        c = np.zeros((4, 4), int)
+        """Rows: label 0..3+; columns: call 0..3+ and not assessable."""
+        c = np.zeros((4, 5), int)
         for p, t in zip(self.predictions, self.labels, strict=True):
-            c[SCORES4.index(t), SCORES4.index(p)] += 1
+            c[SCORES4.index(t), 4 if p == NOT_ASSESSABLE else SCORES4.index(p)] += 1
         return c
 
     def confusion_text(self) -> str:
         """The confusion matrix as aligned text."""
         c = self.confusion()
-        lines = ["label \\ called   " + "  ".join(f"{s:>3}" for s in SCORES4)]
+        lines = ["label \\ called   " + "  ".join(f"{s:>3}" for s in (*SCORES4, NOT_ASSESSABLE))]
         lines += [f"{s:>14}   " + "  ".join(f"{v:>3d}" for v in row) for s, row in zip(SCORES4, c, strict=True)]
         return "\n".join(lines)
 
     def as_dict(self) -> dict:
         return {"accuracy": round(self.accuracy, 4), "within_one": round(self.within_one, 4),
-                "confusion": self.confusion().tolist(), "n": len(self.labels)}
+                "not_assessable": self.not_assessable, "confusion": self.confusion().tolist(),
+                "n": len(self.labels)}
 
 
 def evaluate(images: Sequence[MeasuredImage], t: MembraneThresholds, positive_pct: float) -> Evaluation:

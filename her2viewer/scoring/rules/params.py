@@ -54,9 +54,9 @@ class NucleusParams:
     """Nucleus detection on the haematoxylin channel and the tumour / non-tumour rule.
 
     Tumour cell: nucleus area >= `tumour_min_area_um2`, not elongated (minor / major axis >=
-    `tumour_min_axis_ratio`, which excludes stromal fibroblasts) and not a small dark round lymphocyte
+    `tumour_min_axis_ratio`, which excludes stromal fibroblasts), not a small dark round lymphocyte
     (area < `lymphocyte_max_area_um2` with mean haematoxylin OD >= `lymphocyte_darkness` x the median of the
-    nuclei in its tile).
+    nuclei in its tile), and part of a cohesive group (`cohesion_um`, `cohesion_min`).
     """
 
     smooth_um: float = 0.75
@@ -72,6 +72,11 @@ class NucleusParams:
     tumour_min_axis_ratio: float = 0.4
     lymphocyte_max_area_um2: float = 60.0
     lymphocyte_darkness: float = 1.25
+    #: invasive carcinoma grows in cohesive nests, cords and sheets: a tumour cell needs at least
+    #: `cohesion_min` other tumour-like nuclei within `cohesion_um` (scattered stromal, fat and lymphoid
+    #: nuclei of a field without carcinoma are not counted); 0 turns the rule off
+    cohesion_um: float = 30.0
+    cohesion_min: int = 3
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,8 @@ class RulesScorer:
 
     def __init__(self, options: ScoreOptions | None = None, params: RulesParams | None = None) -> None:
         self.options = options or ScoreOptions()
-        self.params = params or RulesParams.from_extra(self.options.extra.get("rules"), self.options.seed)
+        self.params = params or RulesParams.from_extra(_with_profile(self.options.extra.get("rules")),
+                                                       self.options.seed)
 
     def score_region(self, source: SlideSource, region: Region, task: Task | None = None) -> ScoreResult:
         """Detect cells in the region, classify their membranes and apply the ASCO/CAP rule."""
@@ -118,6 +119,19 @@ def _hscore_heatmap(rc: RegionCells, inten: np.ndarray, region: Region) -> Heatm
     vals = np.where(n >= 3, s / np.maximum(n, 1) / 3.0, np.nan).reshape(rows, cols).astype(np.float32)
     return Heatmap("membrane_hscore", vals, (float(x0), float(y0)), float(cell), 0.0, 1.0,
                    "membrane H-score of tumour cells / 300")
+
+
+def _with_profile(extra: dict | None) -> dict:
+    """The rules options, on top of the shipped stain profile unless they bring their own cut-offs."""
+    from .profile import default_profile, profile_extra
+
+    extra = dict(extra or {})
+    if "membrane" in extra or "profile" in extra:
+        return extra
+    base = profile_extra(default_profile())
+    for key, value in extra.items():
+        base[key] = {**base[key], **value} if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return base
 
 
 @register_scorer("rules")

@@ -21,7 +21,7 @@ from ...slide.base import SlideSource
 from ...stain import StainMatrix, credible_stains, deconvolve
 from ..base import Region, RegionMask
 from .cells import TileCells, analyse_tile, hema_threshold
-from .params import DEFAULT_MPP, RulesParams
+from .params import DEFAULT_MPP, NucleusParams, RulesParams
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +153,23 @@ def analyse_region(source: SlideSource, region: Region, params: RulesParams, tas
                             for k in TileCells.__dataclass_fields__))
     else:
         l0_x, l0_y, cells = np.zeros(0), np.zeros(0), TileCells.empty()
+    cells.tumour = cells.tumour & cohesive(l0_x, l0_y, cells.tumour, mpp, params.nucleus)
     return RegionCells(l0_x, l0_y, cells, stains, thr, mpp, mpp_assumed, px_um, len(tissue), skipped)
+
+
+def cohesive(l0_x: np.ndarray, l0_y: np.ndarray, candidate: np.ndarray, mpp: float,
+             p: NucleusParams) -> np.ndarray:
+    """Candidates with at least `cohesion_min` other candidates within `cohesion_um` (all True when off)."""
+    if p.cohesion_min <= 0 or not candidate.any():
+        return np.ones(len(l0_x), bool)
+    from scipy.spatial import cKDTree
+
+    idx = np.flatnonzero(candidate)
+    pts = np.stack([l0_x[idx], l0_y[idx]], 1) * mpp
+    counts = np.array([len(n) - 1 for n in cKDTree(pts).query_ball_point(pts, p.cohesion_um)])
+    out = np.zeros(len(l0_x), bool)
+    out[idx] = counts >= p.cohesion_min
+    return out
 
 
 def _run_bounded(work, items: list, params: RulesParams, task: Task) -> list:
