@@ -82,6 +82,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_mpp_argument(parser)
     parser.add_argument("--force", action="store_true",
                         help="score even when the input checks say the image is not assessable")
+    parser.add_argument("--criteria", default="breast", choices=["breast", "gastric"],
+                        help="scoring criteria: breast (ASCO/CAP 2018/2023, default) or gastric (ASCO/CAP/ASCP "
+                        "2016 gastro-oesophageal adenocarcinoma)")
+    parser.add_argument("--specimen", default="resection", choices=["resection", "biopsy"],
+                        help="with --criteria gastric: resection (>= 10%% of tumour cells, default) or biopsy "
+                        "(a cohesive cluster of >= 5 cells)")
     parser.add_argument("--profile", default=None, metavar="PROFILE.json",
                         help="stain profile for the rules scorer (from `her2viewer calibrate`; default: shipped)")
     parser.add_argument("--min-tumour-cells", type=int, default=50, metavar="N",
@@ -236,7 +242,8 @@ def run(args: argparse.Namespace) -> int:
         return fail(str(e))
     options = ScoreOptions(n_samples=args.n_samples, top_k=args.top_k, seed=args.seed, device=args.device,
                            model_path=args.model, ish_positive=True if args.ish_positive else None,
-                           extra=extra, mpp=args.mpp, force=args.force,
+                           extra=extra, mpp=args.mpp, force=args.force, criteria=args.criteria,
+                           specimen=args.specimen,
                            min_tumour_cells=args.min_tumour_cells)
     try:
         scope = parse_scope(args.scope)

@@ -268,6 +268,17 @@ def _cores_block(result: ScoreResult) -> list[Any]:
             Spacer(1, 4), t]
 
 
+def _criteria_text(result: ScoreResult) -> str:
+    """The scoring criteria the result was made under (breast unless it says otherwise)."""
+    from ..scoring.gastric import CRITERIA_NAMES
+
+    crit = str(result.params.get("criteria", "breast"))
+    text = CRITERIA_NAMES.get(crit, crit)
+    if crit == "gastric":
+        text += f", {result.params.get('specimen', 'resection')}"
+    return text
+
+
 def _method_block(result: ScoreResult) -> list[Any]:
     m = result.model
     params = {k: v for k, v in result.params.items() if isinstance(v, (str, int, float, bool)) and k != "note"}
@@ -276,6 +287,7 @@ def _method_block(result: ScoreResult) -> list[Any]:
             [_p("Model", "label"), _p(m.name, "cell")],
             [_p("Model version", "label"), _p(m.version or "-", "cell")],
             [_p("Model sha256", "label"), _p(m.sha256 or "none (no trained weights)", "mono")],
+            [_p("Criteria", "label"), _p(_criteria_text(result), "cell")],
             [_p("Parameters", "label"), _p(param_text, "small")],
             [_p("Run time", "label"), _p(f"{result.elapsed_s:.1f} s", "cell")],
             [_p("Software", "label"), _p(f"HER2 Viewer {__version__}", "cell")]]

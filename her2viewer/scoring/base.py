@@ -67,6 +67,11 @@ class ScoreOptions:
     force: bool = False
     #: run the input checks (`her2viewer.qc`) before scoring
     qc: bool = True
+    #: scoring criteria: "breast" (ASCO/CAP 2018/2023) or "gastric" (ASCO/CAP/ASCP 2016); the rules scorer
+    #: applies them, every result records them
+    criteria: str = "breast"
+    #: gastric only: "resection" or "biopsy"
+    specimen: str = "resection"
     #: fewer invasive tumour cells than this (counted by the rules scorer) is not assessable
     min_tumour_cells: int = 50
     #: fewer than this is a warning

@@ -202,7 +202,9 @@ def score_slide(source: SlideSource, method: str, options: ScoreOptions | None =
 
 
 def _run_params(options: ScoreOptions, kind: str, n_regions: int, exclude: Any) -> dict[str, Any]:
-    return {"N": options.n_samples, "k": options.top_k, "seed": options.seed, "device": options.device,
+    return {"criteria": options.criteria,
+            **({"specimen": options.specimen} if options.criteria == "gastric" else {}),
+            "N": options.n_samples, "k": options.top_k, "seed": options.seed, "device": options.device,
             "scope": kind, "n_regions": n_regions, **({"excluded": True} if exclude is not None else {}),
             **({"forced": True} if options.force else {})}
 

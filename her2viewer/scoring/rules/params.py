@@ -115,6 +115,8 @@ class RulesParams:
     bootstrap: int = 200
     threshold_jitter: float = 0.1  # relative sd of the OD thresholds in the bootstrap
     seed: int = 0
+    criteria: str = "breast"  # "breast" (ASCO/CAP 2018/2023) or "gastric" (ASCO/CAP/ASCP 2016)
+    specimen: str = "resection"  # gastric only: "resection" (>= 10% of cells) or "biopsy" (a cluster of >= 5)
     positive_pct: float = 10.0  # ASCO/CAP's "> 10% of tumour cells"; a stain profile may refit it
     profile: dict[str, Any] | None = None  # the stain profile these thresholds came from (name, path, values)
 

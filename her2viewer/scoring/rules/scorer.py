@@ -32,8 +32,10 @@ class RulesScorer:
 
     def __init__(self, options: ScoreOptions | None = None, params: RulesParams | None = None) -> None:
         self.options = options or ScoreOptions()
-        self.params = params or RulesParams.from_extra(_with_profile(self.options.extra.get("rules")),
-                                                       self.options.seed)
+        extra = _with_profile(self.options.extra.get("rules"))
+        extra.setdefault("criteria", self.options.criteria)
+        extra.setdefault("specimen", self.options.specimen)
+        self.params = params or RulesParams.from_extra(extra, self.options.seed)
 
     def score_region(self, source: SlideSource, region: Region, task: Task | None = None) -> ScoreResult:
         """Detect cells in the region, classify their membranes and apply the ASCO/CAP rule."""
@@ -43,10 +45,12 @@ class RulesScorer:
         rc = analyse_region(source, region, p, task.sub(0.0, 0.95))
         tum = rc.cells.tumour
         od, comp = rc.cells.membrane_od[tum], rc.cells.completeness[tum]
-        decision, pcts, inten, complete = decide(od, comp, p.membrane, p.positive_pct)
+        xy_um = np.stack([rc.l0_x[tum], rc.l0_y[tum]], 1) * rc.mpp
+        decision, pcts, inten, complete = decide(od, comp, p.membrane, p.positive_pct, p.criteria, p.specimen,
+                                                 xy_um)
         task.report(0.96, "estimating uncertainty")
         probs = bootstrap_probabilities(od, comp, p.membrane, p.bootstrap, p.threshold_jitter, p.seed,
-                                        p.positive_pct)
+                                        p.positive_pct, p.criteria, p.specimen, xy_um)
         cells = dict(pcts.as_dict())
         cells.update({
             "n_detected": int(len(rc.cells)),
@@ -64,6 +68,9 @@ class RulesScorer:
         detections = CellDetections(rc.l0_x.astype(np.float32), rc.l0_y.astype(np.float32),
                                     all_inten.astype(np.int8), all_complete.astype(bool), tum.astype(bool))
         explanation = decision.reason
+        cells["criteria"] = p.criteria
+        if p.criteria == "gastric":
+            cells["specimen"] = p.specimen
         if decision.score == "0" and decision.subclass:
             explanation += f" (HER2-{decision.subclass})" if decision.subclass not in explanation else ""
         result = ScoreResult(
