@@ -25,6 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mpp", type=float, default=None, metavar="UM_PER_PX",
                         help="the images' pixel size in um/px when their files state none (default: estimated)")
     parser.add_argument("--name", default=None, help="the profile's name (default: the data folder's name)")
+    parser.add_argument("--fit", default="scale", choices=["scale", "full"],
+                        help="scale (default): one factor on the OD cut-offs and the completeness cut; full: "
+                        "every cut-off and the percentage cut (needs many images)")
     parser.add_argument("--licence", default="", help="licence of the images, recorded in the profile")
 
 
@@ -58,16 +61,16 @@ def run(args: argparse.Namespace) -> int:
     before = evaluate(images, start.membrane, start.positive_pct)
     print(f"\nbefore ({start.name}): accuracy {before.accuracy:.1%}, within one class {before.within_one:.1%}")
     print(before.confusion_text())
-    loo = leave_one_out(images, start)
+    loo = leave_one_out(images, start, mode=args.fit)
     print(f"\nafter, leave-one-out: accuracy {loo.accuracy:.1%}, within one class {loo.within_one:.1%}")
     print(loo.confusion_text())
-    membrane, pct, _ = fit_profile(images, start)
+    membrane, pct, _ = fit_profile(images, start, args.fit)
     from ..scoring.rules.calibrate import MEASURE_SECTOR_FLOOR
 
     profile = StainProfile(membrane, pct, MEASURE_SECTOR_FLOOR, args.name or data.resolve().name, "1",
                            fitted_on=f"{len(images)} labelled images in {data.resolve().name}",
                            n_images=len(images), data_licence=args.licence,
-                           cross_validation={"method": "leave-one-out", **loo.as_dict(),
+                           cross_validation={"method": "leave-one-out", "fit": args.fit, **loo.as_dict(),
                                              "before": {"profile": start.name, **before.as_dict()}})
     try:
         out = profile.save(args.out)

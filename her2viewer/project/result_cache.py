@@ -92,11 +92,14 @@ def canonical(obj: Any) -> Any:
 
 
 def params_for(options: ScoreOptions, scope: str | Region = "auto") -> dict[str, Any]:
-    """The cache parameters of a scoring run: N, k, seed, scope, region, ISH and the scorer's extras."""
+    """The cache parameters of a scoring run: N, k, seed, scope, region, ISH, the scorer's extras (a stain
+    profile included), the criteria and the input checks' tumour-cell minimum."""
     region = canonical(scope) if isinstance(scope, Region) else None
     return {"N": options.n_samples, "k": options.top_k, "seed": options.seed,
             "scope": "region" if region is not None else scope, "region": region,
-            "ish": options.ish_positive, "extra": canonical(options.extra)}
+            "ish": options.ish_positive, "extra": canonical(options.extra),
+            "criteria": options.criteria, "specimen": options.specimen if options.criteria == "gastric" else None,
+            "min_tumour_cells": options.min_tumour_cells}
 
 
 def _now_iso() -> str:

@@ -58,6 +58,12 @@ SCOPES = (
     ("selection", "Selected region"),
 )
 DEFAULT_METHOD = "rules"
+#: (label, (criteria, specimen)) offered in the Scoring panel
+CRITERIA_CHOICES = (
+    ("Breast \u2014 ASCO/CAP 2018/2023", ("breast", "resection")),
+    ("Gastric resection \u2014 ASCO/CAP/ASCP 2016", ("gastric", "resection")),
+    ("Gastric biopsy \u2014 ASCO/CAP/ASCP 2016", ("gastric", "biopsy")),
+)
 
 
 def with_pixel_size(options: ScoreOptions, source: Any) -> ScoreOptions:
@@ -91,6 +97,7 @@ class ScoringControls(QWidget):
 
     sigRun = Signal()
     sigCancel = Signal()
+    sigCriteriaChanged = Signal(object)   # (criteria, specimen)
 
     def __init__(self, methods: list[str] | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -120,6 +127,24 @@ class ScoringControls(QWidget):
         for key, label in SCOPES:
             self.scope_combo.addItem(label, key)
         form.addRow("Scope:", self.scope_combo)
+        self.criteria_combo = QComboBox()
+        for label, value in CRITERIA_CHOICES:
+            self.criteria_combo.addItem(label, value)
+        self.criteria_combo.setToolTip("The guideline the rules scorer applies; kept per slide and stored with "
+                                       "the result")
+        self.criteria_combo.currentIndexChanged.connect(lambda _i: self.sigCriteriaChanged.emit(self.criteria()))
+        form.addRow("Criteria:", self.criteria_combo)
+        profile_row = QHBoxLayout()
+        self.profile_combo = QComboBox()
+        self.profile_combo.addItem("Shipped stain profile", None)
+        self.profile_combo.setToolTip("The rules scorer's membrane cut-offs: the shipped profile or one from "
+                                      "Tools > Calibrate scoring thresholds / `her2viewer calibrate`")
+        self.profile_button = QToolButton(text="\u2026")
+        self.profile_button.setToolTip("Load a stain profile (JSON)")
+        self.profile_button.clicked.connect(self._choose_profile)
+        profile_row.addWidget(self.profile_combo, 1)
+        profile_row.addWidget(self.profile_button)
+        form.addRow("Profile:", profile_row)
         layout.addLayout(form)
         row = QHBoxLayout()
         self.run_button = QPushButton("Run")
@@ -171,10 +196,55 @@ class ScoringControls(QWidget):
         if path:
             self.model_edit.setText(path)
 
+    def criteria(self) -> tuple[str, str]:
+        """(criteria, specimen) chosen."""
+        return tuple(self.criteria_combo.currentData() or ("breast", "resection"))
+
+    def set_criteria(self, value: tuple[str, str]) -> None:
+        """Show a slide's criteria (without emitting a change)."""
+        i = next((i for i in range(self.criteria_combo.count())
+                  if tuple(self.criteria_combo.itemData(i)) == tuple(value)), 0)
+        self.criteria_combo.blockSignals(True)
+        self.criteria_combo.setCurrentIndex(i)
+        self.criteria_combo.blockSignals(False)
+
+    def add_profile(self, path: str | Path) -> None:
+        """Offer a stain profile file (ProfileError when it cannot be used) and choose it."""
+        from her2viewer.scoring.rules.profile import StainProfile
+
+        prof = StainProfile.load(path)
+        path = str(Path(path).resolve())
+        i = self.profile_combo.findData(path)
+        if i < 0:
+            self.profile_combo.addItem(f"{prof.name} ({Path(path).name})", path)
+            i = self.profile_combo.count() - 1
+        self.profile_combo.setCurrentIndex(i)
+
+    def _choose_profile(self) -> None:
+        from her2viewer.scoring.rules.profile import ProfileError
+
+        path, _ = QFileDialog.getOpenFileName(self, "Choose a stain profile", "", "Stain profiles (*.json)")
+        if path:
+            try:
+                self.add_profile(path)
+            except ProfileError as e:
+                self.show_error(str(e))
+
     def options(self) -> ScoreOptions:
-        """The score options the form describes."""
+        """The score options the form describes (a chosen stain profile goes to the rules scorer)."""
+        from her2viewer.scoring.rules.profile import ProfileError, StainProfile, profile_extra
+
+        extra: dict[str, Any] = {}
+        path = self.profile_combo.currentData()
+        if path:
+            try:
+                extra["rules"] = profile_extra(StainProfile.load(path))
+            except ProfileError as e:
+                self.show_error(f"{e}; using the shipped profile")
+        criteria, specimen = self.criteria()
         return ScoreOptions(n_samples=self.n_spin.value(), top_k=self.k_spin.value(), seed=self.seed_spin.value(),
-                            model_path=self.model_edit.text().strip() or None)
+                            model_path=self.model_edit.text().strip() or None, extra=extra, criteria=criteria,
+                            specimen=specimen)
 
     def scope_key(self) -> str:
         """The chosen scope's key (see SCOPES)."""
@@ -210,6 +280,7 @@ class TabState:
     db: ProjectDB | None = None
     db_error: str | None = None
     jobs: list[int] = field(default_factory=list)
+    criteria: tuple[str, str] = ("breast", "resection")   # chosen per slide
 
 
 class ScoringController(QObject):
@@ -234,6 +305,7 @@ class ScoringController(QObject):
         self._tabs_by_key: dict[int, QWidget] = {}
         self.controls.sigRun.connect(self.run)
         self.controls.sigCancel.connect(self.cancel)
+        self.controls.sigCriteriaChanged.connect(self._criteria_changed)
         self.engine.sigStarted.connect(self._on_started)
         self.engine.sigProgress.connect(self._on_progress)
         self.engine.sigFinished.connect(self._on_finished)
@@ -375,6 +447,35 @@ class ScoringController(QObject):
         self.controls.status_label.setText(f"Queued: {job.method} on {job.label}")
         return job_id
 
+    def calibrate_dialog(self) -> QWidget:
+        """Tools > Calibrate scoring thresholds (a saved profile becomes the Scoring panel's choice)."""
+        from .calibrate_dialog import CalibrateDialog
+
+        dlg = CalibrateDialog(self.window, on_saved=self.controls.add_profile)
+        dlg.show()
+        self._calibrate_dialog = dlg
+        return dlg
+
+    def load_saved_profiles(self) -> None:
+        """Offer the stain profiles saved earlier (a broken one is logged and left out)."""
+        from her2viewer.scoring.rules.profile import ProfileError
+
+        from .calibrate_dialog import profiles_folder
+
+        folder = profiles_folder()
+        current = self.controls.profile_combo.currentIndex()
+        for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+            try:
+                self.controls.add_profile(path)
+            except ProfileError as e:
+                log.warning("%s", e)
+        self.controls.profile_combo.setCurrentIndex(current)
+
+    def _criteria_changed(self, value: tuple[str, str]) -> None:
+        tab = self.window.current_tab()
+        if tab is not None:
+            self.state(tab).criteria = tuple(value)
+
     def score_anyway(self, method: str) -> int | None:
         """Score the current slide with `method` although the input checks found it not assessable."""
         return self.run(method, replace(self.controls.options(), force=True))
@@ -447,6 +548,7 @@ class ScoringController(QObject):
             self.sigResultShown.emit(None)
             return
         st = self.state(tab)
+        self.controls.set_criteria(st.criteria)
         self.score_panel.set_result(st.result, from_cache=st.from_cache)
         if st.core_id and st.result is not None:
             self.score_panel.show_core(st.core_id)
@@ -585,6 +687,13 @@ def install_scoring(window: QMainWindow, *, project_folder: str | Path | None = 
     for dock in docks.values():
         menu.addAction(dock.toggleViewAction())
     ctl.menu, ctl.actions = menu, actions
+    from .annotation_actions import find_menu
+
+    calibrate = QAction("&Calibrate Scoring Thresholds...", window)
+    calibrate.triggered.connect(ctl.calibrate_dialog)
+    find_menu(window, "&Tools").addAction(calibrate)
+    actions.append(calibrate)
+    ctl.load_saved_profiles()
     window.installEventFilter(ctl)
     for tab in window.slide_tabs():
         ctl.slide_opened(tab)

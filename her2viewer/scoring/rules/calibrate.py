@@ -3,8 +3,9 @@ images, and measure it honestly with leave-one-out.
 
 Every image is measured once (`measure_image`: the input checks' pixel size, the tissue, every tumour cell's
 membrane DAB OD and completeness with a fixed sector floor); the fit then only re-applies the ASCO/CAP table
-with other cut-offs, so it takes seconds. The fit is a coordinate search over a grid of each cut-off from
-several starts, minimising a robust loss over images: 0 for the right score, 1 one class off, 3 two classes
+with other cut-offs, so it takes seconds. The default fit has two numbers (one factor on the three OD
+cut-offs, as a paler or darker stain needs, and the completeness cut); "full" is a coordinate search over a
+grid of each cut-off and the percentage cut from several starts. Both minimise a robust loss over images: 0 for the right score, 1 one class off, 3 two classes
 off, 5 three off (labels of slide-level scores on patches are noisy: a wrong-by-one is forgiven more than a
 0 called 3+). Leave-one-out fits on all images but one and scores that one, for every image in turn.
 """
@@ -156,10 +157,22 @@ def _valid(v: dict[str, float]) -> bool:
     return 0 < v["faint"] < v["moderate"] < v["strong"]
 
 
-def fit_profile(images: Sequence[MeasuredImage], start: StainProfile | None = None, rounds: int = 4,
-                n_starts: int = 4, seed: int = 0) -> tuple[MembraneThresholds, float, float]:
-    """(membrane thresholds, percentage cut, mean loss) minimising the robust loss on `images`."""
+FIT_MODES = ("scale", "full")
+#: "scale": one factor on the three OD cut-offs (a lab's stain reads darker or paler) and the completeness cut
+SCALES = np.round(np.geomspace(0.35, 2.5, 43), 4)
+
+
+def fit_profile(images: Sequence[MeasuredImage], start: StainProfile | None = None, mode: str = "scale",
+                rounds: int = 4, n_starts: int = 4, seed: int = 0) -> tuple[MembraneThresholds, float, float]:
+    """(membrane thresholds, percentage cut, mean loss) minimising the robust loss on `images`.
+
+    Mode "scale" (default) fits two numbers: one factor on the start's three OD cut-offs and the completeness
+    cut (ties go to the start); "full" searches every cut-off and the percentage cut (needs many images)."""
     start = start or StainProfile()
+    if mode == "scale":
+        return _fit_scale(images, start)
+    if mode != "full":
+        raise ValueError(f"unknown fit mode {mode!r}; use one of {', '.join(FIT_MODES)}")
     m0 = start.membrane
     starts = [{"faint": m0.faint, "moderate": m0.moderate, "strong": m0.strong, "complete": m0.complete,
                "positive_pct": start.positive_pct}]
@@ -189,6 +202,23 @@ def fit_profile(images: Sequence[MeasuredImage], start: StainProfile | None = No
             best = (cur, values)
     assert best is not None
     v = best[1]
+    return (MembraneThresholds(v["faint"], v["moderate"], v["strong"], v["complete"]), v["positive_pct"],
+            best[0] / max(1, len(images)))
+
+
+def _fit_scale(images: Sequence[MeasuredImage], start: StainProfile) -> tuple[MembraneThresholds, float, float]:
+    m0 = start.membrane
+    best: tuple[float, float, dict[str, float]] | None = None
+    for s in SCALES:
+        for c in GRID["complete"]:
+            values = {"faint": float(m0.faint * s), "moderate": float(m0.moderate * s), "strong": float(m0.strong * s),
+                      "complete": float(c), "positive_pct": start.positive_pct}
+            loss = _loss(images, values)
+            near = abs(float(np.log(s))) + abs(float(c) - m0.complete)   # ties: the nearest to the start
+            if best is None or (loss, near) < (best[0], best[1]):
+                best = (loss, near, values)
+    assert best is not None
+    v = best[2]
     return (MembraneThresholds(v["faint"], v["moderate"], v["strong"], v["complete"]), v["positive_pct"],
             best[0] / max(1, len(images)))
 
@@ -245,13 +275,13 @@ def evaluate(images: Sequence[MeasuredImage], t: MembraneThresholds, positive_pc
 
 
 def leave_one_out(images: Sequence[MeasuredImage], start: StainProfile | None = None,
-                  task: Task | None = None) -> Evaluation:
+                  task: Task | None = None, mode: str = "scale") -> Evaluation:
     """Each image scored with cut-offs fitted on all the others."""
     task = task or Task()
     preds = []
     for i, m in enumerate(images):
         task.report(i / len(images), f"leave-one-out {i + 1}/{len(images)}")
         rest = [x for j, x in enumerate(images) if j != i]
-        t, pct, _ = fit_profile(rest, start)
+        t, pct, _ = fit_profile(rest, start, mode)
         preds.append(predict(m, t, pct))
     return Evaluation([m.label for m in images], preds)
