@@ -82,6 +82,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_mpp_argument(parser)
     parser.add_argument("--force", action="store_true",
                         help="score even when the input checks say the image is not assessable")
+    parser.add_argument("--measurements", default=None, metavar="OUT.csv",
+                        help="also write the measurement table (slide and cores: tumour cells, %% per membrane "
+                        "pattern, H-score) as CSV")
     parser.add_argument("--criteria", default="breast", choices=["breast", "gastric"],
                         help="scoring criteria: breast (ASCO/CAP 2018/2023, default) or gastric (ASCO/CAP/ASCP "
                         "2016 gastro-oesophageal adenocarcinoma)")
@@ -254,6 +257,10 @@ def run(args: argparse.Namespace) -> int:
             if args.pool and result.assessable:
                 out = Path(args.pool_out or f"{Path(args.path).stem}.pss_pool.json")
                 write_pool(out, source, options, scope, args.pool, args.label, exclude)
+            if args.measurements:
+                from ..scoring.measurements import write_measurements_csv
+
+                write_measurements_csv(result, args.measurements)
             if args.report:
                 from ..report.pdf import write_report
 

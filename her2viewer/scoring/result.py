@@ -110,13 +110,17 @@ class Heatmap:
 @dataclass
 class CellDetections:
     """Detected cells: level-0 centres, membrane intensity class (0..3), completeness and (optionally)
-    whether each cell counts as a tumour cell (None: all are tumour cells, as in older results)."""
+    whether each cell counts as a tumour cell (None: all are tumour cells, as in older results), and the
+    measurements behind the classes: membrane DAB OD and the stained fraction of the ring (None in older
+    results)."""
 
     x: np.ndarray
     y: np.ndarray
     intensity: np.ndarray
     complete: np.ndarray
     tumour: np.ndarray | None = None
+    membrane_od: np.ndarray | None = None
+    completeness: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(len(self.x))
@@ -130,13 +134,20 @@ class CellDetections:
         }
         if self.tumour is not None:
             d["tumour"] = np.asarray(self.tumour, bool).astype(int).tolist()
+        if self.membrane_od is not None:
+            d["membrane_od"] = np.round(np.asarray(self.membrane_od, float), 3).tolist()
+        if self.completeness is not None:
+            d["completeness"] = np.round(np.asarray(self.completeness, float), 2).tolist()
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CellDetections:
-        tumour = np.asarray(d["tumour"], bool) if d.get("tumour") is not None else None
+        def opt(key: str, dtype: Any) -> np.ndarray | None:
+            return np.asarray(d[key], dtype) if d.get(key) is not None else None
+
         return cls(np.asarray(d["x"], np.float32), np.asarray(d["y"], np.float32),
-                   np.asarray(d["intensity"], np.int8), np.asarray(d["complete"], bool), tumour)
+                   np.asarray(d["intensity"], np.int8), np.asarray(d["complete"], bool), opt("tumour", bool),
+                   opt("membrane_od", np.float32), opt("completeness", np.float32))
 
     @classmethod
     def concat(cls, parts: list[CellDetections]) -> CellDetections:
@@ -148,6 +159,9 @@ class CellDetections:
         if any(p.tumour is not None for p in parts):
             out.tumour = np.concatenate([p.tumour if p.tumour is not None else np.ones(len(p), bool)
                                          for p in parts])
+        for key in ("membrane_od", "completeness"):
+            if all(getattr(p, key) is not None for p in parts):
+                setattr(out, key, np.concatenate([getattr(p, key) for p in parts]).astype(np.float32))
         return out
 
 

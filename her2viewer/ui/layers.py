@@ -91,6 +91,10 @@ class Layer(QObject):
         """(RGB lut, vmin, vmax, title) for a value legend, or None."""
         return None
 
+    def categories(self) -> tuple[str, list[tuple[str, str]]] | None:
+        """(title, [(colour, label), ...]) for a legend of classes, or None."""
+        return None
+
 
 class RasterLayer(Layer):
     """A float grid over the slide: cell (i, j) covers level-0 [x0 + j*cell, x0 + (j+1)*cell) x (...)."""

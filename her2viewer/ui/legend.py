@@ -20,7 +20,8 @@ def paint_legends(painter: QPainter, stack: LayerStack, view_w: int, view_h: int
     """Draw one colour bar per visible raster layer with a legend, stacked upwards from the corner."""
     items = [la.legend() for la in stack.layers if la.visible]
     items = [it for it in items if it is not None]
-    if not items:
+    classes = [c for c in (la.categories() for la in stack.layers if la.visible) if c is not None]
+    if not items and not classes:
         return
     painter.save()
     painter.resetTransform()
@@ -42,4 +43,22 @@ def paint_legends(painter: QPainter, stack: LayerStack, view_w: int, view_h: int
         painter.drawText(QRectF(bar_rect.left(), bar_rect.bottom() + 1, BAR_W, 13),
                          Qt.AlignmentFlag.AlignRight, format_value(vmax))
         bottom -= 50
+    for title, entries in classes:
+        bottom = _paint_categories(painter, title, entries, view_w, bottom)
     painter.restore()
+
+
+def _paint_categories(painter: QPainter, title: str, entries: list[tuple[str, str]], view_w: int,
+                      bottom: float) -> float:
+    """A plate of colour swatches with labels above `bottom`; returns the plate's top (minus a gap)."""
+    row = 14
+    height = 18 + row * len(entries) + 4
+    plate = QRectF(view_w - BAR_W - 2 * PAD - 12, bottom - height, BAR_W + 2 * PAD, height)
+    painter.fillRect(plate, QColor(255, 255, 255, 215))
+    painter.setPen(QColor(20, 20, 20))
+    painter.drawText(QRectF(plate.left() + PAD, plate.top() + 2, BAR_W, 14), Qt.AlignmentFlag.AlignLeft, title)
+    for i, (color, label) in enumerate(entries):
+        y = plate.top() + 18 + i * row
+        painter.fillRect(QRectF(plate.left() + PAD, y + 2, 10, 10), QColor(color))
+        painter.drawText(QRectF(plate.left() + PAD + 16, y, BAR_W - 16, row), Qt.AlignmentFlag.AlignLeft, label)
+    return plate.top() - 6

@@ -67,10 +67,39 @@ class CellLayer(Layer):
             np.int64)
         order = np.argsort(key, kind="stable")
         self.x, self.y, self.group = x[order], y[order], group[order].astype(np.int8)
+        self.tumour = tumour[order]
+        self.inten = inten[order].astype(np.int8)
+        self.complete = complete[order]
+        self.membrane_od = None if cells.membrane_od is None else np.asarray(cells.membrane_od, np.float32)[order]
+        self.completeness = (None if cells.completeness is None
+                             else np.asarray(cells.completeness, np.float32)[order])
         self.starts = np.searchsorted(key[order], np.arange(self.cols * self.rows + 1))
         occupied = np.count_nonzero(np.diff(self.starts))
         self.spacing = math.sqrt(occupied * self.bucket ** 2 / max(n, 1)) if n else float("inf")
         self.last_drawn = 0
+
+    def categories(self) -> tuple[str, list[tuple[str, str]]] | None:
+        """The legend of the cell dots (large with a dark rim: complete membrane; smaller: incomplete)."""
+        if self.n == 0:
+            return None
+        entries = [(MEMBRANE_COLORS[k], f"{MEMBRANE_NAMES[k]}") for k in (3, 2, 1, 0)]
+        entries.append((NON_TUMOUR_COLOR, "not a tumour cell"))
+        return "Cells: membrane (rimmed = complete)", entries
+
+    def nearest(self, l0_x: float, l0_y: float, radius: float) -> dict | None:
+        """The measurements of the cell nearest a level-0 point within `radius` level-0 px, or None."""
+        r = QRectF(l0_x - radius, l0_y - radius, 2 * radius, 2 * radius)
+        idx = self.indices_in(r)
+        if idx.size == 0:
+            return None
+        d2 = (self.x[idx] - l0_x) ** 2 + (self.y[idx] - l0_y) ** 2
+        i = int(idx[int(np.argmin(d2))])
+        if d2.min() > radius * radius:
+            return None
+        return {"x": float(self.x[i]), "y": float(self.y[i]), "tumour": bool(self.tumour[i]),
+                "class": MEMBRANE_NAMES[int(self.inten[i])], "complete": bool(self.complete[i]),
+                "membrane_od": None if self.membrane_od is None else float(self.membrane_od[i]),
+                "completeness": None if self.completeness is None else float(self.completeness[i])}
 
     def shown_at(self, downsample: float) -> bool:
         """Whether cells are drawn at this zoom (level-0 px per screen px)."""

@@ -42,6 +42,7 @@ from her2viewer.scoring.result import CoreResult, ScoreResult
 
 from .attention_panel import install_attention_panel
 from .engine import InferenceEngine, ScoreJob
+from .measurements_panel import MeasurementsPanel
 from .result_layers import CORES, CoreScoreLayer, install_result_layers
 from .review_panel import ReviewPanel
 from .score_panel import ScorePanel
@@ -296,6 +297,8 @@ class ScoringController(QObject):
         self.engine = engine or InferenceEngine(window, cache_for=self.cache_for)
         self.controls = ScoringControls()
         self.score_panel = ScorePanel()
+        self.measurements_panel = MeasurementsPanel()
+        self.measurements_panel.sigRegionActivated.connect(self._activate_region)
         self.review_panel = ReviewPanel()
         self.selection_provider: Callable[[], Region | None] = lambda: None
         self.docks: dict[str, QDockWidget] = {}
@@ -447,6 +450,31 @@ class ScoringController(QObject):
         self.controls.status_label.setText(f"Queued: {job.method} on {job.label}")
         return job_id
 
+    def _activate_region(self, name: str) -> None:
+        st = self.state(self.window.current_tab()) if self.window.current_tab() is not None else None
+        core = self._core(st, name) if st is not None else None
+        self.activate_core(core)
+
+    def hover_cell(self, tab: QWidget, l0_point: Any) -> str | None:
+        """Show the measurements of the cell under the cursor as a tooltip; returns its text (None: no cell)."""
+        from PySide6.QtGui import QCursor
+        from PySide6.QtWidgets import QToolTip
+
+        from .result_layers import CELLS
+
+        layer = tab.layers.find(CELLS)
+        ds = tab.view.viewport.downsample
+        if l0_point is None or layer is None or not layer.visible or not layer.shown_at(ds):
+            QToolTip.hideText()
+            return None
+        cell = layer.nearest(float(l0_point[0]), float(l0_point[1]), max(6.0 * ds, 0.5 * layer.spacing))
+        if cell is None:
+            QToolTip.hideText()
+            return None
+        text = cell_tooltip(cell)
+        QToolTip.showText(QCursor.pos(), text, tab.view)
+        return text
+
     def calibrate_dialog(self) -> QWidget:
         """Tools > Calibrate scoring thresholds (a saved profile becomes the Scoring panel's choice)."""
         from .calibrate_dialog import CalibrateDialog
@@ -524,8 +552,9 @@ class ScoringController(QObject):
                 self.show_result(tab, (same or found)[0].result, from_cache=True)
 
     def slide_opened(self, tab: QWidget) -> None:
-        """A slide was opened: look for its cached results."""
+        """A slide was opened: look for its cached results; hovering a cell shows its measurements."""
         self.state(tab)
+        tab.view.sigCursorMoved.connect(lambda pt, t=tab: self.hover_cell(t, pt))
         if tab.path:
             self.engine.load_cached(tab.path)
 
@@ -544,12 +573,19 @@ class ScoringController(QObject):
         tab = self.window.current_tab()
         if tab is None:
             self.score_panel.set_result(None)
+            self.measurements_panel.set_result(None)
             self.review_panel.set_target(None, None)
             self.sigResultShown.emit(None)
             return
         st = self.state(tab)
         self.controls.set_criteria(st.criteria)
         self.score_panel.set_result(st.result, from_cache=st.from_cache)
+        self.measurements_panel.set_result(st.result, tab.path)
+        dock = self.docks.get("Measurements") if hasattr(self, "docks") else None
+        if dock is not None and st.result is not None and not getattr(self, "_measurements_opened", False) \
+                and (st.result.cells or any(c.cells for c in st.result.cores)):
+            self._measurements_opened = True      # once: the user may close it after
+            dock.show()
         if st.core_id and st.result is not None:
             self.score_panel.show_core(st.core_id)
         self.review_panel.set_target(st.db, tab.path, core_id=st.core_id, suggestion=st.result)
@@ -632,6 +668,18 @@ class ScoringController(QObject):
         self.states.clear()
 
 
+def cell_tooltip(cell: dict) -> str:
+    """The hover text of one cell's measurements."""
+    lines = [("Tumour cell" if cell["tumour"] else "Not a tumour cell (not counted)"),
+             f"Membrane: {cell['class']}, {'complete' if cell['complete'] else 'incomplete'}"]
+    if cell.get("membrane_od") is not None:
+        lines.append(f"Membrane DAB OD: {cell['membrane_od']:.3f}")
+    if cell.get("completeness") is not None:
+        lines.append(f"Ring stained: {cell['completeness']:.0%}")
+    lines.append(f"at x {cell['x']:,.0f}  y {cell['y']:,.0f} px")
+    return "\n".join(lines)
+
+
 def _dock(window: QMainWindow, title: str, widget: QWidget, area: Qt.DockWidgetArea, scroll: bool) -> QDockWidget:
     dock = QDockWidget(title, window)
     dock.setObjectName(f"dock_{title.lower().replace(' ', '_')}")
@@ -657,6 +705,9 @@ def install_scoring(window: QMainWindow, *, project_folder: str | Path | None = 
     }
     window.tabifyDockWidget(docks["Scoring"], docks["Review"])
     docks["Heatmap"] = install_attention_panel(window, ctl)
+    docks["Measurements"] = _dock(window, "Measurements", ctl.measurements_panel,
+                                  Qt.DockWidgetArea.BottomDockWidgetArea, False)
+    docks["Measurements"].hide()       # View it from the Score menu; it opens itself on a rules result
     docks["Scoring"].raise_()
     window.resizeDocks([docks["Score"]], [390], Qt.Orientation.Horizontal)
     window.resizeDocks([docks["Score"], docks["Scoring"]], [600, 380], Qt.Orientation.Vertical)

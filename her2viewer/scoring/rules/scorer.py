@@ -66,7 +66,8 @@ class RulesScorer:
         all_complete = is_complete(rc.cells.completeness, all_inten, p.membrane)
         all_complete[tum] = complete
         detections = CellDetections(rc.l0_x.astype(np.float32), rc.l0_y.astype(np.float32),
-                                    all_inten.astype(np.int8), all_complete.astype(bool), tum.astype(bool))
+                                    all_inten.astype(np.int8), all_complete.astype(bool), tum.astype(bool),
+                                    rc.cells.membrane_od.astype(np.float32), rc.cells.completeness.astype(np.float32))
         explanation = decision.reason
         cells["criteria"] = p.criteria
         if p.criteria == "gastric":
