@@ -84,7 +84,7 @@ class CellLayer(Layer):
             return None
         entries = [(MEMBRANE_COLORS[k], f"{MEMBRANE_NAMES[k]}") for k in (3, 2, 1, 0)]
         entries.append((NON_TUMOUR_COLOR, "not a tumour cell"))
-        return "Cells: membrane (rimmed = complete)", entries
+        return "Cells (dark rim: complete)", entries
 
     def nearest(self, l0_x: float, l0_y: float, radius: float) -> dict | None:
         """The measurements of the cell nearest a level-0 point within `radius` level-0 px, or None."""
