@@ -62,6 +62,29 @@ def _smooth(img: np.ndarray, sigma_px: float) -> np.ndarray:
     return cv2.GaussianBlur(img, (0, 0), sigma_px, borderType=cv2.BORDER_REFLECT)
 
 
+def local_mean(img: np.ndarray, sigma_px: float) -> np.ndarray:
+    """A wide Gaussian mean of a float32 image; for a large sigma computed on a 4x coarser copy (a local
+    background varies slowly, and the full-size blur is the slowest step of a tile)."""
+    f = int(sigma_px // 4)
+    if f < 2:
+        return cv2.GaussianBlur(img, (0, 0), sigma_px, borderType=cv2.BORDER_REFLECT)
+    h, w = img.shape[:2]
+    small = cv2.resize(img, (max(1, w // f), max(1, h // f)), interpolation=cv2.INTER_AREA)
+    small = cv2.GaussianBlur(small, (0, 0), sigma_px / f, borderType=cv2.BORDER_REFLECT)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """A boolean mask with its holes filled (what cannot be reached from the border by background)."""
+    m = (np.asarray(mask) > 0).astype(np.uint8)
+    h, w = m.shape
+    pad = np.zeros((h + 2, w + 2), np.uint8)
+    pad[1:-1, 1:-1] = m
+    flood = np.zeros((h + 4, w + 4), np.uint8)
+    cv2.floodFill(pad, flood, (0, 0), 2)
+    return pad[1:-1, 1:-1] != 2
+
+
 def hema_threshold(hema: np.ndarray, p: NucleusParams, px_um: float) -> float:
     """Otsu threshold of log smoothed haematoxylin OD over the stained pixels, at least `min_hema_od`.
 
@@ -81,12 +104,11 @@ def segment_nuclei(hema: np.ndarray, threshold: float, p: NucleusParams, px_um: 
     if p.threshold == "local":
         # Above the region's threshold and above the neighbourhood's mean: nuclei stand out from a
         # haematoxylin-tinted cytoplasm even where the cytoplasm alone would pass a global threshold.
-        local = cv2.GaussianBlur(h, (0, 0), p.local_block_um / 4.0 / px_um, borderType=cv2.BORDER_REFLECT)
+        local = local_mean(h, p.local_block_um / 4.0 / px_um)
         fg = (h > threshold) & (h > local * p.local_factor)
     else:
         fg = h > threshold
-    fg = ndi.binary_fill_holes(cv2.morphologyEx(fg.astype(np.uint8), cv2.MORPH_OPEN,
-                                                np.ones((3, 3), np.uint8)).astype(bool))
+    fg = fill_holes(cv2.morphologyEx(fg.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)))
     if not fg.any():
         return np.zeros(hema.shape, np.int32)
     dist = cv2.distanceTransform(fg.astype(np.uint8), cv2.DIST_L2, 5)

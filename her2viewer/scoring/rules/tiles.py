@@ -166,7 +166,7 @@ def cohesive(l0_x: np.ndarray, l0_y: np.ndarray, candidate: np.ndarray, mpp: flo
 
     idx = np.flatnonzero(candidate)
     pts = np.stack([l0_x[idx], l0_y[idx]], 1) * mpp
-    counts = np.array([len(n) - 1 for n in cKDTree(pts).query_ball_point(pts, p.cohesion_um)])
+    counts = cKDTree(pts).query_ball_point(pts, p.cohesion_um, return_length=True) - 1
     out = np.zeros(len(l0_x), bool)
     out[idx] = counts >= p.cohesion_min
     return out
