@@ -63,13 +63,13 @@ class NucleusParams:
     threshold: str = "local"  # "otsu" (one threshold per region) or "local" (also above the local mean)
     min_hema_od: float = 0.06
     local_block_um: float = 50.0
-    local_factor: float = 1.05
+    local_factor: float = 1.2
     split_min_distance_um: float = 3.5
     min_area_um2: float = 12.0
     max_area_um2: float = 300.0
     min_solidity: float = 0.7
     tumour_min_area_um2: float = 30.0
-    tumour_min_axis_ratio: float = 0.4
+    tumour_min_axis_ratio: float = 0.5
     lymphocyte_max_area_um2: float = 60.0
     lymphocyte_darkness: float = 1.25
     #: invasive carcinoma grows in cohesive nests, cords and sheets: a tumour cell needs at least
