@@ -50,7 +50,7 @@ class MeasurementsPanel(QWidget):
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.cellDoubleClicked.connect(lambda r, _c: self.sigRegionActivated.emit(self.table.item(r, 0).text()))
+        self.table.cellDoubleClicked.connect(self._activated)
         layout.addWidget(self.table, 1)
         row = QHBoxLayout()
         row.addStretch(1)
@@ -59,6 +59,11 @@ class MeasurementsPanel(QWidget):
         self.export_button.setEnabled(False)
         row.addWidget(self.export_button)
         layout.addLayout(row)
+
+    def _activated(self, row: int, _col: int) -> None:
+        item = self.table.item(row, 0)
+        if item is not None:
+            self.sigRegionActivated.emit(item.text())
 
     def set_result(self, result: ScoreResult | None, slide_path: str = "") -> None:
         """Show a result's table (None: clear)."""

@@ -142,8 +142,7 @@ class ScorePanel(QWidget):
         self.force_button = QPushButton("Score anyway (marked as forced)")
         self.force_button.setToolTip("Run the same method although the input checks found the image not "
                                      "assessable; the result keeps their warnings and says it was forced")
-        self.force_button.clicked.connect(lambda: self.result is not None
-                                          and self.sigForceRequested.emit(self.result.method))
+        self.force_button.clicked.connect(self._force)
         self.force_button.setVisible(False)
         layout.addWidget(self.force_button)
 
@@ -280,6 +279,10 @@ class ScorePanel(QWidget):
         self.qc_banner.setText(text)
         self.qc_banner.setStyleSheet(f"QLabel {{ background: {bg}; color: {fg}; border: 2px solid {border}; "
                                      "border-radius: 4px; padding: 4px; }")
+
+    def _force(self) -> None:
+        if self.result is not None:
+            self.sigForceRequested.emit(self.result.method)
 
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         super().resizeEvent(event)

@@ -455,6 +455,11 @@ class ScoringController(QObject):
         core = self._core(st, name) if st is not None else None
         self.activate_core(core)
 
+    def _hover_current(self, l0_point: Any) -> None:
+        tab = self.window.current_tab()      # the view under the mouse is the current tab's
+        if tab is not None:
+            self.hover_cell(tab, l0_point)
+
     def hover_cell(self, tab: QWidget, l0_point: Any) -> str | None:
         """Show the measurements of the cell under the cursor as a tooltip; returns its text (None: no cell)."""
         from PySide6.QtGui import QCursor
@@ -554,7 +559,7 @@ class ScoringController(QObject):
     def slide_opened(self, tab: QWidget) -> None:
         """A slide was opened: look for its cached results; hovering a cell shows its measurements."""
         self.state(tab)
-        tab.view.sigCursorMoved.connect(lambda pt, t=tab: self.hover_cell(t, pt))
+        tab.view.sigCursorMoved.connect(self._hover_current)
         if tab.path:
             self.engine.load_cached(tab.path)
 
