@@ -322,6 +322,14 @@ def _json_default(o: Any) -> Any:
     raise TypeError(f"cannot serialise {type(o).__name__}")
 
 
+def call_confidence(probabilities: dict[str, float], call: str | None) -> float | None:
+    """The confidence of a call, everywhere (JSON `confidence`, the badge, the report): the probability the
+    result gives its own call (None without a call)."""
+    if call is None or call not in probabilities:
+        return None
+    return float(probabilities[call])
+
+
 def _check_probs(where: str, p: Any, problems: list[str]) -> None:
     if not isinstance(p, dict) or set(p) != set(SCORES4):
         problems.append(f"{where}: probabilities must have exactly the keys {list(SCORES4)}")

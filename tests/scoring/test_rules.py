@@ -115,7 +115,7 @@ def test_result_meets_contract_and_round_trips() -> None:
     validate_contract(d)
     assert d["method"] == "rules" and d["model"]["name"] == "asco-cap-rules" and d["model"]["sha256"] is None
     assert sum(d["probabilities"].values()) == pytest.approx(1.0)
-    assert r.confidence == pytest.approx(sorted(r.probabilities.values())[-1] - sorted(r.probabilities.values())[-2])
+    assert r.confidence == pytest.approx(r.probabilities[r.score])    # the probability of the call
     assert r.params["mpp_assumed"] is True and "assumed" in r.params["note"]
     back = ScoreResult.from_json(r.to_json())
     assert back.score == r.score and len(back.evidence.cells) == len(r.evidence.cells)

@@ -38,7 +38,7 @@ from ...progress import Task
 from ...slide.base import SlideSource
 from ..asco import SCORES4
 from ..base import Region, ScoreOptions, register_scorer
-from ..result import Evidence, Heatmap, ModelInfo, PatchBox, SampleRecord, ScoreResult
+from ..result import Evidence, Heatmap, ModelInfo, PatchBox, SampleRecord, ScoreResult, call_confidence
 from .protocol import kcs_decision
 from .sampler import PSSSampler, PSSSpec, pss_to_tensor
 
@@ -190,7 +190,7 @@ class PSSScorer:
         result = ScoreResult(
             slide=str(getattr(source, "path", "")), method=self.method, score=d.score,
             probabilities=_probs_dict(d.probabilities), model=self.model_info,
-            confidence=d.mean_confidence,
+            confidence=call_confidence(_probs_dict(d.probabilities), d.score),
             explanation=(f"highest score among the {int(d.selected.sum())} most confident of {n} PSSs "
                          f"({n_at} of them say {d.score})"),
             samples=samples, evidence=Evidence(patch_boxes=selected_boxes, heatmaps=[heat]),

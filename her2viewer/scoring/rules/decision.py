@@ -78,7 +78,8 @@ def bootstrap_probabilities(membrane_od: np.ndarray, completeness: np.ndarray, t
     return {k: (v + 0.5) / total for k, v in counts.items()}
 
 
-def confidence(probabilities: dict[str, float]) -> float:
-    """Top-1 minus top-2 probability."""
-    top = sorted(probabilities.values(), reverse=True)
-    return float(top[0] - (top[1] if len(top) > 1 else 0.0))
+def confidence(probabilities: dict[str, float], call: str) -> float:
+    """The probability of the call (`her2viewer.scoring.result.call_confidence`)."""
+    from ..result import call_confidence
+
+    return float(call_confidence(probabilities, call) or 0.0)

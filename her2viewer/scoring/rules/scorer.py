@@ -80,7 +80,7 @@ class RulesScorer:
             score=decision.score,
             probabilities=probs,
             model=ModelInfo(name="asco-cap-rules", sha256=None, version=VERSION),
-            confidence=confidence(probs),
+            confidence=confidence(probs, decision.score),
             subclass=decision.subclass,
             explanation=explanation,
             cells=cells,
