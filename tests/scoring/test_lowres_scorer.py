@@ -52,7 +52,14 @@ def test_score_is_three_way_mapped_and_meets_the_contract(ckpt):
     assert r.model.name == TEST_LOWRES_MODEL_NAME
     validate_contract(r.to_dict())
     whole = scorer.score_region(src, Region((10, 10, 300, 300), None, "slide"))
-    assert whole.params["frame"] == [0, 0, *src.dimensions]  # like training: the whole image
+    assert whole.params["frame"] == [0, 0, 325, 325]   # the tissue squared with a 5% margin, within the image
+    # a whole slide that is mostly glass: the model sees the tissue, not the glass stretched to S x S
+    import numpy as np
+
+    big = np.full((3000, 4000, 3), 240, np.uint8)
+    big[1000:1600, 2000:2600] = src.read_region(0, 0, 0, 600, 600)
+    fx, fy, fw, fh = scorer.frame(ArraySlide(big, mpp=0.5), Region((2000, 1000, 600, 600), None, "slide"))
+    assert (fx, fy, fw, fh) == (1970, 970, 660, 660)
 
 
 def test_missing_default_checkpoint_is_named(tmp_path, monkeypatch, capsys):

@@ -2,9 +2,11 @@
 or the core, resized to S x S (224 or 512, from the model card's input_spec "size"), into a small ConvNeXt;
 3-way 0 / Low / High as in the paper (a 4-way model works too).
 
-Framing matches training (`training.data.LowResDataset`, which resizes the whole image file, stretched to a
-square): a region with id "slide" (the tissue of a whole slide or a single-core image) is read as the
-whole image; a TMA core or a user box as its bounding box. Either is stretched to S x S, not padded.
+Framing: a region with id "slide" (the tissue of a whole slide or a single-core image) is read as its
+tissue's bounding box, squared and grown by `FRAME_MARGIN` a side (within the image): a core image then
+looks as in training (`training.data.LowResDataset` resizes core images that the core fills), and a whole
+slide's tissue is not lost in a glass-filled frame. A TMA core or a user box is read as its bounding box.
+Either is stretched to S x S, not padded.
 
 A 3-way model's 4-way score is a documented mapping (see `her2viewer.scoring.mil.common`): "0" -> "0",
 "Low" -> "1+", "High" -> "3+", P(2+) = 0; `score3` is the model's own call and `params["probabilities3"]`
@@ -27,6 +29,9 @@ from ..pss.scorer import cached_checkpoint, resolve_device
 from ..result import ModelInfo, ScoreResult
 
 log = logging.getLogger(__name__)
+
+#: context around the tissue of a "slide" region, as a fraction of its longer side (each side)
+FRAME_MARGIN = 0.05
 
 
 class LowResScorer:
@@ -55,11 +60,17 @@ class LowResScorer:
         return ModelInfo(self.card.name, self.card.sha256, self.card.version)
 
     def frame(self, source: SlideSource, region: Region) -> tuple[int, int, int, int]:
-        """The level-0 box the model sees: the whole image for a "slide" region, else the region's box."""
-        if region.id == "slide":
-            w, h = source.dimensions
-            return 0, 0, int(w), int(h)
-        return tuple(int(v) for v in region.l0_bbox)
+        """The level-0 box the model sees: for a "slide" region its tissue, squared with a margin; else the
+        region's box."""
+        if region.id != "slide":
+            return tuple(int(v) for v in region.l0_bbox)
+        W, H = source.dimensions
+        x, y, w, h = (float(v) for v in region.l0_bbox)
+        side = max(w, h) * (1.0 + 2.0 * FRAME_MARGIN)
+        cx, cy = x + w / 2.0, y + h / 2.0
+        x0, y0 = max(0, int(cx - side / 2)), max(0, int(cy - side / 2))
+        x1, y1 = min(int(W), int(round(cx + side / 2))), min(int(H), int(round(cy + side / 2)))
+        return x0, y0, max(1, x1 - x0), max(1, y1 - y0)
 
     def score_region(self, source: SlideSource, region: Region, task: Task | None = None) -> ScoreResult:
         """Score one region from its S x S image."""
