@@ -181,7 +181,8 @@ def summary_text(result: Any) -> str:
         lines += [f"  - {m}" for m in qc.get("messages", [])]
         return "\n".join(lines)
     probs = "  ".join(f"{k}: {v:.2f}" for k, v in result.probabilities.items())
-    lines = [f"{result.slide}: HER2 {result.score} ({result.score3})"
+    call = f"HER2 {result.score} ({result.score3})" if result.score else f"HER2 {result.score3} (3-way model)"
+    lines = [f"{result.slide}: {call}"
              + (f", HER2-{result.subclass}" if result.subclass else "")
              + f"  [{result.method}, {result.model.name}]",
              f"  probabilities  {probs}"]

@@ -19,17 +19,18 @@ MUTED = colors.HexColor("#C8C8C8")
 
 
 def probability_chart(probs: dict[str, float], highlight: str | None, width: float = 230,
-                      height: float = 110) -> Drawing:
-    """Horizontal bars of the four class probabilities; the suggested class drawn in its colour."""
+                      height: float = 110, classes: Sequence[str] = SCORES4) -> Drawing:
+    """Horizontal bars of the class probabilities (4-way, or a 3-way model's); the call in its colour."""
     d = Drawing(width, height)
     left, right, top, bottom = 34, 40, 8, 18
     bar_w = width - left - right
-    row_h = (height - top - bottom) / len(SCORES4)
+    row_h = (height - top - bottom) / len(classes)
     _x_axis(d, left, bottom, bar_w, [0, 0.25, 0.5, 0.75, 1.0], lambda v: f"{v:.0%}", height - top)
-    for i, s in enumerate(SCORES4):
+    three = {"0": "0", "Low": "1+", "High": "3+"}
+    for i, s in enumerate(classes):
         y = height - top - (i + 1) * row_h + row_h * 0.2
         p = max(0.0, min(1.0, float(probs.get(s, 0.0))))
-        fill = SCORE_COLORS[s] if s == highlight else MUTED
+        fill = SCORE_COLORS[three.get(s, s)] if s == highlight else MUTED
         d.add(Rect(left, y, max(p * bar_w, 0.5), row_h * 0.6, fillColor=fill, strokeColor=None))
         d.add(String(left - 6, y + row_h * 0.15, s, fontName=FONT_BOLD if s == highlight else FONT,
                      fontSize=9, textAnchor="end"))

@@ -31,7 +31,7 @@ from reportlab.platypus import (
 
 from .. import __version__
 from ..atomic import atomic_write_bytes
-from ..scoring.asco import SCORES4
+from ..scoring.asco import SCORES3, SCORES4
 from ..scoring.result import ScoreResult
 from .charts import SCORE_COLORS, probability_chart, sample_histogram, threshold_bars
 from .fonts import FONT, FONT_BOLD, FONT_MONO
@@ -181,8 +181,10 @@ def _score_block(result: ScoreResult, review: ReviewInfo | None) -> list[Any]:
 def _probability_block(result: ScoreResult) -> list[Any]:
     if not result.probabilities:
         return []
-    rows = [["Class", "Probability"]] + [[f"HER2 {s}", f"{result.probabilities.get(s, 0.0):.1%}"] for s in SCORES4]
-    t = Table([[_table(rows, [70, 70]), probability_chart(result.probabilities, result.score, 300, 100)]],
+    classes = SCORES3 if set(result.probabilities) == set(SCORES3) else SCORES4
+    rows = [["Class", "Probability"]] + [[f"HER2 {s}", f"{result.probabilities.get(s, 0.0):.1%}"] for s in classes]
+    t = Table([[_table(rows, [70, 70]),
+                probability_chart(result.probabilities, result.score or result.score3, 300, 100, classes)]],
               colWidths=[160, BODY_W - 160])
     t.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "MIDDLE"), ("LEFTPADDING", (0, 0), (-1, -1), 0)]))
     return [KeepTogether([_p("Class probabilities", "h2"), t])]

@@ -248,10 +248,10 @@ def _core_result(region: Region, r: ScoreResult) -> CoreResult:
 
 def summarise_cores(source: SlideSource, regions: list[Region], results: list[ScoreResult]) -> ScoreResult:
     """One slide result from per-core results: the highest core score (ties: the most confident core)."""
-    from .asco import SCORES4
+    from .asco import SCORES3, SCORES4
 
     cores = [_core_result(reg, r) for reg, r in zip(regions, results, strict=True)]
-    best = max(range(len(results)), key=lambda i: (SCORES4.index(results[i].score), results[i].confidence or 0.0))
+    best = max(range(len(results)), key=lambda i: (call_rank(results[i]), results[i].confidence or 0.0))
     top = results[best]
     samples, boxes, cells, heatmaps = [], [], [], []
     for reg, r in zip(regions, results, strict=True):
@@ -263,18 +263,28 @@ def summarise_cores(source: SlideSource, regions: list[Region], results: list[Sc
         if r.evidence.cells is not None:
             cells.append(r.evidence.cells)
         heatmaps += r.evidence.heatmaps
-    counts = {s: sum(c.score == s for c in cores) for s in SCORES4}
+    calls = [c.score or c.score3 for c in cores]
+    counts = {s: calls.count(s) for s in (*SCORES4, *SCORES3) if s in calls}
     spread = ", ".join(f"{n} x {s}" for s, n in counts.items() if n)
     return ScoreResult(
         slide=str(getattr(source, "path", "")), method=top.method, score=top.score,
         probabilities=dict(top.probabilities), model=top.model, confidence=top.confidence,
         subclass=top.subclass if top.score == "0" else None,
-        explanation=f"highest core score: {top.score} (core {regions[best].id}); cores: {spread}",
+        explanation=f"highest core score: {top.score or top.score3} (core {regions[best].id}); cores: {spread}",
         samples=samples, cores=cores, cells=None,
         evidence=Evidence(patch_boxes=boxes, cells=CellDetections.concat(cells) if cells else None,
                           heatmaps=merge_heatmaps(heatmaps)),
         params=dict(top.params), ish_positive=top.ish_positive,
     )
+
+
+def call_rank(result: Any) -> int:
+    """Order of a region's call for "the highest core": 4-way scores, or a 3-way model's 0 < Low < High."""
+    from .asco import SCORES4
+
+    if result.score in SCORES4:
+        return SCORES4.index(result.score)
+    return {"0": 0, "Low": 1, "High": 3}.get(result.score3 or "", -1)
 
 
 def merge_heatmaps(heatmaps: list[Heatmap], max_cells: int = MERGED_HEATMAP_MAX_CELLS) -> list[Heatmap]:

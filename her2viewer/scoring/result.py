@@ -232,7 +232,8 @@ class ScoreResult:
             "model": asdict(self.model),
             "score": self.score,
             "score3": self.score3,
-            "probabilities": ({k: float(self.probabilities.get(k, 0.0)) for k in SCORES4}
+            "probabilities": ({k: float(self.probabilities.get(k, 0.0))
+                               for k in (SCORES3 if set(self.probabilities) == set(SCORES3) else SCORES4)}
                               if self.probabilities else {}),
             "qc": self.qc,
             "samples": [asdict(s) for s in self.samples],
@@ -330,9 +331,10 @@ def call_confidence(probabilities: dict[str, float], call: str | None) -> float 
     return float(probabilities[call])
 
 
-def _check_probs(where: str, p: Any, problems: list[str]) -> None:
-    if not isinstance(p, dict) or set(p) != set(SCORES4):
-        problems.append(f"{where}: probabilities must have exactly the keys {list(SCORES4)}")
+def _check_probs(where: str, p: Any, problems: list[str], three_way: bool = False) -> None:
+    keys = SCORES3 if three_way else SCORES4
+    if not isinstance(p, dict) or set(p) != set(keys):
+        problems.append(f"{where}: probabilities must have exactly the keys {list(keys)}")
         return
     vals = list(p.values())
     if not all(isinstance(v, (int, float)) and 0.0 <= v <= 1.0 for v in vals):
@@ -380,6 +382,8 @@ def validate_contract(d: Any) -> None:
     if qc is not None:
         _check_qc(qc, problems)
     not_assessable = isinstance(qc, dict) and qc.get("status") == QC_NOT_ASSESSABLE
+    # a 3-class model fills score3 only; its probabilities are over 0 / Low / High
+    three_way = d["score"] is None and d["score3"] is not None
     if not_assessable:
         if d["score"] is not None or d["score3"] is not None:
             problems.append("score and score3 must be null when qc.status is not_assessable")
@@ -392,20 +396,20 @@ def validate_contract(d: Any) -> None:
             problems.append(f"score {d['score']!r} is not one of {list(SCORES4)}")
         if d["score3"] is not None and d["score3"] not in SCORES3:
             problems.append(f"score3 {d['score3']!r} is not one of {list(SCORES3)}")
-        _check_probs("result", d["probabilities"], problems)
+        _check_probs("result", d["probabilities"], problems, three_way)
     for i, s in enumerate(d["samples"]):
         if not isinstance(s, dict) or not {"score", "probabilities", "confidence", "selected"} <= set(s):
             problems.append(f"samples[{i}] needs score, probabilities, confidence, selected")
             continue
-        if s["score"] not in SCORES4:
+        if s["score"] not in (SCORES3 if three_way else SCORES4):
             problems.append(f"samples[{i}].score {s['score']!r} is not a HER2 score")
-        _check_probs(f"samples[{i}]", s["probabilities"], problems)
+        _check_probs(f"samples[{i}]", s["probabilities"], problems, three_way)
     for i, c in enumerate(d.get("cores") or []):
         if not isinstance(c, dict) or not {"id", "bbox", "score"} <= set(c):
             problems.append(f"cores[{i}] needs id, bbox, score")
         elif not (isinstance(c["bbox"], list) and len(c["bbox"]) == 4):
             problems.append(f"cores[{i}].bbox must be [x, y, w, h]")
-        elif c["score"] not in SCORES4:
+        elif c["score"] not in SCORES4 and not (c["score"] is None and c.get("score3") in SCORES3):
             problems.append(f"cores[{i}].score {c['score']!r} is not a HER2 score")
     if d.get("cells") is not None and not isinstance(d["cells"], dict):
         problems.append("cells must be an object or null")

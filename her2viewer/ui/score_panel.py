@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from her2viewer.scoring.asco import SCORES4
+from her2viewer.scoring.asco import SCORES3, SCORES4
 from her2viewer.scoring.result import CoreResult, SampleRecord, ScoreResult
 
 from .result_layers import MEMBRANE_COLORS, SCORE_COLORS, score_color
@@ -112,9 +112,13 @@ def _plot(title: str, height: int = 150) -> pg.PlotWidget:
     return w
 
 
-def _score_ticks(plot: pg.PlotWidget) -> None:
-    plot.getAxis("bottom").setTicks([[(i, s) for i, s in enumerate(SCORES4)]])
-    plot.setXRange(-0.6, len(SCORES4) - 0.4, padding=0)
+def _score_ticks(plot: pg.PlotWidget, classes: tuple[str, ...] = SCORES4) -> None:
+    plot.getAxis("bottom").setTicks([[(i, s) for i, s in enumerate(classes)]])
+    plot.setXRange(-0.6, len(classes) - 0.4, padding=0)
+
+
+#: a 3-way model's classes drawn in the colours of the 4-way scores they cover
+THREE_WAY_COLORS = {"0": "0", "Low": "1+", "High": "3+"}
 
 
 class ScorePanel(QWidget):
@@ -366,10 +370,19 @@ class ScorePanel(QWidget):
         self.call3_label.setText("3-way: " + (score3 or "\u2014") + (f"   (HER2-{subclass})" if subclass else ""))
         self.confidence_label.setText("confidence: \u2014" if conf is None else f"confidence: {conf:.0%}")
         self.prob_plot.setVisible(bool(probs))
-        self.prob_bars.setOpts(height=np.array([float(probs.get(s, 0.0) or 0.0) for s in SCORES4]))
+        self._set_prob_bars(probs)
         self._show_histogram(samples)
         self._show_cells(cells)
         self._set_cores_visible(bool(r.cores))
+
+    def _set_prob_bars(self, probs: dict[str, float]) -> None:
+        """Four bars for a 4-way result; three (0 / Low / High) for a 3-way model's."""
+        classes = SCORES3 if set(probs) == set(SCORES3) else SCORES4
+        colors = [SCORE_COLORS[THREE_WAY_COLORS.get(c, c)] for c in classes]
+        self.prob_bars.setOpts(x=np.arange(len(classes)), height=np.array([float(probs.get(c, 0.0) or 0.0)
+                                                                           for c in classes]),
+                               brushes=[pg.mkBrush(c) for c in colors])
+        _score_ticks(self.prob_plot, classes)
 
     def _show_histogram(self, samples: list[SampleRecord]) -> None:
         self.hist_plot.setVisible(bool(samples))

@@ -12,9 +12,9 @@ from her2viewer.cli import main
 from her2viewer.models import checkpoint as ckpt_mod
 from her2viewer.models.checkpoint import CheckpointError
 from her2viewer.scoring.base import Region, ScoreOptions, create_scorer
-from her2viewer.scoring.mil.common import MAPPING_NOTE
+from her2viewer.scoring.mil.common import THREE_WAY_NOTE
 from her2viewer.scoring.mil.testing import TEST_MIL_MODEL_NAME, make_test_mil_checkpoint
-from her2viewer.scoring.result import ScoreResult, validate_contract
+from her2viewer.scoring.result import ContractError, ScoreResult, validate_contract
 from her2viewer.slide import open_slide
 from her2viewer.synth.core import generate_core
 
@@ -77,17 +77,21 @@ def test_rescoring_uses_the_feature_cache(core_dir):
     np.testing.assert_allclose(list(second.probabilities.values()), list(first.probabilities.values()), atol=1e-3)
 
 
-def test_three_way_model_is_mapped_and_says_so(core_dir):
+def test_three_way_model_gives_score3_only_and_says_so(core_dir):
     scorer = create_scorer("mil", ScoreOptions(device="cpu", model_path=str(core_dir / "tiny3")))
     with open_slide(core_dir / "core.png") as src:
         r = scorer.score_region(src, Region((0, 0, *src.dimensions), None, "slide"))
     p3 = r.params["probabilities3"]
     assert set(p3) == {"0", "Low", "High"}
     assert r.score3 == max(p3, key=p3.get)
-    assert r.score == {"0": "0", "Low": "1+", "High": "3+"}[r.score3]
-    assert r.probabilities["2+"] == 0.0 and r.probabilities["1+"] == pytest.approx(p3["Low"])
-    assert MAPPING_NOTE in r.explanation
+    assert r.score is None and r.probabilities == pytest.approx(p3)     # no 4-way score made up
+    assert r.confidence == pytest.approx(p3[r.score3])
+    assert THREE_WAY_NOTE in r.explanation
     validate_contract(r.to_dict())
+    bad = r.to_dict()
+    bad["probabilities"] = {"0": 1.0, "1+": 0.0, "2+": 0.0, "3+": 0.0}
+    with pytest.raises(ContractError, match="Low"):
+        validate_contract(bad)
 
 
 def test_missing_default_checkpoint_is_named(tmp_path, monkeypatch, core_dir, capsys):

@@ -8,9 +8,8 @@ looks as in training (`training.data.LowResDataset` resizes core images that the
 slide's tissue is not lost in a glass-filled frame. A TMA core or a user box is read as its bounding box.
 Either is stretched to S x S, not padded.
 
-A 3-way model's 4-way score is a documented mapping (see `her2viewer.scoring.mil.common`): "0" -> "0",
-"Low" -> "1+", "High" -> "3+", P(2+) = 0; `score3` is the model's own call and `params["probabilities3"]`
-its three probabilities. Options: `model_path` (default resources/models/lowres_default), `device`.
+A 3-way model gives `score3` (0 / Low / High) and its three probabilities only; `score` is null (see
+`her2viewer.scoring.mil.common`). Options: `model_path` (default resources/models/lowres_default), `device`.
 No heatmap: the model sees one image and has no per-location output.
 """
 

@@ -6,11 +6,9 @@ Class sets and the 4-way contract:
 * a 4-way model (classes 0, 1+, 2+, 3+): score = the most probable class; score3 = its 3-way mapping
   (2+ -> High only when ISH is positive).
 * a 3-way model (classes 0, Low, High; the IPD low-resolution model): score3 = the most probable of the
-  three, which is the model's real call. The 4-way `score` and `probabilities` the contract asks for are a
-  documented mapping, not a claim the model made: "0" -> "0", "Low" -> "1+", "High" -> "3+", with
-  P(0) = P(0), P(1+) = P(Low), P(2+) = 0, P(3+) = P(High). A 3-way model cannot tell 1+ from 2+ (both Low
-  without ISH) nor 2+ ISH+ from 3+; the explanation says so and `params["probabilities3"]` keeps the
-  model's own three probabilities.
+  three, which is the model's real call, and `score` is null (the contract's rule for a 3-class model): it
+  cannot tell 1+ from 2+ nor 2+ ISH-positive from 3+, so no 4-way score is made up. `probabilities` are
+  the model's own three (keys 0, Low, High), also kept in `params["probabilities3"]`.
 """
 
 from __future__ import annotations
@@ -29,9 +27,8 @@ from ..result import Evidence, ModelInfo, SampleRecord, ScoreResult
 
 log = logging.getLogger(__name__)
 
-THREE_TO_FOUR: dict[str, str] = {"0": "0", "Low": "1+", "High": "3+"}
-MAPPING_NOTE = ("3-way model: the 4-way score maps 0 -> 0, Low -> 1+, High -> 3+ (it cannot tell 1+ from 2+, "
-                "nor 2+ ISH-positive from 3+); P(2+) is reported as 0")
+THREE_WAY_NOTE = ("3-way model: 0 / Low / High only, no 4-way score (it cannot tell 1+ from 2+, nor 2+ "
+                  "ISH-positive from 3+)")
 
 
 def checkpoint_for(model_path: str | None, default_name: str, what: str) -> Path:
@@ -51,7 +48,7 @@ def checkpoint_for(model_path: str | None, default_name: str, what: str) -> Path
 class ClassCall:
     """A model's probabilities turned into the contract's fields."""
 
-    score: str
+    score: str | None
     score3: str
     probabilities: dict[str, float]
     confidence: float
@@ -77,9 +74,7 @@ def class_call(classes: list[str] | tuple[str, ...], probs: np.ndarray, ish_posi
     if tuple(classes) == SCORES4:
         return ClassCall(best, to_3way(best, ish_positive), own, float(p.max()), own)
     if tuple(classes) == SCORES3:
-        four = {"0": own["0"], "1+": own["Low"], "2+": 0.0, "3+": own["High"]}
-        return ClassCall(THREE_TO_FOUR[best], best, four, float(p.max()), own, MAPPING_NOTE,
-                         {"probabilities3": own, "score_mapping": dict(THREE_TO_FOUR)})
+        return ClassCall(None, best, dict(own), float(p.max()), own, THREE_WAY_NOTE, {"probabilities3": own})
     raise ValueError(f"classes {list(classes)} are neither 4-way nor 3-way HER2 scores")
 
 
@@ -93,7 +88,7 @@ def call_result(source: Any, region: Any, method: str, call: ClassCall, model: M
     return ScoreResult(
         slide=str(getattr(source, "path", "")), method=method, score=call.score, score3=call.score3,
         probabilities=call.probabilities, model=model, confidence=call.confidence, explanation=explanation,
-        samples=[SampleRecord(call.score, call.probabilities, call.confidence, True, region.id)],
+        samples=[SampleRecord(call.score or call.score3, call.probabilities, call.confidence, True, region.id)],
         evidence=evidence or Evidence(), params={**params, **call.params}, ish_positive=ish_positive,
     )
 
