@@ -221,3 +221,19 @@ def test_cell_layer_draws_only_when_zoomed_in_and_is_fast_on_100k_cells(qtbot):
     c = img.pixelColor(133, 100)                          # the strong cell, at screen (400/3, 300/3)
     strong = MEMBRANE_COLORS[3]
     assert c.name() == strong or (c.red() > 150 and c.green() < 80)
+
+
+def test_three_way_result_shows_its_own_call_and_three_bars(qtbot):
+    from her2viewer.scoring.result import ModelInfo, ScoreResult
+    from her2viewer.ui.score_panel import ScorePanel
+
+    panel = ScorePanel()
+    qtbot.addWidget(panel)
+    r = ScoreResult("s.png", "lowres", None, {"0": 0.1, "Low": 0.2, "High": 0.7}, ModelInfo("lowres", None, "1"),
+                    score3="High", confidence=0.7)
+    panel.set_result(r)
+    assert panel.call_label.text() == "High" and panel.confidence_label.text() == "confidence: 70%"
+    heights = panel.prob_bars.opts["height"]
+    assert len(heights) == 3 and heights[2] == pytest.approx(0.7)
+    ticks = panel.prob_plot.getAxis("bottom")._tickLevels[0]
+    assert [t[1] for t in ticks] == ["0", "Low", "High"]
