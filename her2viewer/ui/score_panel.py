@@ -363,7 +363,7 @@ class ScorePanel(QWidget):
             self._set_cores_visible(bool(r.cores))
             return
         shown = score or score3 or "\u2014"
-        color = score_color(score or (score3 if score3 in SCORE_COLORS else None))
+        color = score_color(score or THREE_WAY_COLORS.get(score3 or "", score3))
         self.call_label.setText(shown)
         fg = "#000000" if color.lightness() > 140 else "#ffffff"
         self.call_label.setStyleSheet(f"QLabel {{ background: {color.name()}; color: {fg}; border-radius: 6px; }}")

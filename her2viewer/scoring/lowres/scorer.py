@@ -81,7 +81,7 @@ class LowResScorer:
         task.report(0.5, "classifying")
         probs = classify_tiles(self.model, img[None], self.mean, self.std, self.device)[0]
         call = class_call(self.card.classes, probs, self.options.ish_positive)
-        what = f"whole {'image' if region.id == 'slide' else 'region'} at {self.size} x {self.size} px"
+        what = f"{'the tissue' if region.id == 'slide' else 'the region'} at {self.size} x {self.size} px"
         result = call_result(source, region, self.method, call, self.model_info, what,
                              params={"size": self.size, "frame": [x, y, w, h], "device": self.device,
                                      "model_path": str(self.model_path), "classes": list(self.card.classes)},
