@@ -78,3 +78,22 @@ def test_cli_lowres_json(ckpt, tmp_path, capsys):
     validate_contract(doc)
     assert doc["method"] == "lowres" and set(doc["params"]["probabilities3"]) == {"0", "Low", "High"}
     assert np.isclose(sum(doc["probabilities"].values()), 1.0)
+
+
+def test_the_cards_temperature_is_applied(ckpt, tmp_path):
+    import json
+    import shutil
+
+    src = ArraySlide(generate_core("3+", 2, diameter_px=600).image, mpp=0.5, name="core")
+    region = Region((10, 10, 300, 300), None, "A1")
+    plain = create_scorer("lowres", ScoreOptions(device="cpu", model_path=str(ckpt))).score_region(src, region)
+    hot = tmp_path / "hot"
+    shutil.copy(f"{ckpt}.safetensors", f"{hot}.safetensors")
+    card = json.loads(open(f"{ckpt}.json").read())
+    card.setdefault("extra", {})["calibration"] = {"temperature": 5.0, "fitted_on": "test"}
+    open(f"{hot}.json", "w").write(json.dumps(card))
+    flat = create_scorer("lowres", ScoreOptions(device="cpu", model_path=str(hot))).score_region(src, region)
+    assert flat.score3 == plain.score3                      # the call stays
+    assert flat.confidence < plain.confidence or plain.confidence == pytest.approx(1 / 3, abs=1e-3)
+    assert max(flat.probabilities.values()) - min(flat.probabilities.values()) <= \
+        max(plain.probabilities.values()) - min(plain.probabilities.values()) + 1e-9

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import time
 
+from ...models.calibration import apply_temperature, temperature_of
 from ...models.checkpoint import CheckpointError
 from ...progress import Task
 from ...slide.base import SlideSource
@@ -80,7 +81,8 @@ class LowResScorer:
         img = read_l0_box(source, x, y, w, h, self.size, self.size)
         task.report(0.5, "classifying")
         probs = classify_tiles(self.model, img[None], self.mean, self.std, self.device)[0]
-        call = class_call(self.card.classes, probs, self.options.ish_positive)
+        call = class_call(self.card.classes, apply_temperature(probs, temperature_of(self.card, str(self.model_path))),
+                          self.options.ish_positive)
         what = f"{'the tissue' if region.id == 'slide' else 'the region'} at {self.size} x {self.size} px"
         result = call_result(source, region, self.method, call, self.model_info, what,
                              params={"size": self.size, "frame": [x, y, w, h], "device": self.device,

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from ...features import FeatureCache, TileSpec, extract_bag, get_extractor
+from ...models.calibration import apply_temperature, temperature_of
 from ...models.checkpoint import CheckpointError
 from ...models.mil import MIL_MODELS
 from ...progress import Task
@@ -123,7 +124,8 @@ class MILScorer:
         calls0 = self.extractor.calls
         bag = extract_bag(source, region, self.extractor, self.tile_spec, cache=self.cache, task=task.sub(0.0, 0.9))
         probs, attn = self.predict(bag.features)
-        call = class_call(self.card.classes, probs, self.options.ish_positive)
+        call = class_call(self.card.classes, apply_temperature(probs, temperature_of(self.card, str(self.model_path))),
+                          self.options.ish_positive)
         if attn.ndim == 2:  # CLAM-MB: the branch of the predicted class
             attn = attn[int(np.argmax(probs))]
         grid = bag.grid

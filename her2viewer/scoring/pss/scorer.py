@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from ...models.calibration import temperature_of
 from ...models.checkpoint import (
     CheckpointError,
     ModelCard,
@@ -120,6 +121,7 @@ class PSSScorer:
         self.device = resolve_device(self.options.device)
         self.model_path = model_path_for(self.options)
         self.model, self.card = cached_checkpoint(self.model_path, self.device)
+        self.temperature = temperature_of(self.card, f"{self.model_path}.json")
         spec_d = dict(self.card.input_spec)
         self.spec = PSSSpec.from_dict(spec_d)
         self.mean = tuple(spec_d.get("mean", getattr(self.model, "mean", (0.485, 0.456, 0.406))))
@@ -150,7 +152,8 @@ class PSSScorer:
                     logits = self.model(x)
             else:
                 logits = self.model(x)
-            return torch.softmax(logits.float(), dim=1).cpu().numpy().astype(np.float64)
+            logits = logits.float() / self.temperature     # the card's calibration (1: none)
+            return torch.softmax(logits, dim=1).cpu().numpy().astype(np.float64)
 
     def predict(self, source: SlideSource, region: Region, n: int, task: Task | None = None) -> PSSPredictions:
         """Softmax probabilities and patch boxes of n PSSs of the region (in batches)."""

@@ -1,0 +1,61 @@
+"""Reliability of predicted probabilities: expected calibration error, and the temperature that makes them
+honest (Guo et al. 2017), fitted by negative log-likelihood and measured by cross-validation."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+
+from her2viewer.models.calibration import MAX_T, MIN_T, apply_temperature
+
+ECE_BINS = 10
+
+
+def ece(probs: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS) -> float:
+    """Expected calibration error of the top-class probability (equal-width bins, weighted by count)."""
+    p = np.asarray(probs, np.float64)
+    y = np.asarray(labels, int)
+    if len(y) == 0:
+        return 0.0
+    conf = p.max(1)
+    correct = (p.argmax(1) == y).astype(np.float64)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    idx = np.clip(np.digitize(conf, edges[1:-1], right=True), 0, bins - 1)
+    total = 0.0
+    for b in range(bins):
+        m = idx == b
+        if m.any():
+            total += m.mean() * abs(conf[m].mean() - correct[m].mean())
+    return float(total)
+
+
+def nll(probs: np.ndarray, labels: np.ndarray) -> float:
+    """Mean negative log-likelihood of the true classes."""
+    p = np.asarray(probs, np.float64)
+    y = np.asarray(labels, int)
+    return float(-np.mean(np.log(np.clip(p[np.arange(len(y)), y], 1e-12, 1.0))))
+
+
+def fit_temperature(probs: np.ndarray, labels: np.ndarray) -> float:
+    """The temperature minimising the NLL of `labels` (1.0 with fewer than 2 items)."""
+    if len(labels) < 2:
+        return 1.0
+    res = minimize_scalar(lambda log_t: nll(apply_temperature(probs, float(np.exp(log_t))), labels),
+                          bounds=(np.log(MIN_T), np.log(MAX_T)), method="bounded")
+    return float(np.exp(res.x))
+
+
+def cross_validated_calibration(probs: np.ndarray, labels: np.ndarray, folds: int = 5,
+                                seed: int = 0) -> dict[str, float]:
+    """ECE and NLL before and after temperature scaling, the temperature of each held-out fold fitted on the
+    other folds; and the temperature fitted on everything (what a model card would ship)."""
+    p = np.asarray(probs, np.float64)
+    y = np.asarray(labels, int)
+    order = np.random.default_rng(seed).permutation(len(y))
+    parts = np.array_split(order, max(2, min(folds, len(y))))
+    scaled = np.zeros_like(p)
+    for part in parts:
+        rest = np.setdiff1d(order, part)
+        scaled[part] = apply_temperature(p[part], fit_temperature(p[rest], y[rest]))
+    return {"ece_before": ece(p, y), "ece_after_cv": ece(scaled, y), "nll_before": nll(p, y),
+            "nll_after_cv": nll(scaled, y), "temperature_all": fit_temperature(p, y), "n": int(len(y))}
