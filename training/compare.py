@@ -93,15 +93,15 @@ def task_metrics(y4: np.ndarray, pred: MethodPredictions, idx: np.ndarray) -> di
     blocks["3way"] = class_metrics(to_3way_indices(y4), hat3, 3, p3)
     blocks["binary"] = class_metrics((y4 != 0).astype(int), (hat3 != 0).astype(int), 2,
                                      np.stack([p[:, 0], 1.0 - p[:, 0]], axis=1))  # HER2 0 vs >= 1+
-    return {t: {"accuracy": b["accuracy"], "macro_f1": b["macro_f1"], "auc": b.get("auc", {}).get("macro")}
-            for t, b in blocks.items()}
+    return {t: {"accuracy": b["accuracy"], "macro_f1": b["macro_f1"], "auc": b.get("auc", {}).get("macro"),
+                "ece": b.get("ece")} for t, b in blocks.items()}
 
 
 def summarize(per_fold: Sequence[dict[str, dict[str, float | None]]]) -> dict[str, dict[str, dict[str, float]]]:
     """Mean and sample sd over folds of each task's metrics (folds where a metric is undefined left out)."""
     out: dict[str, dict[str, dict[str, float]]] = {}
     for t in TASKS:
-        for m in ("auc", "macro_f1", "accuracy"):
+        for m in ("auc", "macro_f1", "accuracy", "ece"):
             vals = [f[t][m] for f in per_fold if t in f and f[t].get(m) is not None]
             if vals:
                 out.setdefault(t, {})[m] = {"mean": float(np.mean(vals)),
@@ -111,8 +111,9 @@ def summarize(per_fold: Sequence[dict[str, dict[str, float | None]]]) -> dict[st
 
 
 def format_table(summary: dict[str, dict[str, Any]], seconds: dict[str, float] | None = None) -> str:
-    """The comparison as a Markdown table: one row per method, AUC / macro F1 / accuracy (%) per task."""
-    head = ["Method"] + [f"{t} {m}" for t in TASKS for m in ("AUC", "F1", "Acc")]
+    """The comparison as a Markdown table: one row per method, AUC / macro F1 / accuracy (%) per task and the
+    expected calibration error of the method's own classes (4-way, or 3-way for a 3-class model)."""
+    head = ["Method"] + [f"{t} {m}" for t in TASKS for m in ("AUC", "F1", "Acc")] + ["ECE (own classes)"]
     if seconds:
         head.append("s/item")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -122,6 +123,8 @@ def format_table(summary: dict[str, dict[str, Any]], seconds: dict[str, float] |
             for m in ("auc", "macro_f1", "accuracy"):
                 v = s.get(t, {}).get(m)
                 cells.append(f"{100 * v['mean']:.1f} ± {100 * v['sd']:.1f}" if v else "n/a")
+        own = s.get("4way", {}).get("ece") or s.get("3way", {}).get("ece")
+        cells.append(f"{own['mean']:.3f}" if own else "n/a")
         if seconds:
             cells.append(f"{seconds.get(method, float('nan')):.2f}")
         lines.append("| " + " | ".join(cells) + " |")

@@ -76,6 +76,11 @@ def class_metrics(y_true: Sequence[int], y_pred: Sequence[int], n_classes: int,
     }
     if probs is not None and len(t):
         out["auc"] = ovr_auc(t, probs)
+        pr = np.asarray(probs, dtype=np.float64)
+        if pr.ndim == 2 and pr.shape[1] == n_classes:
+            from .calibration import ece
+
+            out["ece"] = ece(pr, t)     # reliability of the top-class probability
     return out
 
 
