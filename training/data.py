@@ -30,15 +30,25 @@ log = logging.getLogger(__name__)
 
 def item_region(source: SlideSource, item: Item) -> Region:
     """The region to sample for this item: the named TMA core (item.region), or else the whole tissue of
-    the image (an item without a core id is one sample), as found by `her2viewer.scoring.driver.regions_for`."""
+    the image (an item without a core id is one sample), as found by `her2viewer.scoring.driver.regions_for`.
+    The source's pixel size is resolved first, as the input checks do before scoring (file, else estimated
+    from the nuclei, else assumed), so training and evaluation see the scale the product scores at."""
     try:
         from her2viewer.scoring.driver import regions_for
     except ImportError:  # scoring driver not installed: the whole image, tissue found by the sampler
         w, h = source.dimensions
         return Region((0, 0, int(w), int(h)), None, item.region or "core")
+    from her2viewer.qc.pixel_size import resolve_pixel_size
+
+    resolve_pixel_size(source)
     if not item.region:
-        # an item without a core id is one sample (a core image or a slide): its whole tissue
-        return regions_for(source, "slide")[1][0]
+        # an item without a core id is one sample (a core image or a slide): its whole tissue, or the whole
+        # image when no tissue is found (the item is still a labelled sample)
+        regions = regions_for(source, "slide")[1]
+        if not regions:
+            w, h = source.dimensions
+            return Region((0, 0, int(w), int(h)), None, "slide")
+        return regions[0]
     kind, regions = regions_for(source, "cores")
     for r in regions:
         if r.id == item.region:

@@ -47,3 +47,4 @@ def test_card_temperature():
     card.extra["calibration"] = {"temperature": -1}
     with pytest.raises(CheckpointError, match="my.json"):
         temperature_of(card, "my.json")
+
