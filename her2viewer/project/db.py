@@ -1,6 +1,6 @@
 """The project database: slides, the current review of each slide or TMA core, and an append-only audit trail.
 
-One SQLite file, `her2viewer.sqlite`, in a project folder (by default the slides' folder). WAL journal,
+One SQLite file, `her2viewer.sqlite`, in a project folder (never the slides' folder: see `locations`). WAL journal,
 every write in one `BEGIN IMMEDIATE` transaction, one connection guarded by a lock, so the UI thread and a
 worker thread can share a `ProjectDB`; other processes wait up to `BUSY_TIMEOUT_S` for the write lock.
 A file that is not a healthy SQLite database raises `ProjectError` naming it and is never written to.
@@ -9,6 +9,7 @@ A file that is not a healthy SQLite database raises `ProjectError` naming it and
 from __future__ import annotations
 
 import getpass
+import json
 import logging
 import sqlite3
 import threading
@@ -45,6 +46,25 @@ class SlideRecord:
     path: str
     name: str
     added: str
+    size: int | None = None
+    hash: str | None = None
+    case_id: str = ""
+    patient_id: str = ""
+
+
+@dataclass(frozen=True)
+class ScoreRecord:
+    """The latest outcome of scoring a slide with a method (the result itself is in the result cache)."""
+
+    slide_id: str
+    method: str
+    cache_key: str | None
+    score: str | None
+    score3: str | None
+    confidence: float | None
+    qc_status: str | None
+    error: str | None
+    time: str
 
 
 def now_iso() -> str:
@@ -113,9 +133,11 @@ class ProjectDB:
         return db
 
     @classmethod
-    def for_slide(cls, slide_path: str | Path) -> ProjectDB:
-        """The default project of a slide: the database next to it."""
-        return cls.open(Path(slide_path).expanduser().resolve().parent)
+    def for_slide(cls, slide_path: str | Path, project: str | Path | None = None) -> ProjectDB:
+        """The database of a slide's project: `project`, else the per-user default (never beside the slide)."""
+        from .locations import project_dir_for
+
+        return cls.open(project_dir_for(slide_path, project))
 
     @property
     def folder(self) -> Path:
@@ -223,17 +245,131 @@ class ProjectDB:
     def slides(self) -> list[SlideRecord]:
         """Every slide of the project, in the order they were added."""
         with self._read() as conn:
-            rows = conn.execute("SELECT id, path, name, added FROM slides ORDER BY added, rowid").fetchall()
+            rows = conn.execute(f"SELECT {_SLIDE_COLUMNS} FROM slides ORDER BY added, rowid").fetchall()
         return [SlideRecord(*r) for r in rows]
+
+    def slide(self, sid: str) -> SlideRecord | None:
+        """One slide of the project by id, or None."""
+        with self._read() as conn:
+            row = conn.execute(f"SELECT {_SLIDE_COLUMNS} FROM slides WHERE id = ?", (sid,)).fetchone()
+        return SlideRecord(*row) if row else None
+
+    def remove_slide(self, sid: str) -> None:
+        """Forget a slide's entry, scores, settings and TMA map (reviews and the audit trail are kept)."""
+        with self._write() as conn:
+            for table in ("scores", "slide_settings", "tma_map"):
+                conn.execute(f"DELETE FROM {table} WHERE slide_id = ?", (sid,))
+            if not conn.execute("SELECT 1 FROM reviews WHERE slide_id = ?", (sid,)).fetchone():
+                conn.execute("DELETE FROM slides WHERE id = ?", (sid,))
+
+    def relink(self, sid: str, new_path: str | Path) -> None:
+        """Point a slide's entry at a new path (the caller checked the content hash)."""
+        p = Path(new_path).expanduser().resolve()
+        with self._write() as conn:
+            conn.execute("UPDATE slides SET path = ?, name = ? WHERE id = ?", (str(p), p.name, sid))
+
+    def set_case(self, sid: str, *, case_id: str | None = None, patient_id: str | None = None) -> None:
+        """Set a slide's case and patient ids."""
+        with self._write() as conn:
+            if case_id is not None:
+                conn.execute("UPDATE slides SET case_id = ? WHERE id = ?", (case_id, sid))
+            if patient_id is not None:
+                conn.execute("UPDATE slides SET patient_id = ? WHERE id = ?", (patient_id, sid))
 
     @staticmethod
     def _upsert_slide(conn: sqlite3.Connection, slide_path: str | Path) -> str:
+        from .identity import content_hash
+
         p = Path(slide_path).expanduser().resolve()
-        sid = slide_id(p)
-        conn.execute("INSERT INTO slides (id, path, name, added) VALUES (?, ?, ?, ?) "
-                     "ON CONFLICT (id) DO UPDATE SET path = excluded.path, name = excluded.name",
-                     (sid, str(p), p.name, now_iso()))
+        sid = _sid(conn, p)
+        try:
+            size: int | None = p.stat().st_size
+        except OSError:
+            size = None
+        conn.execute("INSERT INTO slides (id, path, name, added, size, hash) VALUES (?, ?, ?, ?, ?, ?) "
+                     "ON CONFLICT (id) DO UPDATE SET path = excluded.path, name = excluded.name, "
+                     "size = COALESCE(excluded.size, size), hash = COALESCE(excluded.hash, hash)",
+                     (sid, str(p), p.name, now_iso(), size, content_hash(p)))
         return sid
+
+    # -- settings, TMA maps, scores, batch log ------------------------------------------------------------
+    def set_setting(self, slide_path: str | Path, key: str, value: Any) -> None:
+        """Store one per-slide setting (a JSON value; None removes it)."""
+        with self._write() as conn:
+            sid = self._upsert_slide(conn, slide_path)
+            if value is None:
+                conn.execute("DELETE FROM slide_settings WHERE slide_id = ? AND key = ?", (sid, key))
+            else:
+                conn.execute("INSERT OR REPLACE INTO slide_settings VALUES (?, ?, ?)",
+                             (sid, key, json.dumps(value)))
+
+    def settings(self, slide_path: str | Path) -> dict[str, Any]:
+        """Every stored setting of a slide."""
+        with self._read() as conn:
+            rows = conn.execute("SELECT key, value FROM slide_settings WHERE slide_id = ?",
+                                (_sid(conn, slide_path),)).fetchall()
+        return {k: json.loads(v) for k, v in rows}
+
+    def set_tma_map(self, slide_path: str | Path, cores: dict[str, tuple[str, str]]) -> str:
+        """Replace a slide's TMA map: core id -> (patient id, case id); returns the slide id."""
+        with self._write() as conn:
+            sid = self._upsert_slide(conn, slide_path)
+            conn.execute("DELETE FROM tma_map WHERE slide_id = ?", (sid,))
+            conn.executemany("INSERT INTO tma_map VALUES (?, ?, ?, ?)",
+                             [(sid, core, pat, case) for core, (pat, case) in cores.items()])
+        return sid
+
+    def tma_map(self, sid: str) -> dict[str, tuple[str, str]]:
+        """A slide's TMA map: core id -> (patient id, case id) (empty when it has none)."""
+        with self._read() as conn:
+            rows = conn.execute("SELECT core_id, patient_id, case_id FROM tma_map WHERE slide_id = ?",
+                                (sid,)).fetchall()
+        return {c: (p, k) for c, p, k in rows}
+
+    def record_score(self, slide_path: str | Path, method: str, *, cache_key: str | None = None,
+                     result: ScoreResult | None = None, error: str | None = None, run_id: str = "",
+                     event: str | None = None) -> str:
+        """Store the outcome of scoring a slide (a result or an error), and log it when `event` is given."""
+        qc = (result.qc or {}).get("status") if result is not None else None
+        with self._write() as conn:
+            sid = self._upsert_slide(conn, slide_path)
+            t = now_iso()
+            conn.execute("INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         (sid, method, cache_key, result.score if result else None,
+                          result.score3 if result else None, result.confidence if result else None, qc, error, t))
+            if event:
+                conn.execute("INSERT INTO batch_log (run_id, slide_id, method, event, detail, time) "
+                             "VALUES (?, ?, ?, ?, ?, ?)", (run_id, sid, method, event, error or "", t))
+        return sid
+
+    def scores(self, method: str | None = None) -> list[ScoreRecord]:
+        """The latest scoring outcome of every slide (for one method, or all)."""
+        q, args = "SELECT * FROM scores", ()
+        if method:
+            q, args = q + " WHERE method = ?", (method,)
+        with self._read() as conn:
+            return [ScoreRecord(*r) for r in conn.execute(q + " ORDER BY time", args).fetchall()]
+
+    def batch_log(self, run_id: str | None = None) -> list[tuple[str, str, str, str, str]]:
+        """(run id, slide id, method, event, detail) of every batch event, oldest first."""
+        q, args = "SELECT run_id, slide_id, method, event, detail FROM batch_log", ()
+        if run_id:
+            q, args = q + " WHERE run_id = ?", (run_id,)
+        with self._read() as conn:
+            return list(conn.execute(q + " ORDER BY seq", args).fetchall())
+
+    def mark_imported(self, folder: str | Path, summary: str) -> bool:
+        """Record that a folder's sidecar data was imported; False when it already was."""
+        with self._write() as conn:
+            cur = conn.execute("INSERT OR IGNORE INTO imported_sidecars VALUES (?, ?, ?)",
+                               (str(folder), now_iso(), summary))
+            return cur.rowcount > 0
+
+    def was_imported(self, folder: str | Path) -> bool:
+        """Whether a folder's sidecar data was imported already."""
+        with self._read() as conn:
+            return conn.execute("SELECT 1 FROM imported_sidecars WHERE folder = ?",
+                                (str(folder),)).fetchone() is not None
 
     # -- reviews ------------------------------------------------------------------------------------
     def save_review(self, slide_path: str | Path, score: str, *, ish: str | bool | None = None,
@@ -270,8 +406,8 @@ class ProjectDB:
                      reviewer: str | None = None) -> bool:
         """Remove the current review (the audit trail keeps it); False when there was none."""
         user = reviewer or default_user()
-        sid = slide_id(slide_path)
         with self._write() as conn:
+            sid = _sid(conn, slide_path)
             old = self._select(conn, sid, core_id)
             if old is None:
                 return False
@@ -282,24 +418,24 @@ class ProjectDB:
     def current_review(self, slide_path: str | Path, core_id: str | None = None) -> Review | None:
         """The review of a slide (core_id None) or of one of its cores; None when not reviewed."""
         with self._read() as conn:
-            return self._select(conn, slide_id(slide_path), core_id)
+            return self._select(conn, _sid(conn, slide_path), core_id)
 
     def reviews_for_slide(self, slide_path: str | Path) -> list[Review]:
         """Every current review of a slide: the slide-level one first, then its cores by id."""
         with self._read() as conn:
             rows = conn.execute(f"{_SELECT} WHERE r.slide_id = ? ORDER BY r.core_id",
-                                (slide_id(slide_path),)).fetchall()
+                                (_sid(conn, slide_path),)).fetchall()
         return [_review_from_row(r) for r in rows]
 
     def history(self, slide_path: str | Path, core_id: str | None = None, *,
                 all_cores: bool = False) -> list[AuditEntry]:
         """The audit trail of a review (or of every review of the slide), oldest first."""
         query = "SELECT seq, slide_id, core_id, action, old, new, user, time FROM audit WHERE slide_id = ?"
-        args: tuple[Any, ...] = (slide_id(slide_path),)
-        if not all_cores:
-            query += " AND core_id = ?"
-            args += (core_id or "",)
         with self._read() as conn:
+            args: tuple[Any, ...] = (_sid(conn, slide_path),)
+            if not all_cores:
+                query += " AND core_id = ?"
+                args += (core_id or "",)
             rows = conn.execute(query + " ORDER BY seq", args).fetchall()
         return [AuditEntry(seq, sid, core or None, action, loads_values(old), loads_values(new), user, time)
                 for seq, sid, core, action, old, new, user, time in rows]
@@ -319,8 +455,16 @@ class ProjectDB:
                       dumps_values(new.audited_values() if new else None), user, time))
 
 
+_SLIDE_COLUMNS = "id, path, name, added, size, hash, case_id, patient_id"
 _SELECT = (f"SELECT s.path, {', '.join('r.' + c for c in _REVIEW_COLUMNS)} "
            "FROM reviews r JOIN slides s ON s.id = r.slide_id")
+
+
+def _sid(conn: sqlite3.Connection, slide_path: str | Path) -> str:
+    """The id of a slide: that of the project's entry for this path (kept when a slide is relinked), else new."""
+    p = str(Path(slide_path).expanduser().resolve())
+    row = conn.execute("SELECT id FROM slides WHERE path = ? ORDER BY rowid DESC LIMIT 1", (p,)).fetchone()
+    return row[0] if row else slide_id(p)
 
 
 def _review_from_row(row: tuple[Any, ...]) -> Review:

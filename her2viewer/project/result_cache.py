@@ -173,6 +173,11 @@ class ResultCache:
         self.prune(ident)
         return path
 
+    def load(self, key: str) -> ScoreResult | None:
+        """The result stored under a key (None when missing or damaged)."""
+        entry = self._read(self.file_for(key))
+        return entry[1] if entry else None
+
     def latest_for(self, slide_path: str | Path) -> list[CachedResult]:
         """Every cached result of the slide's current file, newest first (damaged or stale ones skipped)."""
         ident = SlideIdentity.of(slide_path)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _V1: tuple[str, ...] = (
     """CREATE TABLE slides (
@@ -56,7 +56,61 @@ def _create_v1(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _create_v1}
+_V2: tuple[str, ...] = (
+    # content identity, so a moved slide can be relinked; case fields of the image
+    "ALTER TABLE slides ADD COLUMN size INTEGER",
+    "ALTER TABLE slides ADD COLUMN hash TEXT",
+    "ALTER TABLE slides ADD COLUMN case_id TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE slides ADD COLUMN patient_id TEXT NOT NULL DEFAULT ''",
+    # a TMA map: which patient / case each core of a slide belongs to
+    """CREATE TABLE tma_map (
+        slide_id TEXT NOT NULL REFERENCES slides(id),
+        core_id TEXT NOT NULL,
+        patient_id TEXT NOT NULL DEFAULT '',
+        case_id TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (slide_id, core_id))""",
+    # per-slide settings (pixel size, criteria, ...) as JSON values
+    """CREATE TABLE slide_settings (
+        slide_id TEXT NOT NULL REFERENCES slides(id),
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (slide_id, key))""",
+    # the latest outcome of scoring each slide with each method (the result itself is in the result cache)
+    """CREATE TABLE scores (
+        slide_id TEXT NOT NULL REFERENCES slides(id),
+        method TEXT NOT NULL,
+        cache_key TEXT,
+        score TEXT,
+        score3 TEXT,
+        confidence REAL,
+        qc_status TEXT,
+        error TEXT,
+        time TEXT NOT NULL,
+        PRIMARY KEY (slide_id, method))""",
+    # what batches did, append-only: one row per image scored, taken from the cache or failed
+    """CREATE TABLE batch_log (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id TEXT NOT NULL,
+        slide_id TEXT NOT NULL,
+        method TEXT NOT NULL,
+        event TEXT NOT NULL CHECK (event IN ('scored', 'cached', 'error')),
+        detail TEXT NOT NULL DEFAULT '',
+        time TEXT NOT NULL)""",
+    # folders whose sidecar data of older versions (database, results, annotations) were imported
+    """CREATE TABLE imported_sidecars (
+        folder TEXT PRIMARY KEY,
+        time TEXT NOT NULL,
+        summary TEXT NOT NULL DEFAULT '')""",
+)
+
+
+def _create_v2(conn: sqlite3.Connection) -> None:
+    """Version 2: slide size / content hash / case fields, TMA maps, settings, scores, batch log, imports."""
+    for statement in _V2:
+        conn.execute(statement)
+
+
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _create_v1, 2: _create_v2}
 
 
 def create_version_table(conn: sqlite3.Connection) -> None:

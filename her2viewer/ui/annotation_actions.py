@@ -45,17 +45,18 @@ def find_menu(window, title: str) -> QMenu:
     return bar.addMenu(title)
 
 
-def review_for(slide_path: str):
+def review_for(slide_path: str, project_folder: Path | None = None):
     """The slide's current review from its project database as a report ReviewInfo, or None (never creates a
     database)."""
-    from her2viewer.project import DB_NAME, ProjectDB
+    from her2viewer.project import DB_NAME, ProjectDB, project_dir_for
     from her2viewer.report.model import ReviewInfo
 
     p = Path(slide_path).expanduser()
-    if not p.exists() or not (p.resolve().parent / DB_NAME).exists():
+    folder = project_folder or project_dir_for(p)
+    if not p.exists() or not (folder / DB_NAME).exists():
         return None
     try:
-        with ProjectDB.for_slide(p) as db:
+        with ProjectDB.open(folder) as db:
             r = db.current_review(p)
         if r is None:
             return None
@@ -348,7 +349,8 @@ class AnnotationManager(QObject):
         if tab is None:
             return None
         source, result = tab.source, self.current_result(tab)
-        review = review_for(tab.path)
+        scoring = getattr(self.window, "scoring", None)
+        review = review_for(tab.path, scoring.project_dir(tab.path) if scoring is not None else None)
         session = self.session_for(tab)
         anns = list(session.aset) if session else []
 

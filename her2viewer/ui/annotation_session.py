@@ -8,13 +8,12 @@ being written. Views subscribe to `sigChanged` / `sigSelectionChanged`; they do 
 from __future__ import annotations
 
 import logging
-import os
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QStandardPaths, Signal
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 from shapely.geometry.base import BaseGeometry
 
@@ -31,15 +30,11 @@ log = logging.getLogger(__name__)
 
 
 def default_project_dir(slide_path: str | Path) -> Path:
-    """Where a slide's annotations are kept: the slide's folder when it is writable (the same project as
-    the review database), else the application's own project folder."""
-    p = Path(slide_path).expanduser()
-    if p.exists():
-        folder = p.resolve().parent
-        if os.access(folder, os.W_OK | os.X_OK):
-            return folder
-    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
-    return Path(base or Path.home() / ".her2viewer") / "project"
+    """Where a slide's annotations are kept without a chosen project: the per-user default project (never the
+    slide's own folder, which may be read-only or shared)."""
+    from her2viewer.project.locations import project_dir_for
+
+    return project_dir_for(slide_path)
 
 
 class EditClasses(QUndoCommand):

@@ -74,23 +74,19 @@ class ScoreJob:
 
 
 def default_cache_for(slide_path: str) -> ResultCache | None:
-    """The result cache of a slide's default project (its folder), or None for an in-memory slide."""
+    """The result cache of a slide's default project (the per-user one), or None for an in-memory slide."""
     if not slide_path:
         return None
-    return ResultCache(Path(slide_path).expanduser().resolve().parent)
+    from her2viewer.project import project_dir_for
+
+    return ResultCache(project_dir_for(slide_path))
 
 
 def model_sha256_for(method: str, options: ScoreOptions) -> str | None:
-    """The sha256 of the checkpoint a run would use (the options' model or the method's bundled default);
-    None for methods without a checkpoint. Raises CheckpointError for a named but unreadable checkpoint."""
-    from her2viewer.models.checkpoint import checkpoint_exists, default_model_path, read_card
+    """The sha256 of the checkpoint a run would use (see `her2viewer.project.runs.model_sha256_for`)."""
+    from her2viewer.project.runs import model_sha256_for as sha_for
 
-    if options.model_path:
-        return read_card(options.model_path).sha256 or None
-    stem = default_model_path(method)
-    if checkpoint_exists(stem):
-        return read_card(stem).sha256 or None
-    return None
+    return sha_for(method, options)
 
 
 def describe_device(device: str | None) -> str:

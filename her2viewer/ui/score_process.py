@@ -12,7 +12,6 @@ code) fails the job with a sentence and is restarted next time.
 from __future__ import annotations
 
 import atexit
-import hashlib
 import logging
 import multiprocessing as mp
 import os
@@ -28,7 +27,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from her2viewer.progress import Cancelled, Task
-from her2viewer.project import ResultCache, params_for
+from her2viewer.project import ResultCache
+from her2viewer.project.runs import run_params
 from her2viewer.scoring.base import Region, ScoreOptions
 from her2viewer.scoring.result import ScoreResult
 
@@ -65,18 +65,9 @@ def cached_or_scored(source: Any, req: ScoreRequest, task: Task,
                      score_fn: Callable[..., ScoreResult] | None = None) -> tuple[ScoreResult, bool]:
     """(result, from the cache?) of a request: the cached result of this slide version, method, model and
     parameters, or a new one (then cached)."""
-    params = params_for(req.options, req.scope)
-    # a pixel size set by the user (or a forced run) gives another result: never reuse one across them
-    if getattr(req.options, "mpp", None) is not None:
-        params.setdefault("mpp", float(req.options.mpp))
-    if getattr(req.options, "force", False):
-        params.setdefault("force", True)
-    extra: dict[str, Any] = {}
-    if req.exclude is not None:
-        import shapely
-
-        params["exclude"] = hashlib.sha256(shapely.to_wkb(shapely.normalize(req.exclude))).hexdigest()
-        extra["exclude"] = req.exclude
+    # a pixel size set by the user, a forced run or an excluded area gives another result
+    params = run_params(req.options, req.scope, req.exclude)
+    extra: dict[str, Any] = {} if req.exclude is None else {"exclude": req.exclude}
     if req.cache is not None and req.use_cache and req.slide_path:
         task.report(0.0, "looking for a cached result")
         hit = req.cache.get(req.slide_path, req.method, params, model_sha256=req.model_sha256)

@@ -327,8 +327,11 @@ class ScoringController(QObject):
 
     # -- project ------------------------------------------------------------------------------------------
     def project_dir(self, slide_path: str) -> Path:
-        """The project folder of a slide: the chosen one, else the slide's folder."""
-        return self.project_folder or Path(slide_path).expanduser().resolve().parent
+        """The project folder of a slide: the chosen one, else the per-user default project (never the
+        slide's own folder)."""
+        from her2viewer.project import project_dir_for
+
+        return self.project_folder or project_dir_for(slide_path)
 
     def cache_for(self, slide_path: str) -> ResultCache | None:
         """The result cache of a slide's project (None for an in-memory slide)."""

@@ -250,8 +250,15 @@ def test_migration_hook_upgrades_and_backs_up_first(tmp_path, slide, monkeypatch
     conn.close()
 
 
-def test_for_slide_uses_the_slides_folder(slide):
+def test_for_slide_uses_the_per_user_project_never_the_slides_folder(slide, user_data_dir):
+    before = sorted(p.name for p in slide.parent.iterdir())
     with ProjectDB.for_slide(slide) as db:
-        assert db.folder == slide.parent.resolve()
+        assert db.folder == user_data_dir / "default-project"
         db.save_review(slide, "0", reviewer="a")
-    assert (slide.parent / DB_NAME).is_file()
+    assert (user_data_dir / "default-project" / DB_NAME).is_file()
+    assert sorted(p.name for p in slide.parent.iterdir()) == before
+
+
+def test_for_slide_uses_the_chosen_project(slide, tmp_path):
+    with ProjectDB.for_slide(slide, tmp_path / "proj") as db:
+        assert db.folder == tmp_path / "proj"
