@@ -3,13 +3,12 @@ score and its probabilities, cell percentages, the input checks and the reviewed
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from pathlib import Path
 from typing import Any
 
 from ..atomic import atomic_write_text
+from ..csvio import csv_text
 from ..scoring.result import ScoreResult
 
 PROB_KEYS = ("0", "1+", "2+", "3+", "Low", "High")
@@ -19,8 +18,6 @@ CELL_KEYS = ("n_tumour", "h_score", "pct_complete_strong", "pct_complete_weak_mo
 COLUMNS = ("slide_id", "slide", "core_id", "patient_id", "case_id", "method", "score", "score3",
            *(f"p_{k}" for k in PROB_KEYS), "confidence", *CELL_KEYS, "qc_status", "qc_messages",
            "reviewed_score", "reviewer", "error", "note")
-#: spreadsheet programs run a cell that starts with one of these as a formula
-FORMULA_LEAD = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _row(**values: Any) -> dict[str, Any]:
@@ -81,22 +78,10 @@ def cohort_rows(project: Any, method: str | None = None) -> list[dict[str, Any]]
     return rows
 
 
-def safe_cell(value: Any) -> Any:
-    """A CSV cell that a spreadsheet shows as text: a leading formula character gets a quote in front."""
-    if isinstance(value, str) and value.startswith(FORMULA_LEAD):
-        return "'" + value
-    return value
-
-
 def write_cohort(rows: list[dict[str, Any]], folder: str | Path, stem: str = "cohort") -> tuple[Path, Path]:
     """Write the table as STEM.csv (formula-safe) and STEM.json into `folder`; returns both paths."""
     folder = Path(folder)
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=COLUMNS)
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: safe_cell(v) for k, v in r.items()})
     csv_path, json_path = folder / f"{stem}.csv", folder / f"{stem}.json"
-    atomic_write_text(csv_path, buf.getvalue())
+    atomic_write_text(csv_path, csv_text(COLUMNS, rows))
     atomic_write_text(json_path, json.dumps({"columns": list(COLUMNS), "rows": rows}, indent=1) + "\n")
     return csv_path, json_path

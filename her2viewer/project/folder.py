@@ -19,6 +19,7 @@ from ..atomic import atomic_write_text
 from .db import ProjectDB, ProjectError, ScoreRecord, SlideRecord, now_iso
 from .identity import content_hash
 from .locations import default_project_dir
+from .sidecar import import_sidecars
 from .result_cache import ResultCache
 
 log = logging.getLogger(__name__)
@@ -139,9 +140,8 @@ class Project:
         if not stat.S_ISREG(st.st_mode):
             raise ProjectError(f"cannot add {p}: not a regular file")
         sid = self.db.add_slide(p)
-        from .sidecar import import_sidecars
 
-        import_sidecars(self, p.parent)
+        import_sidecars(self.db, self.folder, self.annotations_dir, p.parent)
         record = self.db.slide(sid)
         assert record is not None
         return record

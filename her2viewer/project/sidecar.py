@@ -7,13 +7,10 @@ import logging
 import shutil
 import sqlite3
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from .db import DB_NAME
+from .db import DB_NAME, ProjectDB
 from .result_cache import CACHE_DIR
 
-if TYPE_CHECKING:
-    from .folder import Project
 
 log = logging.getLogger(__name__)
 
@@ -27,16 +24,17 @@ def has_sidecars(folder: Path) -> bool:
     return (folder / DB_NAME).is_file() or (folder / CACHE_DIR).is_dir() or (folder / "annotations").is_dir()
 
 
-def import_sidecars(project: Project, folder: str | Path) -> str | None:
-    """Copy a slide folder's old sidecar data into `project` the first time it is seen; a summary or None."""
+def import_sidecars(db: ProjectDB, project_folder: Path, annotations_dir: Path, folder: str | Path) -> str | None:
+    """Copy a slide folder's old sidecar data into the project (its database `db`, its folder and annotations
+    folder) the first time that folder is seen; a summary, or None when there was nothing new."""
     folder = Path(folder).expanduser().resolve()
-    if folder == project.folder or not has_sidecars(folder) or project.db.was_imported(folder):
+    if folder == project_folder or not has_sidecars(folder) or db.was_imported(folder):
         return None
-    n_reviews = _import_db(project, folder / DB_NAME)
-    n_results = _copy_new(folder / CACHE_DIR, project.folder / CACHE_DIR, "*.json")
-    n_ann = _copy_new(folder / "annotations", project.annotations_dir, "*.geojson")
+    n_reviews = _import_db(db, folder / DB_NAME)
+    n_results = _copy_new(folder / CACHE_DIR, project_folder / CACHE_DIR, "*.json")
+    n_ann = _copy_new(folder / "annotations", annotations_dir, "*.geojson")
     summary = f"{n_reviews} reviews, {n_results} results, {n_ann} annotation files"
-    if project.db.mark_imported(folder, summary):
+    if db.mark_imported(folder, summary):
         log.info("imported the data an older version kept in %s: %s", folder, summary)
     return summary
 
@@ -58,7 +56,7 @@ def _copy_new(src: Path, dest: Path, pattern: str) -> int:
     return n
 
 
-def _import_db(project: Project, path: Path) -> int:
+def _import_db(db: ProjectDB, path: Path) -> int:
     """Slides, reviews and audit trail of an old database (never written to); the number of reviews."""
     if not path.is_file():
         return 0
@@ -77,7 +75,7 @@ def _import_db(project: Project, path: Path) -> int:
     finally:
         old.close()
     n = 0
-    with project.db._write() as conn:  # noqa: SLF001 - one transaction for the whole import
+    with db._write() as conn:  # noqa: SLF001 - one transaction for the whole import
         for row in slides:
             conn.execute("INSERT OR IGNORE INTO slides (id, path, name, added) VALUES (?, ?, ?, ?)", row)
         for row in reviews:
