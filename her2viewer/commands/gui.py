@@ -1,4 +1,4 @@
-"""`her2viewer [gui] [SLIDE ...] [--score METHOD] [--screenshot OUT.png [--view x,y,w,h] [--size WxH]]`: the
+"""`her2viewer [gui] [SLIDE ...] [--project DIR] [--score METHOD] [--screenshot OUT.png [--view x,y,w,h] [--size WxH]]`: the
 viewer window (with --score: scored once open)."""
 
 from __future__ import annotations
@@ -13,6 +13,9 @@ from . import fail
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of the `gui` sub-command (also used when no sub-command is given)."""
     parser.add_argument("paths", nargs="*", metavar="SLIDE", help="slides or core images to open as tabs")
+    parser.add_argument("--project", metavar="DIR",
+                        help="open the project in DIR (created when the folder holds none); with --screenshot and "
+                             "no SLIDE: the window with the project's case list")
     parser.add_argument("--screenshot", metavar="OUT.png",
                         help="render the first slide offscreen once every visible tile is in, save, exit")
     parser.add_argument("--view", metavar="X,Y,W,H",
@@ -44,13 +47,13 @@ def run(args: argparse.Namespace) -> int:
     if unknown:
         return fail(f"unknown overlay {unknown[0]!r}; choose from tissue, tma")
     if args.screenshot:
-        if not args.paths:
-            return fail("--screenshot needs a SLIDE to open")
+        if not args.paths and not args.project:
+            return fail("--screenshot needs a SLIDE (or --project DIR) to open")
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
     elif not has_display() and not os.environ.get("QT_QPA_PLATFORM"):
         return fail("there is no display (DISPLAY / WAYLAND_DISPLAY unset); use --screenshot OUT.png "
                     "to render a view headless, or `her2viewer score SLIDE` to score it")
-    if args.screenshot and not os.path.exists(args.paths[0]):
+    if args.screenshot and args.paths and not os.path.exists(args.paths[0]):
         return fail(f"{args.paths[0]} does not exist")
     try:
         from ..scoring.base import ScoreOptions
@@ -64,4 +67,5 @@ def run(args: argparse.Namespace) -> int:
     except ImportError as exc:
         return fail(f"the viewer needs Qt (PySide6), which cannot be loaded: {exc}")
     return run_viewer(args.paths, screenshot=args.screenshot, view=view, size=size, overlays=overlays,
-                      whole_window=args.window, score=args.score, score_options=score_options)
+                      whole_window=args.window, score=args.score, score_options=score_options,
+                      project=args.project)

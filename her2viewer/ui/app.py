@@ -82,10 +82,10 @@ def take_screenshot(window: MainWindow, path: str, out: str, *, view: tuple | No
     window.open_paths([path])
     if not wait_until(lambda: errors or window.current_tab() is not None, timeout_s):
         print(f"her2viewer: error: timed out opening {path}", file=sys.stderr)
-        return 1
+        return 2
     if errors:
         print(f"her2viewer: error: {errors[0]}", file=sys.stderr)
-        return 1
+        return 2
     tab: SlideTab = window.current_tab()
     if whole_window:
         window.resize(*size)
@@ -102,18 +102,34 @@ def take_screenshot(window: MainWindow, path: str, out: str, *, view: tuple | No
     ok = wait_until(lambda: errors or (tab.view.is_complete() and window.overlays.running == 0), timeout_s)
     if errors:
         print(f"her2viewer: error: {errors[0]}", file=sys.stderr)
-        return 1
+        return 2
     if not ok:
         print(f"her2viewer: error: timed out waiting for the tiles of {path}", file=sys.stderr)
-        return 1
+        return 2
     if score and not _score_for_screenshot(window, tab, score, score_options, timeout_s):
-        return 1
+        return 2
     image = (window if whole_window else tab.view).grab()
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     if not image.save(out):
         print(f"her2viewer: error: cannot write {out}", file=sys.stderr)
-        return 1
+        return 2
     log.info("saved %s (%dx%d)", out, image.width(), image.height())
+    return 0
+
+
+def take_project_screenshot(window: MainWindow, out: str, size: tuple[int, int] = (1200, 800),
+                            timeout_s: float = 120.0) -> int:
+    """Save the whole window with its project's case list once every thumbnail is in."""
+    window.resize(*size)
+    window.show()
+    ctl = window.project
+    wait_until(lambda: ctl.thumbs.pool.activeThreadCount() == 0 and len(ctl.panel.model.thumbs) >= sum(
+        e.status != "missing" for e in ctl.panel.model.entries), timeout_s)
+    image = window.grab()
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    if not image.save(out):
+        print(f"her2viewer: error: cannot write {out}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -137,8 +153,9 @@ def _score_for_screenshot(window: MainWindow, tab: SlideTab, method: str, option
 def run_viewer(paths: Sequence[str] = (), *, screenshot: str | None = None, view: tuple | None = None,
                size: tuple[int, int] = (1200, 800), overlays: Sequence[str] = (),
                whole_window: bool = False, score: str | None = None,
-               score_options: ScoreOptions | None = None) -> int:
-    """Run the viewer with `paths` open; with `screenshot`, save one view of the first path and exit;
+               score_options: ScoreOptions | None = None, project: str | None = None) -> int:
+    """Run the viewer with `paths` open (and the project folder `project`, created when new); with
+    `screenshot`, save one view of the first path (or the window with the project's case list) and exit;
     with `score`, score the slides with that method once they are open."""
     app = ensure_app(sys.argv[:1])
     if screenshot:
@@ -147,6 +164,10 @@ def run_viewer(paths: Sequence[str] = (), *, screenshot: str | None = None, view
             window = MainWindow(settings)
             window.scoring.project_folder = Path(tmp) / "project"   # write nothing next to the slide
             try:
+                if project and window.project.open_project(project, create=True) is None:
+                    return 2
+                if not paths:
+                    return take_project_screenshot(window, screenshot, size)
                 return take_screenshot(window, paths[0], screenshot, view=view, size=size,
                                        overlays=overlays, whole_window=whole_window or bool(score),
                                        score=score, score_options=score_options)
@@ -154,6 +175,8 @@ def run_viewer(paths: Sequence[str] = (), *, screenshot: str | None = None, view
                 window.close()
     window = MainWindow()
     window.show()
+    if project:
+        window.project.open_project(project, create=True)
     window.open_paths(paths)
     if score:
         window.sigSlideOpened.connect(lambda _tab: window.scoring.run(method=score, options=score_options))

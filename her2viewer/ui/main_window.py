@@ -23,6 +23,7 @@ from .display_panel import DisplayPanel
 from .layers_panel import LayersPanel
 from .opener import SlideOpener
 from .overview import OverviewWidget
+from .project import install_project
 from .properties_dialog import PropertiesDialog
 from .scoring_dock import install_scoring
 from .slide_tab import SlideTab
@@ -118,6 +119,7 @@ class MainWindow(QMainWindow):
         self.scoring = install_scoring(self)
         self.scoring.selection_provider = self.annotations.selected_region
         self.annotations.result_for = self.scoring.result_for
+        self.project = install_project(self)
 
     # -- menus ----------------------------------------------------------------------------------------
     def _action(self, menu, text: str, slot, shortcut=None, checkable: bool = False) -> QAction:
@@ -180,9 +182,14 @@ class MainWindow(QMainWindow):
         if files:
             self.recent_menu.addSeparator()
             clear = QAction("Clear List", self)
-            clear.triggered.connect(lambda: self.settings.setValue("recent_files", []))
+            clear.triggered.connect(self._clear_recent)
             self.recent_menu.addAction(clear)
-        self.recent_menu.setEnabled(bool(files))
+        # the menu's own action: a disabled QMenu never shows, so it could never refill itself
+        self.recent_menu.menuAction().setEnabled(bool(files))
+
+    def _clear_recent(self) -> None:
+        self.settings.setValue("recent_files", [])
+        self._fill_recent()
 
     # -- recent files -----------------------------------------------------------------------------------
     def recent_files(self) -> list[str]:
@@ -197,6 +204,7 @@ class MainWindow(QMainWindow):
         files = [path] + [p for p in self.recent_files() if p != path]
         self.settings.setValue("recent_files", files[:MAX_RECENT])
         self.settings.sync()
+        self._fill_recent()
 
     # -- opening ------------------------------------------------------------------------------------------
     def open_dialog(self) -> None:
@@ -273,7 +281,7 @@ class MainWindow(QMainWindow):
 
     def show_error(self, title: str, message: str) -> None:
         """Tell the user what went wrong, in a window-modal box that does not block the event loop."""
-        log.warning("%s", message)
+        log.debug("%s: %s", title, message)   # shown in the box (and by --screenshot): not printed twice
         box = QMessageBox(QMessageBox.Icon.Critical, title, message, QMessageBox.StandardButton.Ok, self)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
         box.finished.connect(lambda _=0, b=box: self.error_boxes.remove(b) if b in self.error_boxes else None)
@@ -383,6 +391,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event) -> None:
         for tab in self.slide_tabs():
             tab.dispose()
+        self.project.close()
         self.opener.close()
         self.overlays.close()
         super().closeEvent(event)

@@ -42,7 +42,9 @@ def test_screenshot_errors_are_sentences(tmp_path):
     bad = tmp_path / "bad.tif"
     bad.write_bytes(b"not a slide at all")
     res = run_cli(str(bad), "--screenshot", str(tmp_path / "x.png"))
-    assert res.returncode != 0 and "bad.tif" in res.stderr and "Traceback" not in res.stderr
+    assert res.returncode == 2 and "bad.tif" in res.stderr and "Traceback" not in res.stderr
+    # one line naming the file, not a log line and the message again
+    assert sum("bad.tif" in line for line in res.stderr.splitlines()) == 1, res.stderr
     res = run_cli(str(bad), "--screenshot", str(tmp_path / "x.png"), "--size", "big")
     assert res.returncode != 0 and "--size" in res.stderr
 
