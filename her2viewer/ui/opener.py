@@ -8,17 +8,22 @@ delays opening. `resolve` does it again later (e.g. after the user goes back fro
 
 from __future__ import annotations
 
+import itertools
 import logging
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from her2viewer.slide.base import SlideOpenError
 
 from .inbox import Inbox
 
 log = logging.getLogger(__name__)
+
+#: a file that has not opened after this long is reported as failed (a damaged file, a pipe, a stalled drive)
+OPEN_TIME_LIMIT_S = 60.0
 
 
 def open_error_message(path: str | Path, exc: BaseException) -> str:
@@ -61,24 +66,36 @@ def estimate_stains_quietly(source):
 
 
 class SlideOpener(QObject):
-    """`open(path)` reads the file's headers off the main thread; `sigOpened` or `sigFailed` follows."""
+    """`open(path)` reads the file's headers off the main thread; `sigOpened` or `sigFailed` follows.
+
+    Each request runs on its own daemon thread, so one file that never opens (a looping IFD chain, a named
+    pipe, a stalled network drive) neither blocks the others nor keeps the process alive after the window
+    closes; after `time_limit_s` it is reported as failed, and a source that still arrives later is closed."""
 
     sigOpened = Signal(str, object)     # path, SlideSource (emitted on the main thread)
     sigFailed = Signal(str, str)        # path, message
     sigResolved = Signal(object)        # SlideSource whose pixel size `resolve` has (re)resolved
 
-    def __init__(self, parent: QObject | None = None) -> None:
+    def __init__(self, parent: QObject | None = None, time_limit_s: float = OPEN_TIME_LIMIT_S) -> None:
         super().__init__(parent)
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="open")
+        self.time_limit_s = time_limit_s
         self.pending = 0
+        self._ids = itertools.count(1)
+        self._waiting: dict[int, str] = {}     # request id -> path, until it opened, failed or timed out
+        self._closed = False
         self._inbox = Inbox(self._on_done, self)
+
+    def _start(self, name: str, work: Callable[[], None]) -> None:
+        threading.Thread(target=work, name=name, daemon=True).start()
 
     def open(self, path: str | Path, user_mpp: float | None = None) -> None:
         """Start opening `path` (with the pixel size the user set for it before, if any)."""
         from her2viewer.slide.open import open_slide
 
         path = str(path)
+        rid = next(self._ids)
         self.pending += 1
+        self._waiting[rid] = path
 
         def work() -> None:
             try:
@@ -87,29 +104,42 @@ class SlideOpener(QObject):
                 if user_mpp is not None or source.mpp:
                     resolve_quietly(source, user_mpp)      # instant: no estimate needed
                 source.stain_vectors = estimate_stains_quietly(source)
-                self._inbox.post((path, source, None))
+                self._inbox.post((rid, path, source, None))
             except Exception as exc:
                 log.info("cannot open %s: %s", path, exc)
-                self._inbox.post((path, None, open_error_message(path, exc)))
+                self._inbox.post((rid, path, None, open_error_message(path, exc)))
 
-        self._pool.submit(work)
+        self._start(f"open-{rid}", work)
+        QTimer.singleShot(int(self.time_limit_s * 1000), self, lambda: self._time_up(rid))
+
+    def _time_up(self, rid: int) -> None:
+        path = self._waiting.pop(rid, None)
+        if path is None:
+            return
+        self.pending -= 1
+        self.sigFailed.emit(path, f"Cannot open {path}: it did not open within {self.time_limit_s:g} s (the file "
+                                  "may be damaged, not a regular file, or on a stalled drive).")
 
     def resolve(self, source) -> None:
-        """Resolve an open slide's pixel size again (file, else estimate) on the worker; `sigResolved`
-        follows."""
+        """Resolve an open slide's pixel size again (file, else estimate) on a worker; `sigResolved` follows."""
         self.pending += 1
 
         def work() -> None:
             resolve_quietly(source, None)
-            self._inbox.post(("", source, "resolved"))
+            self._inbox.post((0, "", source, "resolved"))
 
-        self._pool.submit(work)
+        self._start("resolve", work)
 
     def _on_done(self, item: tuple) -> None:
-        path, source, message = item
+        rid, path, source, message = item
         if message == "resolved":
             self.pending -= 1
-            self.sigResolved.emit(source)
+            if not self._closed:
+                self.sigResolved.emit(source)
+            return
+        if self._waiting.pop(rid, None) is None or self._closed:   # timed out (already reported) or closed
+            if source is not None:
+                source.close()
             return
         self.pending -= 1
         if source is None:
@@ -120,5 +150,6 @@ class SlideOpener(QObject):
                 self.resolve(source)    # the estimate follows, off the main thread
 
     def close(self) -> None:
-        """Stop the worker."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Stop reporting: what is still opening is dropped (and closed when it arrives)."""
+        self._closed = True
+        self._waiting.clear()
