@@ -25,6 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--patient-id", default="", help="patient id")
     parser.add_argument("--specimen", default="", help="specimen description")
     parser.add_argument("--date", default="", help="report date (default: now)")
+    parser.add_argument("--tma-map", default=None, metavar="CSV",
+                        help="TMA map (core id -> patient / case id, as for `batch`): the per-core table shows "
+                             "each core's patient; a multi-patient TMA gets no slide-level score")
     parser.add_argument("--mpp", type=float, default=None, metavar="UM_PER_PX",
                         help="the slide's pixel size in um/px (overrides the file's and the estimate)")
     parser.add_argument("--force", action="store_true",
@@ -42,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
     if problem := check_mpp(args.mpp):
         return fail(problem)
     try:
+        core_patients = _core_patients(args.tma_map)
         review = ReviewInfo.load(args.review) if args.review else None
         result = ScoreResult.load(args.result) if args.result else None
     except (ReportInputError, ContractError) as e:
@@ -76,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
 
             case = CaseInfo(case_id=args.case_id, patient_id=args.patient_id, specimen=args.specimen,
                             date=args.date)
+        case.core_patients = core_patients
         path = write_report(args.out, result, source=source, case=case, review=review)
     except (ValueError, OSError, RuntimeError) as e:
         return fail(f"cannot write the report {args.out}: {e}")
@@ -92,3 +97,18 @@ def _score(source, method: str, mpp: float | None = None, force: bool = False):
     from ..scoring.driver import score_slide
 
     return score_slide(source, method, ScoreOptions(mpp=mpp, force=force))
+
+
+def _core_patients(tma_map: str | None) -> dict[str, str]:
+    """Core id -> patient id (else case id) from a TMA map CSV; ReportInputError naming the file."""
+    if not tma_map:
+        return {}
+    from ..project import ProjectError
+    from ..project.tma_map import read_tma_map
+    from ..report.model import ReportInputError
+
+    try:
+        cores = read_tma_map(tma_map)
+    except ProjectError as e:
+        raise ReportInputError(str(e)) from e
+    return {core: patient or case for core, (patient, case) in cores.items()}

@@ -83,6 +83,12 @@ class CaseInfo:
     dimensions: tuple[int, int] | None = None
     objective: float | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    core_patients: dict[str, str] = field(default_factory=dict)   # TMA core id -> patient id (a TMA map)
+
+    @property
+    def patients(self) -> list[str]:
+        """The distinct patients of a TMA's cores (from its TMA map), sorted."""
+        return sorted({p for p in self.core_patients.values() if p})
 
     def rows(self) -> list[tuple[str, str]]:
         """(label, value) pairs for the case table; empty fields shown as a dash."""
@@ -99,6 +105,8 @@ class CaseInfo:
                ("Report date", self.date or datetime.now().strftime("%Y-%m-%d %H:%M")),
                ("Scanner / vendor", self.scanner or dash), ("Pixel size", mpp), ("Magnification", obj),
                ("Dimensions", dims)]
+        if len(self.patients) > 1:
+            out[2] = ("Patient ID", f"{len(self.patients)} patients (TMA map): see the per-core table")
         out += [(k, v) for k, v in self.extra.items()]
         return out
 

@@ -148,7 +148,7 @@ def _qc_block(result: ScoreResult) -> list[Any]:
     return [KeepTogether(out)]
 
 
-def _score_block(result: ScoreResult, review: ReviewInfo | None) -> list[Any]:
+def _score_block(result: ScoreResult, review: ReviewInfo | None, case: CaseInfo | None = None) -> list[Any]:
     left: list[Any] = [_p("Suggested score (software)", "label"), *_score_html(result.score, result.score3)]
     extra = []
     if result.subclass:
@@ -158,6 +158,11 @@ def _score_block(result: ScoreResult, review: ReviewInfo | None) -> list[Any]:
     if result.score == "2+" and result.ish_positive is None:
         extra.append("2+ is equivocal: reflex ISH; 3-way Low assumes ISH negative.")
     left += [_p(e, "small") for e in extra]
+    if case is not None and len(case.patients) > 1 and result.cores:
+        # cores of different patients: a slide-level call would mix patients
+        left = [_p("Suggested score (software)", "label"), Paragraph("Multi-patient TMA", _ST["mid"]),
+                _p(f"The cores come from {len(case.patients)} patients: each core's suggested score is in the "
+                   "per-core table; no slide-level score is given.", "small")]
     right: list[Any] = [_p("Reviewed score (pathologist)", "label")]
     if review is None:
         right += [Paragraph("Not reviewed", _ST["mid"]),
@@ -246,25 +251,33 @@ def _cells_block(cells: dict[str, Any] | None, threshold: float = 10.0) -> list[
     return out
 
 
-def _cores_block(result: ScoreResult) -> list[Any]:
+def _cores_block(result: ScoreResult, case: CaseInfo | None = None) -> list[Any]:
     if not result.cores:
         return []
+    patients = case.core_patients if case is not None else {}
     counts = {s: sum(c.score == s for c in result.cores) for s in SCORES4}
     summary = ", ".join(f"{v} x {s}" for s, v in counts.items() if v)
-    rows = [["Core", "Score", "3-way", "P(0)", "P(1+)", "P(2+)", "P(3+)", "Conf.", "Note"]]
+    rows = [["Core", "Patient", "Score", "3-way", "P(0)", "P(1+)", "P(2+)", "P(3+)", "Conf.", "Note"]]
     for c in result.cores:
         note = c.subclass and f"HER2-{c.subclass}" or ""
         if c.cells and isinstance(c.cells.get("n_tumour", c.cells.get("n")), (int, float)):
             note = (note + "; " if note else "") + f"{int(c.cells.get('n_tumour', c.cells.get('n'))):,} cells"
-        rows.append([c.id, c.score, c.score3] + [f"{float(c.probabilities.get(s, 0.0)):.2f}" for s in SCORES4]
+        rows.append([c.id, patients.get(c.id, "-"), c.score, c.score3]
+                    + [f"{float(c.probabilities.get(s, 0.0)):.2f}" for s in SCORES4]
                     + ["-" if c.confidence is None else f"{c.confidence:.2f}", note])
-    widths = [42, 38, 40, 40, 40, 40, 40, 40, BODY_W - 320]
+    widths = [36, 56, 40, 44, 40, 40, 40, 40, 40, BODY_W - 376]
+    if not patients:   # no TMA map: no patient column
+        rows = [r[:1] + r[2:] for r in rows]
+        widths = [42, 38, 40, 40, 40, 40, 40, 40, BODY_W - 320]
     t = _table(rows, widths)
-    style = [("BACKGROUND", (1, i), (1, i), SCORE_COLORS[r[1]].clone(alpha=0.35))
-             for i, r in enumerate(rows) if i and r[1] in SCORE_COLORS]
+    col = 2 if patients else 1
+    style = [("BACKGROUND", (col, i), (col, i), SCORE_COLORS[r[col]].clone(alpha=0.35))
+             for i, r in enumerate(rows) if i and r[col] in SCORE_COLORS]
     t.setStyle(TableStyle(style))
     top = max((c.score for c in result.cores), key=SCORES4.index)
     tail = " The slide score above is the highest core score." if top == result.score else ""
+    if case is not None and len(case.patients) > 1:
+        tail = f" The cores come from {len(case.patients)} patients (TMA map): read each patient's cores."
     return [CondPageBreak(120), _p(f"TMA cores ({len(result.cores)})", "h2"),
             _p(f"Per-core suggested scores: {summary}.{tail}"),
             Spacer(1, 4), t]
@@ -363,12 +376,12 @@ def build_report(result: ScoreResult, *, source: Any = None, case: CaseInfo | No
                              ("BACKGROUND", (0, 0), (-1, -1), colors.HexColor("#FBEAEA"))]))
     story += [ruo, Spacer(1, 8)]
     story += _header_block(result, case, thumb)
-    story += _score_block(result, review)
+    story += _score_block(result, review, case)
     story += _qc_block(result)
     story += _probability_block(result)
     story += _sample_block(result)
     story += _cells_block(result.cells)
-    story += _cores_block(result)
+    story += _cores_block(result, case)
     story += _method_block(result)
     buf = io.BytesIO()
     doc = SimpleDocTemplate(buf, pagesize=A4, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN,

@@ -127,3 +127,27 @@ def test_overlays_are_cut_to_the_slide():
 
     assert _clamp((400, 480, 300, 100), (512, 512)) == (400, 480, 112, 32)
     assert _clamp((600, 0, 10, 10), (512, 512))[2] <= 0
+
+
+def test_multi_patient_tma_report_has_per_core_patients_and_no_slide_call(tmp_path):
+    result = tma_result()
+    ids = [c.id for c in result.cores]
+    tma_map = tmp_path / "map.csv"
+    tma_map.write_text("core_id,patient_id\n" + "".join(f"{c},PAT-{i % 3}\n" for i, c in enumerate(ids)))
+    (tmp_path / "r.json").write_text(result.to_json())
+    src = tma_slide()
+    from her2viewer.slide.writer import write_pyramidal_tiff
+
+    slide = write_pyramidal_tiff(tmp_path / "tma.tif", src.read_region(0, 0, 0, *src.dimensions), mpp=0.5)
+    out = tmp_path / "r.pdf"
+    assert main(["report", str(slide), "--result", str(tmp_path / "r.json"), "--tma-map", str(tma_map),
+                 "--out", str(out)]) == 0
+    text = " ".join(_pages_text(out))
+    assert "Multi-patient TMA" in text and "3 patients" in text
+    assert "HER2 3+" not in text.split("TMA cores")[0]          # no slide-level call above the core table
+    assert f"{ids[0]} PAT-0" in text and f"{ids[1]} PAT-1" in text
+    # a TMA map that names no patient column is refused, naming the file
+    bad = tmp_path / "bad.csv"
+    bad.write_text("core,score\nA1,2+\n")
+    assert main(["report", str(slide), "--result", str(tmp_path / "r.json"), "--tma-map", str(bad),
+                 "--out", str(out)]) == 2
