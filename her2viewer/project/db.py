@@ -319,11 +319,12 @@ class ProjectDB:
                              [(sid, core, pat, case) for core, (pat, case) in cores.items()])
         return sid
 
-    def tma_map(self, sid: str) -> dict[str, tuple[str, str]]:
-        """A slide's TMA map: core id -> (patient id, case id) (empty when it has none)."""
+    def tma_map(self, sid: str | Path) -> dict[str, tuple[str, str]]:
+        """A slide's TMA map (by slide id or path): core id -> (patient id, case id) (empty when it has none)."""
         with self._read() as conn:
+            sid = sid if conn.execute("SELECT 1 FROM slides WHERE id = ?", (sid,)).fetchone() else _sid(conn, sid)
             rows = conn.execute("SELECT core_id, patient_id, case_id FROM tma_map WHERE slide_id = ?",
-                                (sid,)).fetchall()
+                                (str(sid),)).fetchall()
         return {c: (p, k) for c, p, k in rows}
 
     def record_score(self, slide_path: str | Path, method: str, *, cache_key: str | None = None,

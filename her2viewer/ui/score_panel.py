@@ -133,6 +133,7 @@ class ScorePanel(QWidget):
         self.result: ScoreResult | None = None
         self.core: CoreResult | None = None
         self.reviewed: dict[str, str] = {}
+        self.patients: dict[str, str] = {}
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.setSpacing(4)
@@ -223,8 +224,9 @@ class ScorePanel(QWidget):
         self.cores_row.addWidget(self.cores_title, 1)
         self.cores_row.addWidget(self.slide_button)
         layout.addLayout(self.cores_row)
-        self.table = QTableWidget(0, 4)
-        self.table.setHorizontalHeaderLabels(["Core", "Suggested", "Confidence", "Reviewed"])
+        self.table = QTableWidget(0, 5)
+        self.table.setHorizontalHeaderLabels(["Core", "Suggested", "Confidence", "Reviewed", "Patient"])
+        self.table.setColumnHidden(4, True)   # shown when the slide has a TMA map
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -407,6 +409,12 @@ class ScorePanel(QWidget):
         title = "Tumour cells by membrane staining (%)" + (f", n = {int(n):,}" if n is not None else "")
         self.cell_plot.setTitle(title, color="#202020", size="9pt")
 
+    def set_patients(self, patients: dict[str, str]) -> None:
+        """Patient (or case) id by core id from the slide's TMA map; the Patient column shows when there are any."""
+        self.patients = dict(patients)
+        self.table.setColumnHidden(4, not self.patients)
+        self._fill_table()
+
     def _set_cores_visible(self, visible: bool) -> None:
         for w in (self.cores_title, self.slide_button, self.table):
             w.setVisible(visible)
@@ -418,7 +426,7 @@ class ScorePanel(QWidget):
         for row, c in enumerate(cores):
             rev = self.reviewed.get(c.id, "")
             values = (c.id, c.score or c.score3 or "\u2014", "" if c.confidence is None else f"{c.confidence:.0%}",
-                      rev)
+                      rev, self.patients.get(c.id, ""))
             for col, text in enumerate(values):
                 item = QTableWidgetItem(text)
                 if col == 1:

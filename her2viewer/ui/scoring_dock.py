@@ -321,7 +321,7 @@ class ScoringController(QObject):
         self.score_panel.sigCoreActivated.connect(self.activate_core)
         self.score_panel.sigSlideActivated.connect(lambda: self.activate_core(None))
         self.score_panel.sigForceRequested.connect(self.score_anyway)
-        self.review_panel.sigReviewSaved.connect(lambda _r: self._show_reviewed())
+        self.review_panel.sigReviewSaved.connect(lambda _r: self.show_reviewed())
         self.engine.probe_device()
         self.engine.list_methods()
 
@@ -599,7 +599,7 @@ class ScoringController(QObject):
         self.review_panel.set_target(st.db, tab.path, core_id=st.core_id, suggestion=st.result)
         if st.db_error:
             self.review_panel._error(st.db_error)
-        self._show_reviewed()
+        self.show_reviewed()
         self.sigResultShown.emit(st.result)
 
     def _core(self, st: TabState, core_id: str | None) -> CoreResult | None:
@@ -623,19 +623,22 @@ class ScoringController(QObject):
             tab.view.fit_rect(x - m, y - m, w + 2 * m, h + 2 * m)
         self.review_panel.set_target(st.db, tab.path, core_id=st.core_id, suggestion=st.result)
 
-    def _show_reviewed(self) -> None:
+    def show_reviewed(self) -> None:
         """Put the reviewed core scores into the table and the core badges."""
         tab = self.window.current_tab()
         if tab is None:
             return
         st = self.state(tab)
         reviewed: dict[str, str] = {}
+        patients: dict[str, str] = {}
         if st.db is not None and tab.path:
             try:
                 reviewed = {r.core_id: r.score for r in st.db.reviews_for_slide(tab.path) if r.core_id}
+                patients = {c: p or k for c, (p, k) in st.db.tma_map(tab.path).items()}
             except ProjectError as exc:
                 self.review_panel._error(str(exc))
         self.score_panel.set_reviewed(reviewed)
+        self.score_panel.set_patients(patients)
         layer = tab.layers.find(CORES)
         if isinstance(layer, CoreScoreLayer):
             layer.set_reviewed(reviewed)

@@ -135,3 +135,28 @@ def test_opening_a_folder_that_is_not_a_project_says_so(qtbot, window, tmp_path)
     assert window.project.open_project(tmp_path / "plain") is None
     assert errors and "plain" in errors[0] and "not a HER2 Viewer project" in errors[0]
     assert window.project.project is None
+
+
+def test_tma_map_puts_patients_in_the_core_table(qtbot, window, cores, tmp_path):
+    from tests.report._results import tma_result
+
+    ctl = window.project
+    ctl.open_project(tmp_path / "proj", create=True)
+    window.open_paths([str(cores[0])])
+    qtbot.waitUntil(lambda: window.current_tab() is not None, timeout=20_000)
+    tab = window.current_tab()
+    result = tma_result()
+    window.scoring.show_result(tab, result)
+    table = window.scoring.score_panel.table
+    assert table.isColumnHidden(4)
+    tma_map = tmp_path / "map.csv"
+    tma_map.write_text("core_id,patient_id\n" + "".join(f"{c.id},PAT-{i % 2}\n" for i, c in enumerate(result.cores)))
+    assert ctl.import_tma_map(tab, str(tma_map))
+    assert not table.isColumnHidden(4)
+    assert [table.item(r, 4).text() for r in range(2)] == ["PAT-0", "PAT-1"]
+    errors = []
+    window.sigError.connect(errors.append)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("x,y\n1,2\n")
+    assert not ctl.import_tma_map(tab, str(bad))
+    assert errors and "bad.csv" in errors[0]

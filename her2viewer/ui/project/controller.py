@@ -95,6 +95,8 @@ class ProjectController(QObject):
         ]
         self.cancel_action = self._action(menu, "&Cancel Score All", self.cancel_score_all)
         menu.addSeparator()
+        self._action(menu, "Import &TMA Map for This Slide...", self.import_tma_map_dialog)
+        menu.addSeparator()
         self.project_actions += [
             self._action(menu, "&Next Case", lambda: self.step_case(+1), NEXT_CASE),
             self._action(menu, "&Previous Case", lambda: self.step_case(-1), PREVIOUS_CASE),
@@ -279,6 +281,36 @@ class ProjectController(QObject):
         except ProjectError as e:
             log.warning("%s", e)
         self._refresh_timer.start()
+
+    def import_tma_map_dialog(self) -> None:
+        """Ask for a TMA map CSV (core id -> patient / case id) for the slide shown."""
+        tab = self.window.current_tab()
+        if tab is None:
+            self.window.statusBar().showMessage("Open a TMA slide first", 3000)
+            return
+        path, _ = QFileDialog.getOpenFileName(self.window, "TMA map (CSV: core_id, patient_id, case_id)", "",
+                                              "CSV files (*.csv);;All files (*)")
+        if path:
+            self.import_tma_map(tab, path)
+
+    def import_tma_map(self, tab: Any, csv_path: str) -> bool:
+        """Store a TMA map for a slide tab's slide; the core table then shows each core's patient."""
+        from her2viewer.project.tma_map import read_tma_map
+
+        scoring = self.window.scoring
+        st = scoring.state(tab)
+        try:
+            cores = read_tma_map(csv_path)
+            if st.db is None:
+                raise ProjectError(st.db_error or f"no project database for {tab.path}")
+            st.db.set_tma_map(tab.path, cores)
+        except ProjectError as e:
+            self.window.show_error("Cannot import the TMA map", str(e))
+            return False
+        scoring.show_reviewed()   # the core table shows the patients
+        self.window.statusBar().showMessage(f"TMA map: {len(cores)} cores", 5000)
+        self._refresh_timer.start()
+        return True
 
     # -- Score All -------------------------------------------------------------------------------------------
     def score_all(self) -> ScoreAllJob | None:
