@@ -31,7 +31,6 @@ import math
 import time
 from typing import Any
 
-import cv2
 import numpy as np
 
 from ..progress import Task
@@ -42,7 +41,7 @@ from .result import CellDetections, CoreResult, Evidence, Heatmap, ModelInfo, Pa
 log = logging.getLogger(__name__)
 
 SCOPES = ("auto", "slide", "cores")
-MERGED_HEATMAP_MAX_CELLS = 256
+MERGED_HEATMAP_MAX_CELLS = 1024
 
 
 def crop_region_mask(mask: RegionMask, l0_bbox: tuple[int, int, int, int]) -> RegionMask:
@@ -191,6 +190,8 @@ def score_slide(source: SlideSource, method: str, options: ScoreOptions | None =
         else:
             _withdraw_score(result)
     result.qc = report.to_dict()
+    width, height = (int(v) for v in source.dimensions)
+    result.evidence.patch_boxes = clip_boxes(result.evidence.patch_boxes, width, height)
     result.slide = str(getattr(source, "path", ""))
     result.method = method
     result.params = {**result.params, **_run_params(options, kind, len(regions), exclude),
@@ -288,7 +289,10 @@ def call_rank(result: Any) -> int:
 
 
 def merge_heatmaps(heatmaps: list[Heatmap], max_cells: int = MERGED_HEATMAP_MAX_CELLS) -> list[Heatmap]:
-    """Paste heatmaps of the same name (one per core) into one grid over their union; NaN where none."""
+    """Paste heatmaps of the same name (one per core) into one grid over their union, each at its own origin:
+    the merged cells are a quarter of the cores' (unless the union would exceed `max_cells` a side), and each
+    takes the value of the core cell under its centre, so a core's map is off by at most an eighth of its cell.
+    Cells without evidence (NaN in a core's map, or outside every core) stay NaN: drawn clear, not as 0."""
     by_name: dict[str, list[Heatmap]] = {}
     for h in heatmaps:
         by_name.setdefault(h.name, []).append(h)
@@ -301,18 +305,35 @@ def merge_heatmaps(heatmaps: list[Heatmap], max_cells: int = MERGED_HEATMAP_MAX_
         y0 = min(h.l0_origin[1] for h in hs)
         x1 = max(h.l0_origin[0] + h.values.shape[1] * h.l0_cell_size for h in hs)
         y1 = max(h.l0_origin[1] + h.values.shape[0] * h.l0_cell_size for h in hs)
-        cell = max(min(h.l0_cell_size for h in hs), max(x1 - x0, y1 - y0) / max_cells)
+        cell = max(min(h.l0_cell_size for h in hs) / 4.0, max(x1 - x0, y1 - y0) / max_cells)
         cols, rows = int(math.ceil((x1 - x0) / cell)), int(math.ceil((y1 - y0) / cell))
         grid = np.full((rows, cols), np.nan, np.float32)
+        centres_x = x0 + (np.arange(cols) + 0.5) * cell
+        centres_y = y0 + (np.arange(rows) + 0.5) * cell
         for h in hs:
-            c0 = int((h.l0_origin[0] - x0) // cell)
-            r0 = int((h.l0_origin[1] - y0) // cell)
-            w = max(1, int(round(h.values.shape[1] * h.l0_cell_size / cell)))
-            hh = max(1, int(round(h.values.shape[0] * h.l0_cell_size / cell)))
-            vals = cv2.resize(np.nan_to_num(h.values.astype(np.float32)), (w, hh), interpolation=cv2.INTER_AREA)
-            tgt = grid[r0:r0 + hh, c0:c0 + w]
-            vals = vals[:tgt.shape[0], :tgt.shape[1]]
-            grid[r0:r0 + vals.shape[0], c0:c0 + vals.shape[1]] = np.fmax(tgt, vals)
+            vals = np.asarray(h.values, np.float32)
+            cx = np.floor((centres_x - h.l0_origin[0]) / h.l0_cell_size).astype(int)
+            cy = np.floor((centres_y - h.l0_origin[1]) / h.l0_cell_size).astype(int)
+            in_x = np.flatnonzero((cx >= 0) & (cx < vals.shape[1]))
+            in_y = np.flatnonzero((cy >= 0) & (cy < vals.shape[0]))
+            if in_x.size == 0 or in_y.size == 0:
+                continue
+            patch = vals[np.ix_(cy[in_y], cx[in_x])]
+            block = grid[np.ix_(in_y, in_x)]
+            grid[np.ix_(in_y, in_x)] = np.fmax(block, patch)     # NaN only where both have no evidence
         merged.append(Heatmap(name, grid, (float(x0), float(y0)), float(cell), hs[0].vmin, hs[0].vmax,
                               hs[0].description))
     return merged
+
+
+def clip_boxes(boxes: list[PatchBox], width: int, height: int) -> list[PatchBox]:
+    """Patch boxes cut to the image (a sample read at the edge was padded: the padding is not the slide);
+    boxes wholly outside are dropped."""
+    out = []
+    for b in boxes:
+        x, y, w, h = b.bbox
+        cx0, cy0 = max(0, x), max(0, y)
+        cx1, cy1 = min(width, x + w), min(height, y + h)
+        if cx1 > cx0 and cy1 > cy0:
+            out.append(PatchBox((int(cx0), int(cy0), int(cx1 - cx0), int(cy1 - cy0)), b.sample, b.score, b.kind))
+    return out

@@ -118,6 +118,7 @@ class RasterLayer(Layer):
         self._colormap = colormap
         self._threshold = threshold
         self._image: QImage | None = None
+        self.l0_clip: QRectF | None = None   # drawn only inside this level-0 rectangle (the image), if set
 
     @property
     def colormap(self) -> str:
@@ -181,6 +182,8 @@ class RasterLayer(Layer):
         dst = QRectF(bounds.left() + c0 * self.cell_size, bounds.top() + r0 * self.cell_size,
                      (c1 - c0) * self.cell_size, (r1 - r0) * self.cell_size)
         painter.save()
+        if self.l0_clip is not None:   # the image's own extent: edge cells stop at the edge
+            painter.setClipRect(self.l0_clip, Qt.ClipOperation.IntersectClip)
         painter.setOpacity(self.opacity)
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
         painter.drawImage(dst, img, src)

@@ -294,16 +294,18 @@ def heatmap_layer_name(heatmap_name: str) -> str:
     return f"{RESULT_PREFIX}{heatmap_name} heatmap"
 
 
-def result_layers(result: ScoreResult) -> list[Layer]:
-    """The layers that show a result's evidence, bottom first."""
+def result_layers(result: ScoreResult, image_size: tuple[int, int] | None = None) -> list[Layer]:
+    """The layers that show a result's evidence, bottom first; heatmaps are clipped to `image_size` (W, H)."""
     layers: list[Layer] = []
     ev = result.evidence
     for h in ev.heatmaps:
         if h.values.ndim != 2 or h.values.size == 0:
             continue
-        layers.append(HeatmapLayer(heatmap_layer_name(h.name), h.values, l0_origin=h.l0_origin,
-                                   cell_size=h.l0_cell_size, colormap="inferno", vmin=h.vmin, vmax=h.vmax,
-                                   opacity=0.45))
+        heat = HeatmapLayer(heatmap_layer_name(h.name), h.values, l0_origin=h.l0_origin,
+                            cell_size=h.l0_cell_size, colormap="inferno", vmin=h.vmin, vmax=h.vmax, opacity=0.45)
+        if image_size is not None:
+            heat.l0_clip = QRectF(0.0, 0.0, float(image_size[0]), float(image_size[1]))
+        layers.append(heat)
     if ev.cells is not None and len(ev.cells):
         layers.append(CellLayer(CELLS, ev.cells))
     if ev.patch_boxes:
@@ -315,11 +317,13 @@ def result_layers(result: ScoreResult) -> list[Layer]:
     return layers
 
 
-def install_result_layers(stack: LayerStack, result: ScoreResult | None) -> list[Layer]:
-    """Replace the previous result's layers on `stack` by those of `result` (None: just remove them)."""
+def install_result_layers(stack: LayerStack, result: ScoreResult | None,
+                          image_size: tuple[int, int] | None = None) -> list[Layer]:
+    """Replace the previous result's layers on `stack` by those of `result` (None: just remove them); heatmaps
+    are clipped to the image (`image_size`, level-0 W x H)."""
     for layer in stack.layers:
         if layer.name.startswith(RESULT_PREFIX):
             stack.remove(layer)
     if result is None:
         return []
-    return [stack.add(layer) for layer in result_layers(result)]
+    return [stack.add(layer) for layer in result_layers(result, image_size)]

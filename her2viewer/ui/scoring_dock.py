@@ -571,7 +571,7 @@ class ScoringController(QObject):
         """Make `result` the shown result of a tab: overlays on its layer stack, panels when it is current."""
         st = self.state(tab)
         st.result, st.from_cache, st.core_id = result, from_cache, None
-        install_result_layers(tab.layers, result)
+        install_result_layers(tab.layers, result, tuple(tab.source.dimensions))
         if tab is self.window.current_tab():
             self.update_panels()
 

@@ -106,5 +106,46 @@ def test_crop_and_merge_helpers():
     assert np.array_equal(c.mask, m.mask[3:5, 2:6])
     hs = [Heatmap("h", np.full((2, 2), 0.5, np.float32), (0, 0), 10), Heatmap("h", np.ones((2, 2), np.float32), (100, 0), 10)]
     (merged,) = merge_heatmaps(hs)
-    assert merged.values.shape == (2, 12) and np.isnan(merged.values[0, 5])
-    assert merged.values[0, 0] == pytest.approx(0.5) and merged.values[0, 11] == pytest.approx(1.0)
+    assert merged.l0_cell_size == pytest.approx(2.5) and merged.values.shape == (8, 48)
+    assert np.isnan(merged.values[0, 20])                                  # between the cores: clear
+    assert merged.values[0, 0] == pytest.approx(0.5) and merged.values[-1, -1] == pytest.approx(1.0)
+
+
+def _value_at(h: Heatmap, x: float, y: float) -> float:
+    c, r = int((x - h.l0_origin[0]) // h.l0_cell_size), int((y - h.l0_origin[1]) // h.l0_cell_size)
+    return float(h.values[r, c])
+
+
+def test_merged_heatmap_keeps_each_core_at_its_own_origin_and_nan_clear():
+    rng = np.random.default_rng(3)
+    cores = []
+    for i, (ox, oy) in enumerate([(13.0, 7.0), (517.3, 41.9), (260.7, 388.2)]):
+        vals = rng.random((6, 5)).astype(np.float32)
+        vals[i % 6, 0] = np.nan                                             # a cell with too few cells
+        cores.append(Heatmap("membrane_hscore", vals, (ox, oy), 37.0))
+    (merged,) = merge_heatmaps(cores)
+    checked = 0
+    for h in cores:
+        for _ in range(300):
+            r, c = rng.integers(0, 6), rng.integers(0, 5)
+            # a point well inside the core's cell (an eighth of a cell from its edges)
+            fx, fy = rng.uniform(0.15, 0.85, 2)
+            x, y = h.l0_origin[0] + (c + fx) * 37.0, h.l0_origin[1] + (r + fy) * 37.0
+            want, got = float(h.values[r, c]), _value_at(merged, x, y)
+            if np.isnan(want):
+                assert np.isnan(got)                                        # no evidence stays clear, not 0
+            else:
+                assert got == pytest.approx(want)
+            checked += 1
+    assert checked == 900
+
+
+def test_patch_boxes_are_clipped_to_the_image():
+    from her2viewer.scoring.driver import clip_boxes
+    from her2viewer.scoring.result import PatchBox
+
+    boxes = [PatchBox((-20, 10, 100, 100), 0, "2+"), PatchBox((950, 980, 100, 100), 1, "3+"),
+             PatchBox((1100, 0, 50, 50), 2, "0"), PatchBox((10, 10, 50, 50), 3, "1+")]
+    out = clip_boxes(boxes, 1024, 1024)
+    assert [b.bbox for b in out] == [(0, 10, 80, 100), (950, 980, 74, 44), (10, 10, 50, 50)]
+    assert all(0 <= b.bbox[0] and b.bbox[0] + b.bbox[2] <= 1024 and b.bbox[1] + b.bbox[3] <= 1024 for b in out)

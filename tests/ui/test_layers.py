@@ -123,3 +123,28 @@ def test_raster_legend_is_drawn(make_view, array_slide, qtbot):
     corner = np.abs(after[-50:, -190:].astype(int) - before[-50:, -190:].astype(int)).sum(axis=2)
     assert (corner > 30).mean() > 0.3                    # the legend plate and colour bar
     assert (after[:150, :150] == before[:150, :150]).all()   # NaN grid: nothing drawn over the slide
+
+
+def test_result_heatmap_is_clipped_to_the_image(make_view, qtbot):
+    """A heatmap whose last cells reach past the image edge (a 1024 px tile with 300 px cells) is drawn only
+    over the image."""
+    from her2viewer.scoring.result import Evidence, Heatmap, ModelInfo, ScoreResult
+    from her2viewer.slide import ArraySlide
+    from her2viewer.ui.result_layers import install_result_layers
+
+    from .conftest import textured_image
+
+    source = ArraySlide(textured_image(1024, 1024), mpp=0.5, name="tile")
+    view = make_view(source, size=(400, 400))
+    view.fit_rect(0, 0, 1600, 1600)                      # downsample 4: the image ends at screen 256
+    wait_complete(qtbot, view)
+    plain = grab_rgb(view)
+    result = ScoreResult("tile", "rules", "2+", {"2+": 1.0}, ModelInfo("m", None),
+                         evidence=Evidence(heatmaps=[Heatmap("h", np.ones((4, 4), np.float32), (0, 0), 300.0)]))
+    (layer,) = install_result_layers(view.layers, result, tuple(source.dimensions))
+    layer.opacity = 1.0
+    view.repaint()
+    shown = grab_rgb(view)
+    assert (shown[100, 100] != plain[100, 100]).any()                 # on the image: tinted
+    assert (shown[100, 280:300] == plain[100, 280:300]).all()         # past the edge (1024/4 = 256): clear
+    assert (shown[280:300, 100] == plain[280:300, 100]).all()
