@@ -246,3 +246,12 @@ def test_cell_detections_without_tumour_flag_still_load() -> None:
     assert cells.tumour is None and "tumour" not in cells.to_dict()
     both = CellDetections.concat([cells, CellDetections.from_dict({**old, "tumour": [1, 0]})])
     assert both.tumour.tolist() == [True, True, True, False]
+
+
+def test_a_call_the_bootstrap_disagrees_with_is_explained() -> None:
+    from her2viewer.scoring.rules.scorer import boundary_note
+
+    note = boundary_note("2+", {"0": 0.0, "1+": 0.52, "2+": 0.47, "3+": 0.01})
+    assert "meet 2+" in note and "52% of resamples" in note and "2+ / 1+ boundary" in note
+    assert boundary_note("2+", {"0": 0.0, "1+": 0.3, "2+": 0.7, "3+": 0.0}) == ""
+    assert boundary_note(None, {"1+": 1.0}) == ""

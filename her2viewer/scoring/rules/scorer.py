@@ -74,6 +74,7 @@ class RulesScorer:
             cells["specimen"] = p.specimen
         if decision.score == "0" and decision.subclass:
             explanation += f" (HER2-{decision.subclass})" if decision.subclass not in explanation else ""
+        explanation += boundary_note(decision.score, probs)
         result = ScoreResult(
             slide=str(getattr(source, "path", "")),
             method=self.method,
@@ -92,6 +93,19 @@ class RulesScorer:
         task.report(1.0, f"rules: {decision.score}")
         log.info("rules scorer: %s on %d tumour cells in %.1f s", decision.score, int(tum.sum()), result.elapsed_s)
         return result
+
+
+def boundary_note(score: str | None, probs: dict[str, float]) -> str:
+    """A sentence when the bootstrap favours another class than the call: the call is the ASCO/CAP table on the
+    measured cells; the probabilities say how often resampled cells and jittered cut-offs land elsewhere."""
+    if score is None or not probs:
+        return ""
+    top = max(probs, key=lambda k: probs[k])
+    if top == score or probs.get(top, 0.0) <= probs.get(score, 0.0):
+        return ""
+    return (f". The measured cells meet {score}, but {probs[top]:.0%} of resamples (cells and cut-offs jittered) "
+            f"land on {top} and {probs.get(score, 0.0):.0%} on {score}: the case lies at the {score} / {top} "
+            "boundary and needs the reviewer's eye")
 
 
 def _params(rc: RegionCells, p: RulesParams) -> dict:
