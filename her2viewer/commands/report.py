@@ -19,7 +19,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="the PDF to write")
     parser.add_argument("--result", default=None, help="score result JSON (from `her2viewer score --json`)")
     parser.add_argument("--review", default=None,
-                        help='review JSON: {"score", "ish_positive", "reviewer", "time", "comment"}')
+                        help='review JSON: {"score", "ish_positive", "reviewer", "time", "comment"} (default: the '
+                             "reviews stored for the slide in its project, as saved in the viewer)")
+    parser.add_argument("--project", default=None, metavar="DIR",
+                        help="the project holding the slide's reviews (default: the per-user project)")
     parser.add_argument("--method", default="rules", help="scorer to run when --result is absent (default rules)")
     parser.add_argument("--case-id", default="", help="case / accession number")
     parser.add_argument("--patient-id", default="", help="patient id")
@@ -81,7 +84,12 @@ def run(args: argparse.Namespace) -> int:
             case = CaseInfo(case_id=args.case_id, patient_id=args.patient_id, specimen=args.specimen,
                             date=args.date)
         case.core_patients = core_patients
-        path = write_report(args.out, result, source=source, case=case, review=review)
+        core_reviews: dict = {}
+        if review is None:
+            from ..project.report_reviews import stored_reviews
+
+            review, core_reviews = stored_reviews(args.slide, args.project)
+        path = write_report(args.out, result, source=source, case=case, review=review, core_reviews=core_reviews)
     except (ValueError, OSError, RuntimeError) as e:
         return fail(f"cannot write the report {args.out}: {e}")
     finally:

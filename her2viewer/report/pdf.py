@@ -148,7 +148,8 @@ def _qc_block(result: ScoreResult) -> list[Any]:
     return [KeepTogether(out)]
 
 
-def _score_block(result: ScoreResult, review: ReviewInfo | None, case: CaseInfo | None = None) -> list[Any]:
+def _score_block(result: ScoreResult, review: ReviewInfo | None, case: CaseInfo | None = None,
+                 core_reviews: dict[str, ReviewInfo] | None = None) -> list[Any]:
     left: list[Any] = [_p("Suggested score (software)", "label"), *_score_html(result.score, result.score3)]
     extra = []
     if result.subclass:
@@ -164,7 +165,15 @@ def _score_block(result: ScoreResult, review: ReviewInfo | None, case: CaseInfo 
                 _p(f"The cores come from {len(case.patients)} patients: each core's suggested score is in the "
                    "per-core table; no slide-level score is given.", "small")]
     right: list[Any] = [_p("Reviewed score (pathologist)", "label")]
-    if review is None:
+    if review is None and core_reviews and result.cores:
+        n, total = sum(c.id in core_reviews for c in result.cores), len(result.cores)
+        who = sorted({r.reviewer for r in core_reviews.values() if r.reviewer})
+        right += [Paragraph(f"{n} of {total} cores reviewed", _ST["mid"]),
+                  _p("Each core's reviewed score, reviewer and time are in the per-core table"
+                     + (f" (reviewer: {', '.join(who)})." if who else "."), "small")]
+        if n < total:
+            right.append(_p(f"{total - n} cores have not been confirmed by a pathologist.", "small"))
+    elif review is None:
         right += [Paragraph("Not reviewed", _ST["mid"]),
                   _p("The suggested score has not been confirmed by a pathologist.", "small")]
     else:
@@ -251,10 +260,12 @@ def _cells_block(cells: dict[str, Any] | None, threshold: float = 10.0) -> list[
     return out
 
 
-def _cores_block(result: ScoreResult, case: CaseInfo | None = None) -> list[Any]:
+def _cores_block(result: ScoreResult, case: CaseInfo | None = None,
+                 core_reviews: dict[str, ReviewInfo] | None = None) -> list[Any]:
     if not result.cores:
         return []
     patients = case.core_patients if case is not None else {}
+    core_reviews = core_reviews or {}
     counts = {s: sum(c.score == s for c in result.cores) for s in SCORES4}
     summary = ", ".join(f"{v} x {s}" for s, v in counts.items() if v)
     rows = [["Core", "Patient", "Score", "3-way", "P(0)", "P(1+)", "P(2+)", "P(3+)", "Conf.", "Note"]]
@@ -269,6 +280,14 @@ def _cores_block(result: ScoreResult, case: CaseInfo | None = None) -> list[Any]
     if not patients:   # no TMA map: no patient column
         rows = [r[:1] + r[2:] for r in rows]
         widths = [42, 38, 40, 40, 40, 40, 40, 40, BODY_W - 320]
+    if core_reviews:   # suggested and reviewed side by side: the reviewed score, reviewer and time
+        rows[0].insert(len(rows[0]) - 1, "Reviewed")
+        for r, c in zip(rows[1:], result.cores, strict=True):
+            rv = core_reviews.get(c.id)
+            r.insert(len(r) - 1, rv.score if rv else "-")
+            if rv:
+                r[-1] = (r[-1] + "; " if r[-1] else "") + f"{rv.reviewer or 'reviewed'} {rv.time[:16]}".strip()
+        widths = widths[:-1] + [50, widths[-1] - 50]
     t = _table(rows, widths)
     col = 2 if patients else 1
     style = [("BACKGROUND", (col, i), (col, i), SCORE_COLORS[r[col]].clone(alpha=0.35))
@@ -353,8 +372,10 @@ def _canvas_class(slide_name: str) -> type[rl_canvas.Canvas]:
 
 
 def build_report(result: ScoreResult, *, source: Any = None, case: CaseInfo | None = None,
-                 review: ReviewInfo | None = None, thumbnail_px: int = 1024) -> bytes:
-    """The report as PDF bytes; `source` (a SlideSource) gives the thumbnail and slide metadata."""
+                 review: ReviewInfo | None = None, core_reviews: dict[str, ReviewInfo] | None = None,
+                 thumbnail_px: int = 1024) -> bytes:
+    """The report as PDF bytes; `source` (a SlideSource) gives the thumbnail and slide metadata; `review` is
+    the slide's reviewed score, `core_reviews` each TMA core's."""
     from .model import case_from_source
 
     case = case or (case_from_source(source) if source is not None else CaseInfo())
@@ -376,12 +397,12 @@ def build_report(result: ScoreResult, *, source: Any = None, case: CaseInfo | No
                              ("BACKGROUND", (0, 0), (-1, -1), colors.HexColor("#FBEAEA"))]))
     story += [ruo, Spacer(1, 8)]
     story += _header_block(result, case, thumb)
-    story += _score_block(result, review, case)
+    story += _score_block(result, review, case, core_reviews)
     story += _qc_block(result)
     story += _probability_block(result)
     story += _sample_block(result)
     story += _cells_block(result.cells)
-    story += _cores_block(result, case)
+    story += _cores_block(result, case, core_reviews)
     story += _method_block(result)
     buf = io.BytesIO()
     doc = SimpleDocTemplate(buf, pagesize=A4, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN,

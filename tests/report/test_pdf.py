@@ -151,3 +151,29 @@ def test_multi_patient_tma_report_has_per_core_patients_and_no_slide_call(tmp_pa
     bad.write_text("core,score\nA1,2+\n")
     assert main(["report", str(slide), "--result", str(tmp_path / "r.json"), "--tma-map", str(bad),
                  "--out", str(out)]) == 2
+
+
+def test_cli_report_prints_the_reviews_stored_in_the_project(tmp_path):
+    from her2viewer.project import ProjectDB
+    from her2viewer.slide.writer import write_pyramidal_tiff
+
+    result = tma_result()
+    (tmp_path / "r.json").write_text(result.to_json())
+    src = tma_slide()
+    slide = write_pyramidal_tiff(tmp_path / "tma.tif", src.read_region(0, 0, 0, *src.dimensions), mpp=0.5)
+    ids = [c.id for c in result.cores]
+    with ProjectDB.open(tmp_path / "proj") as db:
+        db.save_review(slide, "0", core_id=ids[0], reviewer="Dr. Okafor")
+        db.save_review(slide, "3+", core_id=ids[1], reviewer="Dr. Okafor")
+    out = tmp_path / "r.pdf"
+    args = ["report", str(slide), "--result", str(tmp_path / "r.json"), "--out", str(out)]
+    assert main([*args, "--project", str(tmp_path / "proj")]) == 0
+    text = " ".join(_pages_text(out))
+    assert "2 of 40 cores reviewed" in text and "Not reviewed" not in text and "Dr. Okafor" in text
+    assert "Reviewed" in text.split("TMA cores")[1]
+    # a slide-level review saved in the per-user project (a slide opened without one) is found without --project
+    with ProjectDB.for_slide(slide) as db:
+        db.save_review(slide, "2+", reviewer="Dr. Lind", comment="per-user project")
+    assert main(args) == 0
+    text = " ".join(_pages_text(out))
+    assert "Dr. Lind" in text and "per-user project" in text and "Not reviewed" not in text
