@@ -108,7 +108,7 @@ def run(methods: list[str], diameter: int, idle_s: float, data_dir: Path) -> dic
     from PySide6.QtCore import QSettings
 
     from her2viewer.scoring.base import ScoreOptions
-    from her2viewer.ui.app import ensure_app, wait_until
+    from her2viewer.ui.common.qapp import ensure_app, wait_until
     from her2viewer.ui.main_window import MainWindow
 
     slide, ckpt = make_data(data_dir, diameter)

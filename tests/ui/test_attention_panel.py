@@ -20,9 +20,9 @@ from her2viewer.scoring.mil.testing import make_test_mil_checkpoint
 from her2viewer.scoring.result import Evidence, Heatmap, ModelInfo, ScoreResult
 from her2viewer.slide import open_slide
 from her2viewer.synth.core import generate_core
-from her2viewer.ui.attention_panel import HIGHLIGHT, AttentionPanel, show_tile
-from her2viewer.ui.layers import LayerStack, VectorLayer, colormap_lut
-from her2viewer.ui.result_layers import HeatmapLayer, heatmap_layer_name, install_result_layers
+from her2viewer.ui.scoring.attention_panel import HIGHLIGHT, AttentionPanel, show_tile
+from her2viewer.ui.scoring.result_layers import HeatmapLayer, heatmap_layer_name, install_result_layers
+from her2viewer.ui.viewer.layers import LayerStack, VectorLayer, colormap_lut
 
 
 @pytest.fixture(scope="module")

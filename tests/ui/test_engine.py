@@ -16,7 +16,7 @@ from her2viewer.scoring.base import Region, ScoreOptions
 from her2viewer.slide import open_slide
 from her2viewer.slide.writer import write_pyramidal_tiff
 from her2viewer.synth.core import generate_core
-from her2viewer.ui.engine import InferenceEngine, ScoreJob, error_sentence
+from her2viewer.ui.scoring.engine import InferenceEngine, ScoreJob, error_sentence
 
 
 @pytest.fixture(scope="module")

@@ -35,7 +35,7 @@ from her2viewer.scoring.base import Region, ScoreOptions
 from her2viewer.scoring.result import ScoreResult
 from her2viewer.slide.base import SlideSource
 
-from .inbox import Inbox
+from ..common.inbox import Inbox
 from .score_process import ScoreProcess, ScoreRequest, cached_or_scored, shared_score_process
 
 log = logging.getLogger(__name__)

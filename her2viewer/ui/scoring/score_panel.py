@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 from her2viewer.scoring.asco import SCORES3, SCORES4
 from her2viewer.scoring.result import CoreResult, SampleRecord, ScoreResult
 
-from .result_layers import MEMBRANE_COLORS, SCORE_COLORS, score_color
+from ..common.colors import MEMBRANE_COLORS, SCORE_COLORS, score_color
 
 #: cell-percentage keys of `ScoreResult.cells` shown in the cell chart: (key, label, membrane class)
 CELL_BARS = (

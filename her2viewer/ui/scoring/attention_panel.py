@@ -44,7 +44,7 @@ from her2viewer.scoring.heatmap_ops import (
 )
 from her2viewer.scoring.result import Heatmap, ScoreResult
 
-from .layers import COLORMAPS, LayerStack, Shape, VectorLayer
+from ..viewer.layers import COLORMAPS, LayerStack, Shape, VectorLayer
 from .result_layers import RESULT_PREFIX, HeatmapLayer, heatmap_layer_name
 
 HIGHLIGHT = RESULT_PREFIX + "attended tile"

@@ -28,7 +28,7 @@ from her2viewer.project.review import ISH_RESULTS, three_way
 from her2viewer.scoring.asco import SCORES4
 from her2viewer.scoring.result import ScoreResult
 
-from .result_layers import score_color
+from ..common.colors import score_color
 
 log = logging.getLogger(__name__)
 

@@ -40,11 +40,11 @@ from her2viewer.project import ProjectDB, ProjectError, ResultCache
 from her2viewer.scoring.base import Region, ScoreOptions
 from her2viewer.scoring.result import CoreResult, ScoreResult
 
+from ..review.panel import ReviewPanel
 from .attention_panel import install_attention_panel
 from .engine import InferenceEngine, ScoreJob
 from .measurements_panel import MeasurementsPanel
 from .result_layers import CORES, CoreScoreLayer, install_result_layers
-from .review_panel import ReviewPanel
 from .score_panel import ScorePanel
 
 log = logging.getLogger(__name__)
@@ -643,7 +643,7 @@ class ScoringController(QObject):
     def wait_result(self, job_id: int, timeout_s: float = 300.0) -> tuple[str, object]:
         """Run the event loop until a job ends: ("finished", result) | ("failed", message) | ("cancelled",
         None) | ("timeout", None). For the screenshot command and scripts."""
-        from .app import wait_until
+        from ..common.qapp import wait_until
 
         out: list[tuple[str, object]] = []
         conns = [
@@ -746,7 +746,7 @@ def install_scoring(window: QMainWindow, *, project_folder: str | Path | None = 
     for dock in docks.values():
         menu.addAction(dock.toggleViewAction())
     ctl.menu, ctl.actions = menu, actions
-    from .annotation_actions import find_menu
+    from ..common.menus import find_menu
 
     calibrate = QAction("&Calibrate Scoring Thresholds...", window)
     calibrate.triggered.connect(ctl.calibrate_dialog)

@@ -16,10 +16,10 @@ from shapely.geometry.base import BaseGeometry
 
 from her2viewer.annotations.editing import vertices
 
-from .layers import Layer, paint_labels
+from ..viewer.layers import Layer, paint_labels
 
 if TYPE_CHECKING:
-    from .annotation_session import SlideAnnotations
+    from .session import SlideAnnotations
 
 LAYER_NAME = "Annotations"
 DRAFT_COLOR = QColor(255, 255, 0)
