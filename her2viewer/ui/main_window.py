@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from .annotations.actions import install_annotations
-from .scoring.controller import install_scoring
+from .scoring.dock import install_scoring
 from .viewer.display_panel import DisplayPanel
 from .viewer.layers_panel import LayersPanel
 from .viewer.opener import SlideOpener

@@ -111,7 +111,7 @@ def test_a_failing_job_shows_the_error_and_the_window_stays_usable(qtbot, make_w
 def test_a_bad_scope_is_an_error_message_not_a_job(qtbot, make_window, data, tmp_path):
     w, ctl, tab = make_window(data["slide"], tmp_path / "project")
     ctl.controls.scope_combo.setCurrentIndex([k for k, _ in __import__(
-        "her2viewer.ui.scoring.controller", fromlist=["SCOPES"]).SCOPES].index("core"))
+        "her2viewer.ui.scoring.controls", fromlist=["SCOPES"]).SCOPES].index("core"))
     assert ctl.run(method="rules") is None
     assert "No TMA core is selected" in ctl.controls.error_text.toPlainText()
     assert not ctl.engine.busy
