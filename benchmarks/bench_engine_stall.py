@@ -30,7 +30,7 @@ PERIOD_MS = 5.0
 
 def make_data(folder: Path, diameter: int) -> tuple[Path, Path]:
     """A 2 x 3 synthetic TMA slide and a tiny random PSS checkpoint in `folder` (reused when present)."""
-    from her2viewer.models.testing import make_test_checkpoint
+    from her2viewer.scoring.pss.testing import make_test_checkpoint
     from her2viewer.synth.slides import write_tma_slide
 
     slide = folder / f"tma_{diameter}.tif"

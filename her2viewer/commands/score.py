@@ -117,7 +117,7 @@ def check_mpp(value: float | None) -> str | None:
 
 def parse_scope(text: str) -> Any:
     """'auto' | 'slide' | 'cores' | 'X,Y,W,H' -> scope for score_slide."""
-    from ..scoring.base import Region
+    from ..slide.region import Region
 
     if text in ("auto", "slide", "cores"):
         return text
@@ -201,7 +201,7 @@ def write_pool(path: Path, source: Any, options: Any, scope: Any, m: int, label:
     """Predict M PSSs per core and write the pool JSON."""
     from ..atomic import atomic_write_text
     from ..scoring.base import create_scorer
-    from ..scoring.driver import regions_for
+    from ..tissue.regions import regions_for
 
     scorer = create_scorer("pss", options)
     kind, regions = regions_for(source, scope, exclude=exclude)

@@ -19,8 +19,8 @@ from ..atomic import atomic_write_text
 from .db import ProjectDB, ProjectError, ScoreRecord, SlideRecord, now_iso
 from .identity import content_hash
 from .locations import default_project_dir
-from .sidecar import import_sidecars
 from .result_cache import ResultCache
+from .sidecar import import_sidecars
 
 log = logging.getLogger(__name__)
 

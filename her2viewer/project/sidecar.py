@@ -11,7 +11,6 @@ from pathlib import Path
 from .db import DB_NAME, ProjectDB
 from .result_cache import CACHE_DIR
 
-
 log = logging.getLogger(__name__)
 
 _REVIEW_COLS = ("slide_id, core_id, score, score3, ish, comment, reviewer, time, suggested_score, "

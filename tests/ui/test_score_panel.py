@@ -11,8 +11,8 @@ import pytest
 from PySide6.QtCore import QRectF, QSettings
 from PySide6.QtGui import QImage, QPainter, QTransform
 
-from her2viewer.models.testing import make_test_checkpoint
 from her2viewer.scoring.base import ScoreOptions
+from her2viewer.scoring.pss.testing import make_test_checkpoint
 from her2viewer.scoring.result import CellDetections, CoreResult, ModelInfo, SampleRecord, ScoreResult
 from her2viewer.slide.writer import write_pyramidal_tiff
 from her2viewer.synth.core import generate_core

@@ -20,8 +20,8 @@ from PySide6.QtWidgets import QDockWidget, QFileDialog, QToolBar
 
 from her2viewer.annotations.geojson import AnnotationIOError
 from her2viewer.progress import Task
-from her2viewer.scoring.base import Region
 from her2viewer.scoring.result import ScoreResult
+from her2viewer.slide.region import Region
 
 from ..common.jobs import BackgroundJob
 from ..common.menus import find_menu

@@ -20,8 +20,9 @@ from PySide6.QtWidgets import (
 )
 
 from her2viewer.project import ProjectDB, ProjectError, ResultCache
-from her2viewer.scoring.base import Region, ScoreOptions
+from her2viewer.scoring.base import ScoreOptions
 from her2viewer.scoring.result import CoreResult, ScoreResult
+from her2viewer.slide.region import Region
 
 from ..review.panel import ReviewPanel
 from .controls import SCOPES, ScoringControls
