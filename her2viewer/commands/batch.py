@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
             return 130
         rows = cohort_rows(project, args.method)
         csv_path, json_path = write_cohort(rows, project.folder, args.out or f"cohort-{args.method}")
-    for path, error in summary.errors.items():
+    for error in summary.errors.values():
         print(f"her2viewer: error: {error}", file=sys.stderr)
     print(f"{summary.scored} scored, {summary.cached} already scored, {len(summary.errors)} errors of "
           f"{summary.total} in {summary.elapsed_s:.1f} s; cohort table: {csv_path} and {json_path.name}")
