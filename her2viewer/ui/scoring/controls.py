@@ -65,6 +65,14 @@ class ScoringControls(QWidget):
         super().__init__(parent)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
+        form = self._parameter_form(methods)
+        self._add_rules_rows(form)
+        layout.addLayout(form)
+        self._add_run_rows(layout)
+        layout.addStretch(1)
+
+    def _parameter_form(self, methods: list[str] | None) -> QFormLayout:
+        """Method, N / k / seed, model and scope."""
         form = QFormLayout()
         self.method_combo = QComboBox()
         self.set_methods(methods or [DEFAULT_METHOD])
@@ -89,6 +97,10 @@ class ScoringControls(QWidget):
         for key, label in SCOPES:
             self.scope_combo.addItem(label, key)
         form.addRow("Scope:", self.scope_combo)
+        return form
+
+    def _add_rules_rows(self, form: QFormLayout) -> None:
+        """The rules scorer's criteria and stain profile."""
         self.criteria_combo = QComboBox()
         for label, value in CRITERIA_CHOICES:
             self.criteria_combo.addItem(label, value)
@@ -107,7 +119,9 @@ class ScoringControls(QWidget):
         profile_row.addWidget(self.profile_combo, 1)
         profile_row.addWidget(self.profile_button)
         form.addRow("Profile:", profile_row)
-        layout.addLayout(form)
+
+    def _add_run_rows(self, layout: QVBoxLayout) -> None:
+        """Run / Cancel, progress, status, device and errors."""
         row = QHBoxLayout()
         self.run_button = QPushButton("Run")
         self.run_button.setDefault(True)
@@ -134,7 +148,6 @@ class ScoringControls(QWidget):
         self.error_text.setStyleSheet("QPlainTextEdit { color: #b00000; }")
         self.error_text.setPlaceholderText("Errors appear here.")
         layout.addWidget(self.error_text)
-        layout.addStretch(1)
 
     def set_methods(self, methods: list[str]) -> None:
         """Offer these methods (keeping the current choice when it is still there)."""
