@@ -188,6 +188,44 @@ def _fit_and_eval(cfg: TrainConfig, tr_items: list[Item], va_items: list[Item], 
     return res, ev["metrics"]
 
 
+def _cross_validate(cfg: TrainConfig, items: list[Item], classes: Sequence[str], spec: Any, out: Path,
+                    card_args: dict[str, Any], task: Task) -> tuple[list[FitResult], nn.Module, ModelCard, dict]:
+    """Patient-wise k-fold cross-validation; the fold with the lowest validation loss becomes `out`."""
+    folds = patient_folds(label_indices(items, classes), [it.patient_id for it in items], cfg.folds, cfg.seed)
+    fits: list[FitResult] = []
+    per_fold, stems = [], []
+    for i, (tr, va) in enumerate(folds):
+        stem = out.with_name(f"{out.name}.fold{i + 1}")
+        card = _card(cfg, nn.Identity(), classes, spec, name=f"{out.name}.fold{i + 1}", **card_args)
+        res, m = _fit_and_eval(cfg, [items[j] for j in tr], [items[j] for j in va], classes, spec, stem,
+                               card, task.sub(i / len(folds), (i + 1) / len(folds)))
+        fits.append(res)
+        per_fold.append(m)
+        stems.append(stem)
+        log.info("fold %d/%d: accuracy %.3f", i + 1, len(folds), m["accuracy"])
+    best_i = int(np.argmin([f.best_val_loss for f in fits]))
+    for src, dst in zip(checkpoint_files(stems[best_i]), checkpoint_files(out), strict=True):
+        shutil.copyfile(src, dst)
+    model, card = load_checkpoint(out)
+    metrics = {"cv": {"folds": cfg.folds, "per_fold": per_fold, "summary": summarize_folds(per_fold),
+                      "chosen_fold": best_i + 1}}
+    return fits, model, card, metrics
+
+
+def _test_metrics(cfg: TrainConfig, model: nn.Module, test_items: list[Item], classes: Sequence[str], spec: Any,
+                  task: Task) -> dict[str, Any]:
+    """N/k evaluation of the trained model on the held-out and / or separate test items."""
+    try:
+        test_y = label_indices(test_items, classes)
+    except ValueError as exc:
+        raise DatasetError(f"{cfg.test_data}: a test label is not one of the classes {list(classes)}") from exc
+    ev = evaluate_items(model, test_items, test_y, dataset=cfg.dataset, spec=spec, n=cfg.eval_n,
+                        k=cfg.eval_k, seed=cfg.seed + 2, lowres_size=cfg.lowres_size,
+                        device=resolve_device(cfg.device), batch_size=max(cfg.batch_size, 16),
+                        num_workers=cfg.num_workers, task=task, ish=[it.ish for it in test_items])
+    return ev["metrics"]
+
+
 def train(cfg: TrainConfig, *, command: str = "", task: Task | None = None) -> RunReport:
     """Run the configured training; writes cfg.out (+ .state, .log) and returns the report."""
     task = task or Task()
@@ -213,30 +251,13 @@ def train(cfg: TrainConfig, *, command: str = "", task: Task | None = None) -> R
     name = out.name
     t0 = time.perf_counter()
     fits: list[FitResult] = []
+    card_args = {"command": command, "data": data, "parent": parent_card, "parent_path": cfg.finetune}
     if cfg.folds >= 2:
-        folds = patient_folds(label_indices(items, classes), [it.patient_id for it in items], cfg.folds, cfg.seed)
-        per_fold, stems = [], []
-        for i, (tr, va) in enumerate(folds):
-            stem = out.with_name(f"{out.name}.fold{i + 1}")
-            card = _card(cfg, nn.Identity(), classes, spec, command=command, data=data, parent=parent_card,
-                         parent_path=cfg.finetune, name=f"{name}.fold{i + 1}")
-            res, m = _fit_and_eval(cfg, [items[j] for j in tr], [items[j] for j in va], classes, spec, stem,
-                                   card, task.sub(i / len(folds), (i + 1) / len(folds)))
-            fits.append(res)
-            per_fold.append(m)
-            stems.append(stem)
-            log.info("fold %d/%d: accuracy %.3f", i + 1, len(folds), m["accuracy"])
-        best_i = int(np.argmin([f.best_val_loss for f in fits]))
-        for src, dst in zip(checkpoint_files(stems[best_i]), checkpoint_files(out), strict=True):
-            shutil.copyfile(src, dst)
-        model, card = load_checkpoint(out)
-        metrics = {"cv": {"folds": cfg.folds, "per_fold": per_fold, "summary": summarize_folds(per_fold),
-                          "chosen_fold": best_i + 1}}
+        fits, model, card, metrics = _cross_validate(cfg, items, classes, spec, out, card_args, task)
     else:
         items, val_items, split_data = split_validation(cfg, items, classes)
         data.update(split_data)
-        card = _card(cfg, nn.Identity(), classes, spec, command=command, data=data, parent=parent_card,
-                     parent_path=cfg.finetune, name=name)
+        card = _card(cfg, nn.Identity(), classes, spec, name=name, **card_args)
         res, m = _fit_and_eval(cfg, items, val_items, classes, spec, out, card,
                                task.sub(0.0, 0.85 if test_items or cfg.test_data else 1.0))
         fits.append(res)
@@ -245,16 +266,7 @@ def train(cfg: TrainConfig, *, command: str = "", task: Task | None = None) -> R
     if cfg.test_data:
         test_items = test_items + map_labels(read_items(cfg.test_data), cfg.label_map)
     if test_items:
-        try:
-            test_y = label_indices(test_items, classes)
-        except ValueError as exc:
-            raise DatasetError(f"{cfg.test_data}: a test label is not one of the classes {list(classes)}") from exc
-        ev = evaluate_items(model, test_items, test_y, dataset=cfg.dataset, spec=spec, n=cfg.eval_n,
-                            k=cfg.eval_k, seed=cfg.seed + 2, lowres_size=cfg.lowres_size,
-                            device=resolve_device(cfg.device), batch_size=max(cfg.batch_size, 16),
-                            num_workers=cfg.num_workers, task=task.sub(0.85, 1.0),
-                            ish=[it.ish for it in test_items])
-        metrics["test"] = ev["metrics"]
+        metrics["test"] = _test_metrics(cfg, model, test_items, classes, spec, task.sub(0.85, 1.0))
         data["test"] = describe_data(cfg.test_data or cfg.data, test_items, classes)
     card.metrics = {**card.metrics, **metrics}
     card.training_data = data
