@@ -40,6 +40,7 @@ import cv2
 import numpy as np
 
 from her2viewer.features.tiling import TileGrid, TileSpec
+from her2viewer.jsonfile import read_json
 from her2viewer.scoring.asco import SCORES4, asco_cap_from_cells
 
 from .synth_data import label_for_seed, parse_seeds
@@ -224,7 +225,7 @@ def _check_settings(out: Path, settings: PatchSettings) -> None:
     """Refuse to add to a folder made with other settings (its tiles would not match)."""
     path = out / "settings.json"
     if path.is_file():
-        old = json.loads(path.read_text(encoding="utf-8"))
+        old = read_json(path, "patch settings file")
         if old != settings.to_dict():
             raise ValueError(f"{out} holds patches made with other settings ({path}: {old}); "
                              "use a new folder or the same settings")
@@ -267,10 +268,7 @@ def read_patch_spec(data: str | Path) -> dict[str, Any]:
     path = (p if p.is_dir() else p.parent) / PATCH_SPEC_FILE
     if not path.is_file():
         return {}
-    try:
-        spec = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"cannot read the patch geometry file {path}: {exc}") from exc
+    spec = read_json(path, "patch geometry file")   # a JSONFileError (ValueError) names the file
     missing = [k for k in PATCH_SPEC_KEYS if k not in spec]
     if missing:
         raise ValueError(f"the patch geometry file {path} has no {', '.join(missing)}")
