@@ -30,7 +30,7 @@ PERIOD_MS = 5.0
 
 def make_data(folder: Path, diameter: int) -> tuple[Path, Path]:
     """A 2 x 3 synthetic TMA slide and a tiny random PSS checkpoint in `folder` (reused when present)."""
-    from her2viewer.models.testing import make_test_checkpoint
+    from her2viewer.scoring.pss.testing import make_test_checkpoint
     from her2viewer.synth.slides import write_tma_slide
 
     slide = folder / f"tma_{diameter}.tif"
@@ -108,7 +108,7 @@ def run(methods: list[str], diameter: int, idle_s: float, data_dir: Path) -> dic
     from PySide6.QtCore import QSettings
 
     from her2viewer.scoring.base import ScoreOptions
-    from her2viewer.ui.app import ensure_app, wait_until
+    from her2viewer.ui.common.qapp import ensure_app, wait_until
     from her2viewer.ui.main_window import MainWindow
 
     slide, ckpt = make_data(data_dir, diameter)

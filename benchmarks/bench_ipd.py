@@ -158,9 +158,9 @@ def bench_features(a: argparse.Namespace) -> dict[str, Any]:
     from her2viewer.features import TileSpec, get_extractor, tile_grid
     from her2viewer.features.extractor import DEFAULT_BACKBONE, DEFAULT_WEIGHTS
     from her2viewer.features.tiling import TileGrid, iter_tile_batches
-    from her2viewer.scoring.base import Region
     from her2viewer.scoring.pss.scorer import resolve_device
     from her2viewer.slide import open_slide
+    from her2viewer.slide.region import Region
 
     device = resolve_device(a.device)
     path = make_core_tiff(a.core_px, a.seed)

@@ -105,8 +105,8 @@ def stains(shared: Path) -> list[dict]:
 
 
 def qc_time(runs: int) -> dict:
-    from her2viewer.scoring.driver import regions_for
     from her2viewer.synth.core import generate_core
+    from her2viewer.tissue.regions import regions_for
 
     core = generate_core("2+", seed=7, diameter_px=5000, mpp=0.5)
     times = []

@@ -93,8 +93,8 @@ def _breakdown(scorer, src, n: int) -> dict[str, float]:
     """Seconds spent finding the core, reading the region, cropping n PSSs and in the network."""
     import numpy as np
 
-    from her2viewer.scoring.driver import regions_for
     from her2viewer.scoring.pss.sampler import PSSSampler
+    from her2viewer.tissue.regions import regions_for
 
     out = {}
     t = time.perf_counter()

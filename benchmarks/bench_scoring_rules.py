@@ -13,8 +13,9 @@ import sys
 import time
 
 from her2viewer.progress import Task
-from her2viewer.scoring.base import Region, ScoreOptions, create_scorer
+from her2viewer.scoring.base import ScoreOptions, create_scorer
 from her2viewer.slide.array_source import ArraySlide
+from her2viewer.slide.region import Region
 
 
 def main(argv: list[str] | None = None) -> int:

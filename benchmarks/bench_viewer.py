@@ -145,8 +145,8 @@ def run_benchmark(path: Path, steps: int, step_ms: int) -> dict:
 
     from her2viewer.slide import open_slide
     from her2viewer.slide.tiles import TileLayer
-    from her2viewer.ui.app import ensure_app, wait_until
-    from her2viewer.ui.slide_view import SlideView
+    from her2viewer.ui.common.qapp import ensure_app, wait_until
+    from her2viewer.ui.viewer.slide_view import SlideView
 
     app = ensure_app()
     t_open = time.perf_counter()

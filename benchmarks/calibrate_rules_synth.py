@@ -24,11 +24,11 @@ from scipy.spatial import cKDTree
 
 from her2viewer.progress import Task
 from her2viewer.scoring.asco import SCORES4
-from her2viewer.scoring.base import Region
 from her2viewer.scoring.rules.decision import intensity_class, is_complete
 from her2viewer.scoring.rules.params import MembraneThresholds, RulesParams
 from her2viewer.scoring.rules.tiles import analyse_region
 from her2viewer.slide.array_source import ArraySlide
+from her2viewer.slide.region import Region
 
 PATTERN_NAMES = ["none", "faint inc", "faint comp", "w-m inc", "w-m comp", "strong inc", "strong comp"]
 

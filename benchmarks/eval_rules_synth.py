@@ -18,8 +18,9 @@ import numpy as np
 
 from her2viewer.progress import Task
 from her2viewer.scoring.asco import SCORES4
-from her2viewer.scoring.base import Region, ScoreOptions, create_scorer
+from her2viewer.scoring.base import ScoreOptions, create_scorer
 from her2viewer.slide.array_source import ArraySlide
+from her2viewer.slide.region import Region
 
 REAL_DEV = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real_dev"
 

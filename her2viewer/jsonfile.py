@@ -20,6 +20,11 @@ class JSONFileError(ValueError):
         super().__init__(f"{source}: {problem}")
 
 
+def _size(n_bytes: int) -> str:
+    """A size in MiB with three significant digits ('300 MiB', '0.0586 MiB')."""
+    return f"{n_bytes / 2**20:.3g} MiB"
+
+
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"non-finite number {name} (JSON has no NaN or Infinity)")
 
@@ -34,7 +39,7 @@ def parse_json(text: str | bytes, source: str | Path = "<text>", what: str = "JS
     except json.JSONDecodeError as e:
         raise JSONFileError(source, f"the {what} is not valid JSON ({e})") from None
     except RecursionError:
-        raise JSONFileError(source, f"the {what} is nested too deeply") from None
+        raise JSONFileError(source, f"the {what} is not valid JSON (nested too deeply)") from None
     except ValueError as e:  # non-finite constant, or bytes that are not UTF-8
         raise JSONFileError(source, f"the {what} cannot be read: {e}") from None
 
@@ -50,7 +55,7 @@ def read_json(path: str | Path, what: str = "JSON file", *, max_bytes: int = MAX
     if not p.is_file():
         raise JSONFileError(p, f"the {what} is not a regular file")
     if st.st_size > max_bytes:
-        raise JSONFileError(p, f"the {what} is {st.st_size / 1e6:.0f} MB, over the {max_bytes / 1e6:.0f} MB limit")
+        raise JSONFileError(p, f"the {what} is {_size(st.st_size)}, more than the {_size(max_bytes)} it may have")
     try:
         text = p.read_bytes().decode("utf-8-sig")
     except OSError as e:

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from her2viewer.jsonfile import read_json
 from her2viewer.progress import Task
 from her2viewer.scoring.asco import SCORES3, SCORES4
 
@@ -363,7 +364,7 @@ def _load_predictions(cfg: CompareConfig, items: Sequence[Item], method: str) ->
     if path is None or not path.is_file():
         return None
     try:
-        d = json.loads(path.read_text(encoding="utf-8"))
+        d = read_json(path, "saved predictions", allow_nonfinite=True)
         probs = np.asarray(d["probs"], np.float64)
         if probs.shape[0] != len(items):
             return None

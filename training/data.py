@@ -19,8 +19,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from her2viewer.scoring.base import Region
 from her2viewer.slide.base import SlideSource
+from her2viewer.slide.region import Region
 
 from .augment import Augment, augment_stack
 from .items import Item
@@ -30,11 +30,11 @@ log = logging.getLogger(__name__)
 
 def item_region(source: SlideSource, item: Item) -> Region:
     """The region to sample for this item: the named TMA core (item.region), or else the whole tissue of
-    the image (an item without a core id is one sample), as found by `her2viewer.scoring.driver.regions_for`.
+    the image (an item without a core id is one sample), as found by `her2viewer.tissue.regions.regions_for`.
     The source's pixel size is resolved first, as the input checks do before scoring (file, else estimated
     from the nuclei, else assumed), so training and evaluation see the scale the product scores at."""
     try:
-        from her2viewer.scoring.driver import regions_for
+        from her2viewer.tissue.regions import regions_for
     except ImportError:  # scoring driver not installed: the whole image, tissue found by the sampler
         w, h = source.dimensions
         return Region((0, 0, int(w), int(h)), None, item.region or "core")

@@ -174,7 +174,7 @@ def train_mil(cfg: Any, *, command: str = "", task: Task | None = None) -> Any:
 
     from .items import class_names, label_indices, map_labels, read_items
     from .metrics import classification_metrics
-    from .runner import SYNTHETIC_NOTICE, RunReport, describe_data, hardware, split_validation
+    from .summary import SYNTHETIC_NOTICE, RunReport, describe_data, hardware, split_validation
 
     task = task or Task()
     aggregator = cfg.model.removeprefix("mil_")

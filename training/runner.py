@@ -5,14 +5,10 @@ full model card (data summary, seeds, counts, metrics, command, config, time, ha
 
 from __future__ import annotations
 
-import csv
 import logging
-import os
-import platform
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,23 +31,12 @@ from .config import TrainConfig
 from .cv import holdout_split, patient_folds
 from .data import LowResDataset, PatchDataset, PSSDataset
 from .evaluate import evaluate_items
-from .items import DatasetError, Item, class_counts, class_names, label_indices, map_labels, read_items
+from .items import DatasetError, Item, class_names, label_indices, map_labels, read_items
 from .loop import FitResult, fit, freeze_backbone, resolve_device, seed_everything
 from .metrics import summarize_folds
+from .summary import SYNTHETIC_NOTICE, RunReport, describe_data, hardware, split_validation
 
 log = logging.getLogger(__name__)
-SYNTHETIC_NOTICE = ("Trained on synthetic data only (her2viewer.synth); it must be fine-tuned and validated on "
-                    "real labelled cases before any use. Research use only; not a medical device.")
-
-
-@dataclass
-class RunReport:
-    """What `train` produced: the checkpoint stem, its card, fit results per fold, evaluation metrics."""
-
-    checkpoint: Path
-    card: ModelCard
-    fits: list[FitResult] = field(default_factory=list)
-    metrics: dict[str, Any] = field(default_factory=dict)
 
 
 # ---- spec adapters (her2viewer.scoring.pss.sampler.PSSSpec) -------------------------------------------
@@ -79,58 +64,6 @@ def spec_patches(spec: Any) -> int:
         if v is not None:
             return int(v() if callable(v) else v)
     raise AttributeError("PSSSpec has no n_patches")
-
-
-# ---- data summary --------------------------------------------------------------------------------------
-
-def _ranges(values: Sequence[int]) -> str:
-    v = sorted(set(values))
-    if not v:
-        return ""
-    parts, start, prev = [], v[0], v[0]
-    for x in v[1:] + [None]:
-        if x is not None and x == prev + 1:
-            prev = x
-            continue
-        parts.append(f"{start}-{prev}" if prev != start else f"{start}")
-        if x is not None:
-            start = prev = x
-    return ",".join(parts)
-
-
-def describe_data(source: str, items: Sequence[Item], classes: Sequence[str]) -> dict[str, Any]:
-    """Counts per class and patient; seeds and generator version when the CSV has those columns."""
-    d: dict[str, Any] = {"source": str(source), "n_items": len(items),
-                         "n_patients": len({it.patient_id for it in items}),
-                         "counts": class_counts(items, classes)}
-    paths = {str(Path(it.path).resolve()) for it in items}
-    csv_path = Path(source) / "labels.csv" if Path(source).is_dir() else Path(source)
-    try:
-        with open(csv_path, newline="", encoding="utf-8") as fh:
-            rows = list(csv.DictReader(fh))
-        base = csv_path.parent
-        rows = [r for r in rows if str((base / (r.get("file") or r.get("path") or "")).resolve()) in paths]
-        seeds = [int(r["seed"]) for r in rows if (r.get("seed") or "").lstrip("-").isdigit()]
-        if seeds:
-            d["seeds"] = _ranges(seeds)
-        versions = sorted({r["generator_version"] for r in rows if r.get("generator_version")})
-        if versions:
-            d["generator_version"] = ",".join(versions)
-        diam = sorted({r["diameter_px"] for r in rows if r.get("diameter_px")})
-        if diam:
-            d["diameter_px"] = ",".join(diam)
-    except (OSError, ValueError, KeyError):
-        pass
-    return d
-
-
-def hardware() -> dict[str, Any]:
-    """Where the run happened."""
-    hw = {"platform": platform.platform(), "cpu": platform.processor() or platform.machine(),
-          "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__}
-    if torch.cuda.is_available():
-        hw["cuda"] = torch.cuda.get_device_name(0)
-    return hw
 
 
 # ---- model and datasets --------------------------------------------------------------------------------
@@ -216,21 +149,6 @@ def patch_geometry(cfg: TrainConfig, parent: ModelCard | None = None) -> dict[st
 
 # ---- the run -------------------------------------------------------------------------------------------
 
-def split_validation(cfg: TrainConfig, items: Sequence[Item], classes: Sequence[str]
-                     ) -> tuple[list[Item], list[Item], dict[str, Any]]:
-    """(training items, validation items, their data summaries): cfg.val_data when given, else a patient-wise
-    stratified split of `items` (cfg.val_fraction, default 0.2)."""
-    if cfg.val_data:
-        val_items = map_labels(read_items(cfg.val_data), cfg.label_map)
-        return list(items), val_items, {"train": describe_data(cfg.data, items, classes),
-                                        "val": describe_data(cfg.val_data, val_items, classes)}
-    keep, held = holdout_split(label_indices(items, classes), [it.patient_id for it in items],
-                               cfg.val_fraction or 0.2, seed=cfg.seed + 1)
-    train_items, val_items = [items[i] for i in keep], [items[i] for i in held]
-    return train_items, val_items, {"train": describe_data(cfg.data, train_items, classes),
-                                    "val": describe_data(cfg.data, val_items, classes)}
-
-
 def _fit_and_eval(cfg: TrainConfig, tr_items: list[Item], va_items: list[Item], classes: Sequence[str],
                   spec: Any, out: Path, card: ModelCard, task: Task) -> tuple[FitResult, dict[str, Any]]:
     """Train one model on tr_items (selection on va_items), save the best to `out`, evaluate it with N/k."""
@@ -270,6 +188,44 @@ def _fit_and_eval(cfg: TrainConfig, tr_items: list[Item], va_items: list[Item], 
     return res, ev["metrics"]
 
 
+def _cross_validate(cfg: TrainConfig, items: list[Item], classes: Sequence[str], spec: Any, out: Path,
+                    card_args: dict[str, Any], task: Task) -> tuple[list[FitResult], nn.Module, ModelCard, dict]:
+    """Patient-wise k-fold cross-validation; the fold with the lowest validation loss becomes `out`."""
+    folds = patient_folds(label_indices(items, classes), [it.patient_id for it in items], cfg.folds, cfg.seed)
+    fits: list[FitResult] = []
+    per_fold, stems = [], []
+    for i, (tr, va) in enumerate(folds):
+        stem = out.with_name(f"{out.name}.fold{i + 1}")
+        card = _card(cfg, nn.Identity(), classes, spec, name=f"{out.name}.fold{i + 1}", **card_args)
+        res, m = _fit_and_eval(cfg, [items[j] for j in tr], [items[j] for j in va], classes, spec, stem,
+                               card, task.sub(i / len(folds), (i + 1) / len(folds)))
+        fits.append(res)
+        per_fold.append(m)
+        stems.append(stem)
+        log.info("fold %d/%d: accuracy %.3f", i + 1, len(folds), m["accuracy"])
+    best_i = int(np.argmin([f.best_val_loss for f in fits]))
+    for src, dst in zip(checkpoint_files(stems[best_i]), checkpoint_files(out), strict=True):
+        shutil.copyfile(src, dst)
+    model, card = load_checkpoint(out)
+    metrics = {"cv": {"folds": cfg.folds, "per_fold": per_fold, "summary": summarize_folds(per_fold),
+                      "chosen_fold": best_i + 1}}
+    return fits, model, card, metrics
+
+
+def _test_metrics(cfg: TrainConfig, model: nn.Module, test_items: list[Item], classes: Sequence[str], spec: Any,
+                  task: Task) -> dict[str, Any]:
+    """N/k evaluation of the trained model on the held-out and / or separate test items."""
+    try:
+        test_y = label_indices(test_items, classes)
+    except ValueError as exc:
+        raise DatasetError(f"{cfg.test_data}: a test label is not one of the classes {list(classes)}") from exc
+    ev = evaluate_items(model, test_items, test_y, dataset=cfg.dataset, spec=spec, n=cfg.eval_n,
+                        k=cfg.eval_k, seed=cfg.seed + 2, lowres_size=cfg.lowres_size,
+                        device=resolve_device(cfg.device), batch_size=max(cfg.batch_size, 16),
+                        num_workers=cfg.num_workers, task=task, ish=[it.ish for it in test_items])
+    return ev["metrics"]
+
+
 def train(cfg: TrainConfig, *, command: str = "", task: Task | None = None) -> RunReport:
     """Run the configured training; writes cfg.out (+ .state, .log) and returns the report."""
     task = task or Task()
@@ -295,30 +251,13 @@ def train(cfg: TrainConfig, *, command: str = "", task: Task | None = None) -> R
     name = out.name
     t0 = time.perf_counter()
     fits: list[FitResult] = []
+    card_args = {"command": command, "data": data, "parent": parent_card, "parent_path": cfg.finetune}
     if cfg.folds >= 2:
-        folds = patient_folds(label_indices(items, classes), [it.patient_id for it in items], cfg.folds, cfg.seed)
-        per_fold, stems = [], []
-        for i, (tr, va) in enumerate(folds):
-            stem = out.with_name(f"{out.name}.fold{i + 1}")
-            card = _card(cfg, nn.Identity(), classes, spec, command=command, data=data, parent=parent_card,
-                         parent_path=cfg.finetune, name=f"{name}.fold{i + 1}")
-            res, m = _fit_and_eval(cfg, [items[j] for j in tr], [items[j] for j in va], classes, spec, stem,
-                                   card, task.sub(i / len(folds), (i + 1) / len(folds)))
-            fits.append(res)
-            per_fold.append(m)
-            stems.append(stem)
-            log.info("fold %d/%d: accuracy %.3f", i + 1, len(folds), m["accuracy"])
-        best_i = int(np.argmin([f.best_val_loss for f in fits]))
-        for src, dst in zip(checkpoint_files(stems[best_i]), checkpoint_files(out), strict=True):
-            shutil.copyfile(src, dst)
-        model, card = load_checkpoint(out)
-        metrics = {"cv": {"folds": cfg.folds, "per_fold": per_fold, "summary": summarize_folds(per_fold),
-                          "chosen_fold": best_i + 1}}
+        fits, model, card, metrics = _cross_validate(cfg, items, classes, spec, out, card_args, task)
     else:
         items, val_items, split_data = split_validation(cfg, items, classes)
         data.update(split_data)
-        card = _card(cfg, nn.Identity(), classes, spec, command=command, data=data, parent=parent_card,
-                     parent_path=cfg.finetune, name=name)
+        card = _card(cfg, nn.Identity(), classes, spec, name=name, **card_args)
         res, m = _fit_and_eval(cfg, items, val_items, classes, spec, out, card,
                                task.sub(0.0, 0.85 if test_items or cfg.test_data else 1.0))
         fits.append(res)
@@ -327,16 +266,7 @@ def train(cfg: TrainConfig, *, command: str = "", task: Task | None = None) -> R
     if cfg.test_data:
         test_items = test_items + map_labels(read_items(cfg.test_data), cfg.label_map)
     if test_items:
-        try:
-            test_y = label_indices(test_items, classes)
-        except ValueError as exc:
-            raise DatasetError(f"{cfg.test_data}: a test label is not one of the classes {list(classes)}") from exc
-        ev = evaluate_items(model, test_items, test_y, dataset=cfg.dataset, spec=spec, n=cfg.eval_n,
-                            k=cfg.eval_k, seed=cfg.seed + 2, lowres_size=cfg.lowres_size,
-                            device=resolve_device(cfg.device), batch_size=max(cfg.batch_size, 16),
-                            num_workers=cfg.num_workers, task=task.sub(0.85, 1.0),
-                            ish=[it.ish for it in test_items])
-        metrics["test"] = ev["metrics"]
+        metrics["test"] = _test_metrics(cfg, model, test_items, classes, spec, task.sub(0.85, 1.0))
         data["test"] = describe_data(cfg.test_data or cfg.data, test_items, classes)
     card.metrics = {**card.metrics, **metrics}
     card.training_data = data

@@ -15,6 +15,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from her2viewer.atomic import atomic_write_text
+from her2viewer.jsonfile import JSONFileError, read_json
 
 
 class StateError(ValueError):
@@ -87,11 +88,9 @@ def read_state_meta(path: str | Path) -> dict[str, Any]:
     """The JSON half of a training state."""
     _, js_path = state_paths(path)
     try:
-        return _unjson(json.loads(js_path.read_text(encoding="utf-8")))
-    except OSError as exc:
-        raise StateError(f"cannot read the training state {js_path}: {exc.strerror or exc}") from exc
-    except json.JSONDecodeError as exc:
-        raise StateError(f"the training state {js_path} is not valid JSON: {exc}") from exc
+        return _unjson(read_json(js_path, "training state", allow_nonfinite=True))
+    except JSONFileError as exc:
+        raise StateError(str(exc)) from None
 
 
 def load_state(path: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,

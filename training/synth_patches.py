@@ -5,7 +5,7 @@ generator's per-cell truth.
 --per-core 24 --workers 2`: for each seed, `her2viewer.synth.core.generate_core` draws a core of the
 seed's class (`training.synth_data.label_for_seed`, balanced; diameters cycle by seed) at `--core-mpp`
 (0.5 um/px). The core becomes an `ArraySlide` and is tiled exactly as the patch scorer tiles it: the
-region the scorer would score (`her2viewer.scoring.driver.regions_for(source, "slide")`, the tissue of a
+region the scorer would score (`her2viewer.tissue.regions.regions_for(source, "slide")`, the tissue of a
 single core image) on the grid of `her2viewer.features.tiling.tile_grid` with the same `TileSpec`, tiles
 read with `iter_tile_batches`. Each tile is labelled by the ASCO/CAP rule (`asco_cap_from_cells`) on the
 tumour cells whose centres fall in it; tiles with fewer than `--min-cells` tumour cells are dropped.
@@ -40,6 +40,7 @@ import cv2
 import numpy as np
 
 from her2viewer.features.tiling import TileGrid, TileSpec
+from her2viewer.jsonfile import read_json
 from her2viewer.scoring.asco import SCORES4, asco_cap_from_cells
 
 from .synth_data import label_for_seed, parse_seeds
@@ -165,9 +166,9 @@ def core_patches(seed: int, settings: PatchSettings) -> list[tuple[dict[str, Any
     """(labels.csv row, RGB tile) of one seed's pool: a seeded pick of at most `per_core` labelled tiles of
     each class, shuffled."""
     from her2viewer.features.tiling import iter_tile_batches, tile_grid
-    from her2viewer.scoring.driver import regions_for
     from her2viewer.slide.array_source import ArraySlide
     from her2viewer.synth.core import generate_core
+    from her2viewer.tissue.regions import regions_for
 
     diameter = settings.diameter_for(seed)
     core = generate_core(label_for_seed(seed), seed, diameter_px=diameter, mpp=settings.core_mpp)
@@ -224,7 +225,7 @@ def _check_settings(out: Path, settings: PatchSettings) -> None:
     """Refuse to add to a folder made with other settings (its tiles would not match)."""
     path = out / "settings.json"
     if path.is_file():
-        old = json.loads(path.read_text(encoding="utf-8"))
+        old = read_json(path, "patch settings file")
         if old != settings.to_dict():
             raise ValueError(f"{out} holds patches made with other settings ({path}: {old}); "
                              "use a new folder or the same settings")
@@ -267,10 +268,7 @@ def read_patch_spec(data: str | Path) -> dict[str, Any]:
     path = (p if p.is_dir() else p.parent) / PATCH_SPEC_FILE
     if not path.is_file():
         return {}
-    try:
-        spec = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"cannot read the patch geometry file {path}: {exc}") from exc
+    spec = read_json(path, "patch geometry file")   # a JSONFileError (ValueError) names the file
     missing = [k for k in PATCH_SPEC_KEYS if k not in spec]
     if missing:
         raise ValueError(f"the patch geometry file {path} has no {', '.join(missing)}")

@@ -29,6 +29,7 @@ from shapely.geometry import LineString, MultiLineString, MultiPoint, MultiPolyg
 from shapely.geometry.base import BaseGeometry
 
 from ..atomic import atomic_write_text
+from ..jsonfile import JSONFileError, parse_json, read_json
 from .model import Annotation, AnnotationSet, ClassRegistry, check_rgb
 
 MAX_VERTICES = 5_000_000
@@ -69,30 +70,20 @@ class _Problem(Exception):
 def read_geojson(path: str | Path, *, repair: bool = True, max_vertices: int = MAX_VERTICES,
                  max_bytes: int = MAX_BYTES) -> ImportResult:
     """Parse a GeoJSON annotation file completely; raises AnnotationIOError naming the file and problem."""
-    p = Path(path)
     try:
-        size = p.stat().st_size
-    except OSError as e:
-        raise AnnotationIOError(p, f"cannot read the file ({e.strerror or e})") from e
-    if size > max_bytes:
-        raise AnnotationIOError(p, f"the file is {size / 2**20:.0f} MiB, more than the {max_bytes / 2**20:.0f} "
-                                   "MiB an annotation file may have")
-    try:
-        text = p.read_bytes().decode("utf-8-sig")
-    except (OSError, UnicodeDecodeError) as e:
-        raise AnnotationIOError(p, f"cannot read the file as UTF-8 text ({e})") from e
-    return parse_geojson_text(text, source=p, repair=repair, max_vertices=max_vertices)
+        obj = read_json(path, "annotation file", max_bytes=max_bytes)
+    except JSONFileError as e:
+        raise AnnotationIOError(e.source, e.problem) from None
+    return parse_geojson(obj, source=Path(path), repair=repair, max_vertices=max_vertices)
 
 
 def parse_geojson_text(text: str, *, source: str | Path = "<text>", repair: bool = True,
                        max_vertices: int = MAX_VERTICES) -> ImportResult:
     """Parse GeoJSON text (see `read_geojson`)."""
     try:
-        obj = json.loads(text, parse_constant=_reject_constant)
-    except _Problem as e:
-        raise AnnotationIOError(source, str(e)) from None
-    except (json.JSONDecodeError, RecursionError) as e:
-        raise AnnotationIOError(source, f"this is not valid JSON ({e})") from None
+        obj = parse_json(text, source, "annotation file")
+    except JSONFileError as e:
+        raise AnnotationIOError(e.source, e.problem) from None
     return parse_geojson(obj, source=source, repair=repair, max_vertices=max_vertices)
 
 
@@ -137,10 +128,6 @@ def import_geojson(path: str | Path, into: AnnotationSet, **kwargs: Any) -> Impo
         into.classes.ensure(name, color)
     into.extend(res.annotations)
     return res
-
-
-def _reject_constant(name: str) -> Any:
-    raise _Problem(f"the file contains {name}, which is not a valid number in GeoJSON")
 
 
 def _features_of(obj: Any) -> tuple[list[Any], dict[str, Any]]:
@@ -193,12 +180,7 @@ def _parse_feature(feat: Any, budget: list[int], out: ImportResult, repair: bool
     locked = props.get("isLocked", props.get("locked", False))
     if not isinstance(locked, bool):
         raise _Problem('"isLocked" must be true or false')
-    color = None
-    if props.get("color") is not None:
-        try:
-            color = check_rgb(props["color"])
-        except ValueError as e:
-            raise _Problem(f'"color": {e}') from None
+    color = _parse_color(props, "", packed=False)
     fid = feat.get("id")
     if isinstance(fid, bool) or not isinstance(fid, (str, int)) or fid in ("", "PathAnnotationObject"):
         fid = str(uuid.uuid4())
@@ -220,19 +202,24 @@ def _parse_classification(c: Any) -> tuple[str | None, tuple[int, int, int] | No
             name = ": ".join(names)
     if not isinstance(name, str) or not name:
         raise _Problem('"classification" needs a non-empty string "name"')
-    color = None
-    if c.get("color") is not None:
+    return name, _parse_color(c, "classification ", packed=True)
+
+
+def _parse_color(obj: dict[str, Any], where: str, *, packed: bool) -> tuple[int, int, int] | None:
+    """`obj["color"]` as [r, g, b], else (with `packed`) QuPath's `obj["colorRGB"]`, a packed signed ARGB
+    integer; None when neither is given. `where` prefixes the member's name in the message."""
+    if obj.get("color") is not None:
         try:
-            color = check_rgb(c["color"])
+            return check_rgb(obj["color"])
         except ValueError as e:
-            raise _Problem(f'classification "color": {e}') from None
-    elif c.get("colorRGB") is not None:
-        v = c["colorRGB"]
-        if isinstance(v, bool) or not isinstance(v, int) or not -(2**31) <= v < 2**32:
-            raise _Problem('classification "colorRGB" must be a 32-bit integer')
-        v &= 0xFFFFFF
-        color = ((v >> 16) & 255, (v >> 8) & 255, v & 255)
-    return name, color
+            raise _Problem(f'{where}"color": {e}') from None
+    v = obj.get("colorRGB") if packed else None
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int) or not -(2**31) <= v < 2**32:
+        raise _Problem(f'{where}"colorRGB" must be a 32-bit integer')
+    v &= 0xFFFFFF
+    return (v >> 16) & 255, (v >> 8) & 255, v & 255
 
 
 def _parse_geometry(g: Any, budget: list[int]) -> BaseGeometry:

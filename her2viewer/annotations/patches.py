@@ -33,8 +33,8 @@ from shapely.strtree import STRtree
 
 from ..atomic import atomic_write_text
 from ..progress import Task
-from ..scoring.base import RegionMask
 from ..slide.base import SlideSource
+from ..slide.region import RegionMask
 from .model import IGNORE_CLASS, Annotation
 
 log = logging.getLogger(__name__)

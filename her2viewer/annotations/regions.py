@@ -1,7 +1,7 @@
 """Scoring regions from annotations (no Qt): score only inside a chosen annotation, or the tissue minus the
 Ignore annotations.
 
-Both return a `her2viewer.scoring.base.Region` whose `mask` (a `RegionMask`) says where the scorer may
+Both return a `her2viewer.slide.region.Region` whose `mask` (a `RegionMask`) says where the scorer may
 look; pass it to `score_slide(source, method, options, scope=region)`. Mask pixel (r, c) is on when its
 centre lies inside the allowed area; the mask grid is coarse (at most `max_side` pixels a side) because
 scorers only use it to choose tiles, patches and cells.
@@ -16,18 +16,15 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-import cv2
 import numpy as np
 import shapely
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
-from ..scoring.base import Region, RegionMask
 from ..slide.base import SlideSource
+from ..slide.region import Region, RegionMask
+from ..tissue.regions import MAX_MASK_SIDE, mask_downsample, rasterize
 from .model import IGNORE_CLASS, Annotation
-
-MAX_MASK_SIDE = 2048
-_SHIFT = 4  # cv2.fillPoly sub-pixel bits
 
 
 class RegionError(ValueError):
@@ -42,46 +39,8 @@ def polygonal_union(geoms: Iterable[BaseGeometry]) -> BaseGeometry | None:
     return shapely.union_all([g if g.is_valid else shapely.make_valid(g) for g in polys])
 
 
-def rasterize(geom: BaseGeometry | None, l0_origin: tuple[float, float], downsample: float,
-              shape: tuple[int, int]) -> np.ndarray:
-    """A bool (rows, cols) mask of the grid pixels whose centre lies inside the polygonal `geom`.
-
-    cv2 fills the polygons fast but also takes pixels the outline merely touches; the pixels along the
-    outline are then decided exactly by testing their centres with shapely."""
-    out = np.zeros(shape, np.uint8)
-    if geom is None or geom.is_empty:
-        return out.astype(bool)
-    scale = float(1 << _SHIFT)
-
-    def grid(ring) -> np.ndarray:
-        xy = np.asarray(ring.coords, np.float64)[:, :2]
-        g = (xy - np.asarray(l0_origin)) / downsample - 0.5  # pixel centre c sits at grid coordinate c
-        return np.round(g * scale).astype(np.int32).reshape(-1, 1, 2)
-
-    parts = [geom] if isinstance(geom, Polygon) else [g for g in getattr(geom, "geoms", []) if isinstance(g, Polygon)]
-    for poly in parts:
-        cv2.fillPoly(out, [grid(poly.exterior)], 1, lineType=cv2.LINE_8, shift=_SHIFT)
-        holes = [grid(r) for r in poly.interiors]
-        if holes:
-            cv2.fillPoly(out, holes, 0, lineType=cv2.LINE_8, shift=_SHIFT)
-    kernel = np.ones((5, 5), np.uint8)   # cv2 may take up to about a pixel too many along the outline
-    band = (cv2.dilate(out, kernel) > 0) & ~(cv2.erode(out, kernel, borderType=cv2.BORDER_REPLICATE) > 0)
-    # the band holds every outline pixel; pixels of one-pixel-thin parts are tested too
-    rr, cc = np.nonzero(band)
-    if rr.size:
-        xs = l0_origin[0] + (cc + 0.5) * downsample
-        ys = l0_origin[1] + (rr + 0.5) * downsample
-        out[rr, cc] = shapely.contains_xy(geom, xs, ys)
-    return out.astype(bool)
-
-
 def _ignore_union(annotations: Iterable[Annotation], ignore_class: str) -> BaseGeometry | None:
     return polygonal_union(a.geometry for a in annotations if a.cls == ignore_class)
-
-
-def mask_downsample(l0_w: float, l0_h: float, max_side: int = MAX_MASK_SIDE) -> float:
-    """The grid step (level-0 px per mask pixel) that keeps a box's mask within `max_side` pixels."""
-    return max(1.0, max(l0_w, l0_h) / float(max_side))
 
 
 def resample_mask(mask: RegionMask, l0_origin: tuple[float, float], downsample: float,

@@ -50,11 +50,26 @@ def _progress(fraction: float, message: str) -> None:
           end=end, file=sys.stderr, flush=True)
 
 
+def _project_and_paths(args: argparse.Namespace, source: Path):
+    """The project to score into and the images to score: an existing project's slides, or `source` added
+    to --project (default: the per-user project). ProjectError when it cannot be opened."""
+    from ..project import Project
+
+    if Project.is_project(source):
+        project = Project.open(source)
+        return project, [s.path for s in project.db.slides()]
+    project = Project.create(args.project) if args.project else Project.default()
+    added, problems = project.add_images([source])
+    for p in problems:
+        print(f"her2viewer: {p}", file=sys.stderr)
+    return project, [s.path for s in added]
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the batch; 0 when every image was scored, 1 when some had errors (their rows say why)."""
     from ..batch import BatchSettings, cohort_rows, run_batch, write_cohort
     from ..progress import Task
-    from ..project import Project, ProjectError
+    from ..project import ProjectError
     from ..project.tma_map import read_tma_map
     from ..scoring.base import ScoreOptions, available_methods
 
@@ -77,15 +92,7 @@ def run(args: argparse.Namespace) -> int:
             except ProfileError as e:
                 return fail(str(e))
         tma = read_tma_map(args.tma_map) if args.tma_map else None
-        if Project.is_project(source):
-            project = Project.open(source)
-            paths = [s.path for s in project.db.slides()]
-        else:
-            project = Project.create(args.project) if args.project else Project.default()
-            added, problems = project.add_images([source])
-            for p in problems:
-                print(f"her2viewer: {p}", file=sys.stderr)
-            paths = [s.path for s in added]
+        project, paths = _project_and_paths(args, source)
     except ProjectError as e:
         return fail(str(e))
     if not paths:

@@ -117,7 +117,7 @@ def check_mpp(value: float | None) -> str | None:
 
 def parse_scope(text: str) -> Any:
     """'auto' | 'slide' | 'cores' | 'X,Y,W,H' -> scope for score_slide."""
-    from ..scoring.base import Region
+    from ..slide.region import Region
 
     if text in ("auto", "slide", "cores"):
         return text
@@ -201,7 +201,7 @@ def write_pool(path: Path, source: Any, options: Any, scope: Any, m: int, label:
     """Predict M PSSs per core and write the pool JSON."""
     from ..atomic import atomic_write_text
     from ..scoring.base import create_scorer
-    from ..scoring.driver import regions_for
+    from ..tissue.regions import regions_for
 
     scorer = create_scorer("pss", options)
     kind, regions = regions_for(source, scope, exclude=exclude)
@@ -217,27 +217,58 @@ def write_pool(path: Path, source: Any, options: Any, scope: Any, m: int, label:
     log.info("pool of %d PSSs x %d core(s) written to %s", m, len(cores), path)
 
 
+def _argument_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with the scoring arguments (a sentence), or None."""
+    from ..scoring.base import available_methods
+
+    if args.method not in available_methods():
+        return f"unknown method {args.method!r}; available: {', '.join(available_methods())}"
+    if args.n_samples < 1 or args.top_k < 1:
+        return "-N and -k must be at least 1"
+    if args.pool and args.method != "pss":
+        return "--pool needs --method pss"
+    if problem := check_mpp(args.mpp):
+        return problem
+    if args.min_tumour_cells < 0:
+        return "--min-tumour-cells must be 0 or more"
+    if (args.within or args.keep_ignore) and not args.annotations:
+        return "--within and --keep-ignore need --annotations A.geojson"
+    if args.within and args.scope != "auto":
+        return "--within and --scope cannot be combined: --within is the scope"
+    return None
+
+
+def _write_result(args: argparse.Namespace, result: Any) -> int:
+    """Print the summary or write the JSON (`--json`, '-' for stdout); the exit code says if it was assessable."""
+    code = 0 if result.assessable else NOT_ASSESSABLE_EXIT
+    if not result.assessable:
+        print(f"her2viewer: {args.path} is not assessable: " + "; ".join((result.qc or {}).get("messages", [])),
+              file=sys.stderr)
+    if args.json_out is None:
+        print(summary_text(result))
+        return code
+    text = result.to_json(indent=1)
+    if args.json_out == "-":
+        sys.stdout.write(text + "\n")
+        return code
+    try:
+        from ..atomic import atomic_write_text
+
+        atomic_write_text(Path(args.json_out), text + "\n")
+    except OSError as e:
+        return fail(f"cannot write {args.json_out}: {e}")
+    return code
+
+
 def run(args: argparse.Namespace) -> int:
     """Score the slide; print JSON or a summary; one-line errors naming the file."""
     from ..models.checkpoint import CheckpointError
-    from ..scoring.base import ScoreOptions, available_methods
+    from ..scoring.base import ScoreOptions
     from ..scoring.driver import score_slide
     from ..slide import SlideOpenError, open_slide
 
-    if args.method not in available_methods():
-        return fail(f"unknown method {args.method!r}; available: {', '.join(available_methods())}")
-    if args.n_samples < 1 or args.top_k < 1:
-        return fail("-N and -k must be at least 1")
-    if args.pool and args.method != "pss":
-        return fail("--pool needs --method pss")
-    if problem := check_mpp(args.mpp):
+    if problem := _argument_problem(args):
         return fail(problem)
-    if args.min_tumour_cells < 0:
-        return fail("--min-tumour-cells must be 0 or more")
-    if (args.within or args.keep_ignore) and not args.annotations:
-        return fail("--within and --keep-ignore need --annotations A.geojson")
-    if args.within and args.scope != "auto":
-        return fail("--within and --scope cannot be combined: --within is the scope")
     from ..scoring.rules.profile import ProfileError
 
     try:
@@ -278,21 +309,4 @@ def run(args: argparse.Namespace) -> int:
     except Exception as e:  # noqa: BLE001 - a user gets one line, the log gets the traceback
         log.debug("scoring failed", exc_info=True)
         return fail(f"cannot score {args.path}: {type(e).__name__}: {e}")
-    code = 0 if result.assessable else NOT_ASSESSABLE_EXIT
-    if not result.assessable:
-        print(f"her2viewer: {args.path} is not assessable: " + "; ".join((result.qc or {}).get("messages", [])),
-              file=sys.stderr)
-    if args.json_out is None:
-        print(summary_text(result))
-        return code
-    text = result.to_json(indent=1)
-    if args.json_out == "-":
-        sys.stdout.write(text + "\n")
-        return code
-    try:
-        from ..atomic import atomic_write_text
-
-        atomic_write_text(Path(args.json_out), text + "\n")
-    except OSError as e:
-        return fail(f"cannot write {args.json_out}: {e}")
-    return code
+    return _write_result(args, result)

@@ -9,8 +9,8 @@ import time
 import numpy as np
 
 from ..progress import Task
-from ..scoring.base import Region
 from ..slide.base import SlideSource
+from ..slide.region import Region
 from .cache import CachedBag, FeatureCache, cache_key
 from .extractor import FeatureExtractor, get_extractor
 from .tiling import TileGrid, TileSpec, iter_tile_batches, tile_grid

@@ -1,20 +1,20 @@
 """MIL bags of a slide file for training and evaluation: the regions the scorer would score (TMA cores or
-the tissue, `her2viewer.scoring.driver.regions_for`), each with its cached tile features."""
+the tissue, `her2viewer.tissue.regions.regions_for`), each with its cached tile features."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from ..progress import Task
-from ..scoring.base import Region
+from ..slide.region import Region
 from . import CachedBag, FeatureCache, FeatureExtractor, TileSpec, extract_bag
 
 
 def slide_bags(path: str | Path, extractor: FeatureExtractor, spec: TileSpec, *, cache: FeatureCache | None = None,
                scope: str = "auto", task: Task | None = None) -> list[tuple[Region, CachedBag]]:
     """(region, bag) for every region of the slide at `path` that the scorer would score with `scope`."""
-    from ..scoring.driver import regions_for
     from ..slide import open_slide
+    from ..tissue.regions import regions_for
 
     task = task or Task()
     with open_slide(path) as source:

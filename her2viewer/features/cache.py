@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 
 from ..atomic import atomic_write_bytes
-from ..scoring.base import Region
 from ..slide.base import SlideSource
+from ..slide.region import Region
 from .tiling import TileGrid, TileSpec
 
 log = logging.getLogger(__name__)

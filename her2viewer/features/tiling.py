@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from ..scoring.base import Region, RegionMask
-from ..scoring.pss.sampler import read_l0_box, source_mpp
 from ..slide.base import SlideSource
+from ..slide.read import read_l0_box, source_mpp
+from ..slide.region import Region, RegionMask
 
 log = logging.getLogger(__name__)
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import atomic_write_bytes, atomic_write_text
+from ..jsonfile import JSONFileError, read_json
 
 log = logging.getLogger(__name__)
 
@@ -140,11 +141,9 @@ def read_card(path: str | Path) -> ModelCard:
     if not card_path.is_file():
         raise CheckpointError(f"{card_path}: model card not found")
     try:
-        d = json.loads(card_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as e:
-        raise CheckpointError(f"{card_path}: cannot read the model card: {e}") from e
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"{card_path}: the model card is not valid JSON ({e})") from e
+        d = read_json(card_path, "model card", allow_nonfinite=True)
+    except JSONFileError as e:
+        raise CheckpointError(str(e)) from None
     return ModelCard.from_dict(d, where=str(card_path))
 
 

@@ -22,8 +22,9 @@ from typing import Any
 import numpy as np
 
 from ..atomic import atomic_write_text
-from ..scoring.base import Region, ScoreOptions
+from ..scoring.base import ScoreOptions
 from ..scoring.result import ScoreResult
+from ..slide.region import Region
 
 log = logging.getLogger(__name__)
 

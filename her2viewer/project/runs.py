@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from ..scoring.base import Region, ScoreOptions
+from ..scoring.base import ScoreOptions
+from ..slide.region import Region
 from .result_cache import params_for
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ..jsonfile import JSONFileError, read_json
 from ..scoring.asco import SCORES4, to_3way
 
 
@@ -58,11 +58,9 @@ class ReviewInfo:
         """Read a review JSON file; errors name the file."""
         p = Path(path)
         try:
-            return cls.from_dict(json.loads(p.read_text(encoding="utf-8")))
-        except (OSError, UnicodeDecodeError) as e:
-            raise ReportInputError(f"{p}: cannot read the review file ({e})") from e
-        except json.JSONDecodeError as e:
-            raise ReportInputError(f"{p}: the review file is not JSON ({e})") from e
+            return cls.from_dict(read_json(p, "review file"))
+        except JSONFileError as e:
+            raise ReportInputError(str(e)) from None
         except ValueError as e:
             raise ReportInputError(f"{p}: {e}") from e
 

@@ -1,17 +1,7 @@
 """Score a whole slide: find what to score (TMA cores, the tissue, or a given region), run one scorer on
 each region and summarise.
 
-Scopes:
-
-* "auto": a TMA (>= 2 round cores in a grid, `her2viewer.tissue.tma`) is scored core by core; anything
-  else (a whole slide, a single core image) as ONE region: the bounding box of all its tissue, sampled on
-  the tissue mask only.
-* "cores": core by core even when the slide does not look like a TMA (a single core image gives one core).
-* "slide": the tissue of the whole slide as one region.
-* a `Region`: just that region.
-
-`exclude` (a shapely area in level-0 px, e.g. the union of the Ignore annotations) is cut out of every
-region's mask (`exclude_area`): a TMA is still scored core by core, a core wholly inside it is left out.
+What to score (the scopes, and `exclude`) is decided by `her2viewer.tissue.regions.regions_for`.
 
 Input checks (`her2viewer.qc`) come first: the pixel size is resolved (user > file > estimate > assumed)
 before the tissue is looked for, and the stain, tissue and focus are checked on what is to be scored. When
@@ -35,111 +25,13 @@ import numpy as np
 
 from ..progress import Task
 from ..slide.base import SlideSource
-from .base import Region, RegionMask, ScoreOptions, Scorer, create_scorer
+from ..slide.region import Region
+from .base import ScoreOptions, Scorer, create_scorer
 from .result import CellDetections, CoreResult, Evidence, Heatmap, ModelInfo, PatchBox, ScoreResult
 
 log = logging.getLogger(__name__)
 
-SCOPES = ("auto", "slide", "cores")
 MERGED_HEATMAP_MAX_CELLS = 1024
-
-
-def crop_region_mask(mask: RegionMask, l0_bbox: tuple[int, int, int, int]) -> RegionMask:
-    """The part of a mask that covers a level-0 box (shares no pixels outside it)."""
-    ds = mask.downsample
-    x, y, w, h = l0_bbox
-    c0 = max(0, int(math.floor((x - mask.l0_origin[0]) / ds)))
-    r0 = max(0, int(math.floor((y - mask.l0_origin[1]) / ds)))
-    c1 = min(mask.mask.shape[1], int(math.ceil((x + w - mask.l0_origin[0]) / ds)))
-    r1 = min(mask.mask.shape[0], int(math.ceil((y + h - mask.l0_origin[1]) / ds)))
-    sub = mask.mask[r0:max(r0, r1), c0:max(c0, c1)].copy()
-    return RegionMask(sub, (mask.l0_origin[0] + c0 * ds, mask.l0_origin[1] + r0 * ds), ds)
-
-
-def _find_cores(source: SlideSource) -> tuple[list[Any], Any, bool]:
-    """(cores, tissue mask, looks like a TMA) from the tissue package."""
-    from ..tissue import tma
-
-    cores, tm, n_round = tma.find_cores(source)
-    return cores, tm, tma.tma_verdict(cores, tm, n_round, source.dimensions)
-
-
-def _tissue_region(source: SlideSource, tm: Any | None = None) -> Region | None:
-    """The bounding box of all tissue with the tissue mask; None when no tissue is found."""
-    W, H = source.dimensions
-    if tm is None:
-        from ..tissue.mask import tissue_mask
-
-        tm = tissue_mask(source)
-    if not tm.regions:
-        log.info("no tissue found in %s", getattr(source, "path", "slide"))
-        return None
-    x0 = min(r[0] for r in tm.regions)
-    y0 = min(r[1] for r in tm.regions)
-    x1 = max(r[0] + r[2] for r in tm.regions)
-    y1 = max(r[1] + r[3] for r in tm.regions)
-    bbox = (int(x0), int(y0), int(x1 - x0), int(y1 - y0))
-    return Region(bbox, crop_region_mask(tm.as_region_mask(), bbox), "slide")
-
-
-def _core_regions(cores: list[Any], tm: Any) -> list[Region]:
-    mask = tm.as_region_mask()
-    return [Region(tuple(int(v) for v in c.l0_bbox), crop_region_mask(mask, c.l0_bbox), c.id) for c in cores]
-
-
-def exclude_area(region: Region, exclude: Any) -> Region | None:
-    """The region without the polygonal `exclude` area (level-0 shapely geometry): mask pixels whose centre
-    lies inside it are turned off (a region without a mask gets one); None when nothing is left."""
-    import shapely
-
-    from ..annotations.regions import mask_downsample, rasterize
-
-    x, y, w, h = region.l0_bbox
-    if exclude is None or exclude.is_empty or not exclude.intersects(shapely.box(x, y, x + w, y + h)):
-        return region
-    mask = region.mask
-    if mask is None:
-        ds = mask_downsample(w, h)
-        mask = RegionMask(np.ones((max(1, math.ceil(h / ds)), max(1, math.ceil(w / ds))), bool),
-                          (float(x), float(y)), ds)
-    keep = mask.mask.astype(bool) & ~rasterize(exclude, mask.l0_origin, mask.downsample, mask.mask.shape)
-    if not keep.any():
-        return None
-    return Region(region.l0_bbox, RegionMask(keep, mask.l0_origin, mask.downsample), region.id)
-
-
-def regions_for(source: SlideSource, scope: str | Region = "auto", *, exclude: Any = None
-                ) -> tuple[str, list[Region]]:
-    """What to score: ("tma", cores) | ("slide", [tissue]) | ("region", [region]), minus `exclude`;
-    ("slide", []) when the slide has no tissue."""
-    kind, regions = _regions_for(source, scope)
-    if exclude is None or not regions:
-        return kind, regions
-    kept = [r for r in (exclude_area(r, exclude) for r in regions) if r is not None]
-    if not kept:
-        raise ValueError("nothing is left to score outside the excluded (Ignore) areas")
-    if len(kept) < len(regions):
-        log.info("%d region(s) lie wholly inside the excluded areas and are not scored", len(regions) - len(kept))
-    return kind, kept
-
-
-def _regions_for(source: SlideSource, scope: str | Region = "auto") -> tuple[str, list[Region]]:
-    if isinstance(scope, Region):
-        return "region", [scope]
-    if scope not in SCOPES:
-        raise ValueError(f"unknown scope {scope!r}; use one of {', '.join(SCOPES)} or a Region")
-    if scope == "slide":
-        tissue = _tissue_region(source)
-        return "slide", [tissue] if tissue else []
-    cores, tm, tma_like = _find_cores(source)
-    if scope == "cores":
-        if not cores:
-            raise ValueError(f"no cores found in {getattr(source, 'path', 'the slide')}")
-        return "tma", _core_regions(cores, tm)
-    if tma_like:
-        return "tma", _core_regions(cores, tm)
-    tissue = _tissue_region(source, tm)
-    return "slide", [tissue] if tissue else []
 
 
 def score_slide(source: SlideSource, method: str, options: ScoreOptions | None = None, *,
@@ -149,6 +41,7 @@ def score_slide(source: SlideSource, method: str, options: ScoreOptions | None =
     region, without the `exclude` area (see module doc)."""
     from ..qc import QCParams, QCReport, resolve_pixel_size, run_qc
     from ..qc.checks import check_tumour_cells
+    from ..tissue.regions import regions_for
 
     options = options or ScoreOptions()
     task = task or Task()

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from ..jsonfile import JSONFileError, read_json
 from .asco import SCORES4
 from .pss.protocol import pss_confidence
 
@@ -73,11 +74,9 @@ def load_pools(paths: list[str | Path], labels_csv: str | Path | None = None) ->
     cores: list[PoolCore] = []
     for p in map(Path, paths):
         try:
-            doc = json.loads(p.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError) as e:
-            raise PoolError(f"{p}: cannot read: {e}") from e
-        except json.JSONDecodeError as e:
-            raise PoolError(f"{p}: not valid JSON ({e})") from e
+            doc = read_json(p, "pool file", allow_nonfinite=True)
+        except JSONFileError as e:
+            raise PoolError(str(e)) from None
         if not isinstance(doc, dict) or not isinstance(doc.get("cores"), list):
             raise PoolError(f"{p}: not a PSS pool (no 'cores' list)")
         if list(doc.get("classes", SCORES4)) != list(SCORES4):

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..jsonfile import JSONFileError, parse_json, read_json
 from .asco import SCORES3, SCORES4, to_3way
 
 QC_STATUSES = ("ok", "warning", "not_assessable")
@@ -274,9 +275,9 @@ class ScoreResult:
     @classmethod
     def from_json(cls, text: str) -> ScoreResult:
         try:
-            d = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ContractError(f"not JSON: {e}") from e
+            d = parse_json(text, "result", "result", allow_nonfinite=True)
+        except JSONFileError as e:
+            raise ContractError(e.problem) from None
         return cls.from_dict(d)
 
     @classmethod
@@ -284,9 +285,9 @@ class ScoreResult:
         """Read a result file; the error names the file."""
         p = Path(path)
         try:
-            return cls.from_json(p.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError) as e:
-            raise ContractError(f"{p}: cannot read: {e}") from e
+            return cls.from_dict(read_json(p, "result", allow_nonfinite=True))
+        except JSONFileError as e:
+            raise ContractError(str(e)) from None
         except ContractError as e:
             raise ContractError(f"{p}: {e}") from e
 

@@ -1,7 +1,7 @@
 """Tissue mask of a slide: Otsu on a low-resolution level, morphology, watershed split into pieces.
 
 Mask pixel (r, c) covers level-0 [c * downsample, (c + 1) * downsample) x [r * downsample, ...), the same
-convention as `her2viewer.scoring.base.RegionMask`.
+convention as `her2viewer.slide.region.RegionMask`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import numpy as np
 from scipy import ndimage as ndi
 from shapely.geometry import Polygon
 
-from ..scoring.base import RegionMask
 from ..slide.base import SlideSource
+from ..slide.region import RegionMask
 
 log = logging.getLogger(__name__)
 

@@ -18,17 +18,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .annotation_actions import install_annotations
-from .display_panel import DisplayPanel
-from .layers_panel import LayersPanel
-from .opener import SlideOpener
-from .overview import OverviewWidget
+from .annotations.actions import install_annotations
 from .project import install_project
-from .properties_dialog import PropertiesDialog
-from .scoring_dock import install_scoring
-from .slide_tab import SlideTab
-from .tissue_layers import OverlayJobs
-from .viewport import MAGNIFICATION_PRESETS
+from .scoring.dock import install_scoring
+from .viewer.display_panel import DisplayPanel
+from .viewer.layers_panel import LayersPanel
+from .viewer.opener import SlideOpener
+from .viewer.overview import OverviewWidget
+from .viewer.properties_dialog import PropertiesDialog
+from .viewer.slide_tab import SlideTab
+from .viewer.tissue_layers import OverlayJobs
+from .viewer.viewport import MAGNIFICATION_PRESETS
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from her2viewer.annotations.patches import (
     plan_patches,
 )
 from her2viewer.cli import main
-from her2viewer.scoring.base import RegionMask
 from her2viewer.slide import ArraySlide
+from her2viewer.slide.region import RegionMask
 
 
 def _strip(cls: str, pct: float, x0: float = 0.0, y0: float = 0.0) -> Annotation:

@@ -7,14 +7,9 @@ import pytest
 from shapely.geometry import Point, Polygon, box
 
 from her2viewer.annotations.model import Annotation
-from her2viewer.annotations.regions import (
-    RegionError,
-    annotation_region,
-    rasterize,
-    scoring_region,
-    tissue_minus_ignore,
-)
-from her2viewer.scoring.base import RegionMask
+from her2viewer.annotations.regions import RegionError, annotation_region, scoring_region, tissue_minus_ignore
+from her2viewer.slide.region import RegionMask
+from her2viewer.tissue.regions import rasterize
 
 
 def test_rasterize_pixel_centres_and_holes():

@@ -8,9 +8,9 @@ import pytest
 
 from her2viewer.features import FeatureCache, TileSpec, extract_bag, get_extractor, tile_grid
 from her2viewer.features.extractor import ExtractorError, FeatureExtractor
-from her2viewer.scoring.base import Region
 from her2viewer.slide import open_slide
 from her2viewer.slide.array_source import ArraySlide
+from her2viewer.slide.region import Region
 
 SPEC = TileSpec(tile_px=32, mpp=2.0, min_tissue=0.5)
 

@@ -6,9 +6,10 @@ import cv2
 import pytest
 
 from her2viewer.models.checkpoint import default_model_path, load_checkpoint, read_card
-from her2viewer.scoring.base import Region, ScoreOptions, create_scorer
+from her2viewer.scoring.base import ScoreOptions, create_scorer
 from her2viewer.scoring.result import validate_contract
 from her2viewer.slide import open_slide
+from her2viewer.slide.region import Region
 from her2viewer.synth.core import generate_core
 
 #: stem name -> (method, extra scorer options)

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from her2viewer.project.result_cache import CACHE_DIR, ResultCache, params_for
-from her2viewer.scoring.base import Region, ScoreOptions
+from her2viewer.scoring.base import ScoreOptions
 from her2viewer.scoring.result import CellDetections, Evidence, ModelInfo, PatchBox, SampleRecord, ScoreResult
+from her2viewer.slide.region import Region
 
 PARAMS = {"N": 20, "k": 5, "seed": 0, "scope": "auto", "region": None}
 

@@ -16,11 +16,12 @@ from her2viewer.qc.focus import focus_check, sharpness
 from her2viewer.qc.pixel_size import ASSUMED_MPP, estimate_mpp
 from her2viewer.qc.stain_type import EOSIN, HEMATOXYLIN, classify_stain
 from her2viewer.scoring.base import ScoreOptions
-from her2viewer.scoring.driver import regions_for, score_slide
+from her2viewer.scoring.driver import score_slide
 from her2viewer.scoring.result import ContractError, ScoreResult, validate_contract
 from her2viewer.slide import ArraySlide
 from her2viewer.stain import StainMatrix, compose
 from her2viewer.synth.core import generate_core
+from her2viewer.tissue.regions import regions_for
 
 
 @pytest.fixture(scope="module")

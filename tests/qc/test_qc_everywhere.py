@@ -102,8 +102,8 @@ def test_slide_stains_recover_a_labs_haematoxylin_and_fall_back_on_glass():
 
 
 def test_stain_views_use_the_slides_vectors_and_rgb_stays_identity(qtbot):
-    from her2viewer.ui.display import DisplaySettings
-    from her2viewer.ui.slide_tab import SlideTab
+    from her2viewer.ui.viewer.display import DisplaySettings
+    from her2viewer.ui.viewer.slide_tab import SlideTab
 
     src = ArraySlide(np.full((400, 400, 3), 200, np.uint8), mpp=0.5)
     src.stain_vectors = StainMatrix.from_vectors(np.array([0.55, 0.75, 0.37]), DEFAULT_HDAB[1])

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from her2viewer.cli import main
-from her2viewer.models.testing import TEST_MODEL_NAME, make_test_checkpoint
+from her2viewer.scoring.pss.testing import TEST_MODEL_NAME, make_test_checkpoint
 from her2viewer.scoring.result import ScoreResult, validate_contract
 
 

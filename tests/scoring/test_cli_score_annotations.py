@@ -10,10 +10,10 @@ import pytest
 import shapely
 
 from her2viewer.cli import main
-from her2viewer.scoring.base import Region
-from her2viewer.scoring.driver import exclude_area, regions_for
 from her2viewer.slide import open_slide
+from her2viewer.slide.region import Region
 from her2viewer.synth.core import generate_core
+from her2viewer.tissue.regions import exclude_area, regions_for
 
 INVASIVE = (60, 60, 420, 820)      # x0, y0, x1, y1 (level-0 px) of the "invasive" Tumour annotation
 IGNORE = (440, 0, 880, 880)        # the Ignore box: the right half of the core image

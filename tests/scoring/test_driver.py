@@ -7,9 +7,9 @@ import cv2
 import numpy as np
 import pytest
 
-from her2viewer.models.testing import make_test_checkpoint
-from her2viewer.scoring.base import Region, ScoreOptions
-from her2viewer.scoring.driver import crop_region_mask, merge_heatmaps, regions_for, score_slide
+from her2viewer.scoring.base import ScoreOptions
+from her2viewer.scoring.driver import merge_heatmaps, score_slide
+from her2viewer.scoring.pss.testing import make_test_checkpoint
 from her2viewer.scoring.result import (
     Evidence,
     Heatmap,
@@ -20,6 +20,8 @@ from her2viewer.scoring.result import (
     validate_contract,
 )
 from her2viewer.slide import ArraySlide
+from her2viewer.slide.region import Region, crop_region_mask
+from her2viewer.tissue.regions import regions_for
 
 #: the score each core of the fake TMA gets from the stub scorer
 CORE_SCORES = {"A1": "0", "A2": "1+", "A3": "2+", "B1": "1+", "B2": "2+", "B3": "0"}
@@ -98,7 +100,7 @@ def test_pss_end_to_end_on_a_tma(tmp_path):
 
 
 def test_crop_and_merge_helpers():
-    from her2viewer.scoring.base import RegionMask
+    from her2viewer.slide.region import RegionMask
 
     m = RegionMask(np.arange(100).reshape(10, 10) % 2 == 0, (0.0, 0.0), 10.0)
     c = crop_region_mask(m, (20, 30, 40, 20))

@@ -12,10 +12,11 @@ from her2viewer.models import checkpoint as ckpt_mod
 from her2viewer.models.checkpoint import CheckpointError
 from her2viewer.models.pretrained import PretrainedWeightsError
 from her2viewer.models.registry import create_model
-from her2viewer.scoring.base import Region, ScoreOptions, create_scorer
+from her2viewer.scoring.base import ScoreOptions, create_scorer
 from her2viewer.scoring.lowres.testing import TEST_LOWRES_MODEL_NAME, make_test_lowres_checkpoint
 from her2viewer.scoring.result import validate_contract
 from her2viewer.slide.array_source import ArraySlide
+from her2viewer.slide.region import Region
 from her2viewer.synth.core import generate_core
 
 

@@ -11,11 +11,12 @@ import pytest
 from her2viewer.cli import main
 from her2viewer.models import checkpoint as ckpt_mod
 from her2viewer.models.checkpoint import CheckpointError
-from her2viewer.scoring.base import Region, ScoreOptions, create_scorer
+from her2viewer.scoring.base import ScoreOptions, create_scorer
 from her2viewer.scoring.mil.common import THREE_WAY_NOTE
 from her2viewer.scoring.mil.testing import TEST_MIL_MODEL_NAME, make_test_mil_checkpoint
 from her2viewer.scoring.result import ContractError, ScoreResult, validate_contract
 from her2viewer.slide import open_slide
+from her2viewer.slide.region import Region
 from her2viewer.synth.core import generate_core
 
 

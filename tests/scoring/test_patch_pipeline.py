@@ -10,12 +10,13 @@ import pytest
 from her2viewer.models import checkpoint as ckpt_mod
 from her2viewer.models.checkpoint import CheckpointError
 from her2viewer.scoring.asco import SCORES4
-from her2viewer.scoring.base import Region, ScoreOptions, create_scorer
+from her2viewer.scoring.base import ScoreOptions, create_scorer
 from her2viewer.scoring.patch.aggregate import AggregatorError, CountAggregator, count_vector, majority_vote
 from her2viewer.scoring.patch.scorer import aggregator_path, expected_score
 from her2viewer.scoring.patch.testing import TEST_PATCH_MODEL_NAME, make_test_patch_checkpoint
 from her2viewer.scoring.result import validate_contract
 from her2viewer.slide.array_source import ArraySlide
+from her2viewer.slide.region import Region
 from her2viewer.synth.core import generate_core
 
 PATCH_CLASSES = [*SCORES4, "Stroma"]

@@ -7,7 +7,6 @@ import logging
 import numpy as np
 import pytest
 
-from her2viewer.scoring.base import Region, RegionMask
 from her2viewer.scoring.pss.sampler import (
     CPU_SPEC,
     PAPER_SPEC,
@@ -18,6 +17,7 @@ from her2viewer.scoring.pss.sampler import (
     sample_pss,
 )
 from her2viewer.slide import ArraySlide
+from her2viewer.slide.region import Region, RegionMask
 
 SPEC = PSSSpec(n_full=6, n_half=3, whole=True, patch_size=32, mpp=1.0, min_tissue_fraction=0.5)
 

@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 
 from her2viewer.models.checkpoint import CheckpointError
-from her2viewer.models.testing import TEST_MODEL_NAME, make_test_checkpoint
 from her2viewer.progress import Cancelled, Task
-from her2viewer.scoring.base import Region, ScoreOptions, create_scorer
+from her2viewer.scoring.base import ScoreOptions, create_scorer
 from her2viewer.scoring.pss.protocol import kcs_decision
 from her2viewer.scoring.pss.scorer import PSSScorer, model_path_for
+from her2viewer.scoring.pss.testing import TEST_MODEL_NAME, make_test_checkpoint
 from her2viewer.scoring.result import ScoreResult, validate_contract
 from her2viewer.slide import ArraySlide
+from her2viewer.slide.region import Region
 
 
 @pytest.fixture(scope="module")

@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 
 from her2viewer.progress import Cancelled, Task
-from her2viewer.scoring.base import Region, RegionMask, ScoreOptions, create_scorer
+from her2viewer.scoring.base import ScoreOptions, create_scorer
 from her2viewer.scoring.result import ScoreResult, validate_contract
 from her2viewer.scoring.rules.decision import bootstrap_probabilities, intensity_class
 from her2viewer.scoring.rules.params import MembraneThresholds, RulesParams
 from her2viewer.scoring.rules.scorer import RulesScorer
 from her2viewer.slide.array_source import ArraySlide
+from her2viewer.slide.region import Region, RegionMask
 from her2viewer.stain import compose
 
 # (membrane DAB OD, fraction of the perimeter stained) -> expected (intensity class, complete)

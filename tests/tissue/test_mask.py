@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from tissue_synth import glass, single_core, tma_image, touching_pair
 
-from her2viewer.scoring.base import RegionMask
 from her2viewer.slide import ArraySlide
+from her2viewer.slide.region import RegionMask
 from her2viewer.tissue.mask import split_touching, tissue_mask
 
 

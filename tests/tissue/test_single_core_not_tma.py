@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 from tissue_synth import tma_image
 
-from her2viewer.scoring.driver import regions_for
 from her2viewer.slide import ArraySlide
+from her2viewer.tissue.regions import regions_for
 from her2viewer.tissue.tma import dearray, is_tma
 
 core_mod = pytest.importorskip("her2viewer.synth.core")

@@ -34,8 +34,8 @@ def make_view(qtbot):
     """Factory: a shown SlideView of `source` at `size` with isolated tile and QImage caches."""
     from her2viewer.slide.cache import TileCache
     from her2viewer.slide.tiles import TileLayer
-    from her2viewer.ui.slide_view import SlideView
-    from her2viewer.ui.tile_loader import QImageCache, TileLoader
+    from her2viewer.ui.viewer.slide_view import SlideView
+    from her2viewer.ui.viewer.tile_loader import QImageCache, TileLoader
 
     views = []
 

@@ -14,8 +14,8 @@ from her2viewer.annotations.store import AnnotationStore, slide_id
 @pytest.fixture
 def drawing(make_view, array_slide, tmp_path):
     """A view of the 3000 x 2000 test slide zoomed to downsample 2, with a session and tools on it."""
-    from her2viewer.ui.annotation_session import SlideAnnotations
-    from her2viewer.ui.annotation_tools import AnnotationTools
+    from her2viewer.ui.annotations.session import SlideAnnotations
+    from her2viewer.ui.annotations.tools import AnnotationTools
 
     view = make_view(array_slide, size=(640, 480))
     view.set_downsample(2.0)
@@ -229,7 +229,7 @@ def test_pan_tool_leaves_navigation_alone(qtbot, drawing):
 
 
 def test_autosave_after_a_simulated_crash(qtbot, drawing, array_slide, tmp_path):
-    from her2viewer.ui.annotation_session import SlideAnnotations
+    from her2viewer.ui.annotations.session import SlideAnnotations
 
     view, session, tools = drawing
     tools.set_tool("rect")
@@ -257,7 +257,7 @@ def _recoloured(session, name, rgb):
 
 
 def test_unreadable_autosave_is_kept_aside(array_slide, tmp_path):
-    from her2viewer.ui.annotation_session import SlideAnnotations
+    from her2viewer.ui.annotations.session import SlideAnnotations
 
     store = AnnotationStore(tmp_path / "proj")
     path = store.path_for(slide_id(array_slide.path))

@@ -94,7 +94,7 @@ def test_list_panel_shows_area_navigates_and_changes_class(qtbot, window, tab):
 
 
 def test_class_editor_renames_recolours_and_adds(qtbot, window, tab):
-    from her2viewer.ui.annotation_classes import ClassesDialog
+    from her2viewer.ui.annotations.classes import ClassesDialog
 
     s = window.annotations.current()
     a, _ = add_two(s)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QSettings, Qt
 
-from her2viewer.scoring.base import Region, ScoreOptions, create_scorer
+from her2viewer.scoring.base import ScoreOptions, create_scorer
 from her2viewer.scoring.heatmap_ops import (
     percentile_ranks,
     smooth_heatmap,
@@ -19,10 +19,11 @@ from her2viewer.scoring.heatmap_ops import (
 from her2viewer.scoring.mil.testing import make_test_mil_checkpoint
 from her2viewer.scoring.result import Evidence, Heatmap, ModelInfo, ScoreResult
 from her2viewer.slide import open_slide
+from her2viewer.slide.region import Region
 from her2viewer.synth.core import generate_core
-from her2viewer.ui.attention_panel import HIGHLIGHT, AttentionPanel, show_tile
-from her2viewer.ui.layers import LayerStack, VectorLayer, colormap_lut
-from her2viewer.ui.result_layers import HeatmapLayer, heatmap_layer_name, install_result_layers
+from her2viewer.ui.scoring.attention_panel import HIGHLIGHT, AttentionPanel, show_tile
+from her2viewer.ui.scoring.result_layers import HeatmapLayer, heatmap_layer_name, install_result_layers
+from her2viewer.ui.viewer.layers import LayerStack, VectorLayer, colormap_lut
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from her2viewer.cli import main
 from her2viewer.scoring.measurements import HEADER, measurement_rows, measurements_csv, pooled_cells
 from her2viewer.scoring.result import CellDetections, CoreResult, ModelInfo, ScoreResult
 from her2viewer.synth.core import generate_core
-from her2viewer.ui.result_layers import CellLayer
+from her2viewer.ui.scoring.result_layers import CellLayer
 
 
 def _cells(n=50, seed=0):
@@ -84,7 +84,7 @@ def test_score_writes_the_measurement_table(tmp_path):
 def test_measurements_dock_and_hover_in_the_window(qtbot, tmp_path):
     from her2viewer.slide.writer import write_pyramidal_tiff
     from her2viewer.ui.main_window import MainWindow
-    from her2viewer.ui.scoring_dock import cell_tooltip
+    from her2viewer.ui.scoring.controller import cell_tooltip
 
     from .conftest import textured_image
 

@@ -8,15 +8,16 @@ import time
 
 import pytest
 
-from her2viewer.models.testing import make_test_checkpoint
 from her2viewer.progress import Task
 from her2viewer.project import ResultCache
 from her2viewer.scoring.asco import SCORES4
-from her2viewer.scoring.base import Region, ScoreOptions
+from her2viewer.scoring.base import ScoreOptions
+from her2viewer.scoring.pss.testing import make_test_checkpoint
 from her2viewer.slide import open_slide
+from her2viewer.slide.region import Region
 from her2viewer.slide.writer import write_pyramidal_tiff
 from her2viewer.synth.core import generate_core
-from her2viewer.ui.engine import InferenceEngine, ScoreJob, error_sentence
+from her2viewer.ui.scoring.engine import InferenceEngine, ScoreJob, error_sentence
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QRectF, Qt
 
-from her2viewer.ui.layers import LayerStack, RasterLayer, Shape, VectorLayer, colormap_lut
+from her2viewer.ui.viewer.layers import LayerStack, RasterLayer, Shape, VectorLayer, colormap_lut
 
 from .conftest import grab_rgb, wait_complete
 
@@ -91,7 +91,7 @@ def test_layers_draw_in_slide_coordinates_and_toggle(make_view, array_slide, qtb
 
 
 def test_panel_toggles_orders_and_fades_layers(qtbot):
-    from her2viewer.ui.layers_panel import LayersPanel
+    from her2viewer.ui.viewer.layers_panel import LayersPanel
 
     stack = LayerStack()
     bottom, top = stack.add(VectorLayer("bottom")), stack.add(VectorLayer("top"))
@@ -130,7 +130,7 @@ def test_result_heatmap_is_clipped_to_the_image(make_view, qtbot):
     over the image."""
     from her2viewer.scoring.result import Evidence, Heatmap, ModelInfo, ScoreResult
     from her2viewer.slide import ArraySlide
-    from her2viewer.ui.result_layers import install_result_layers
+    from her2viewer.ui.scoring.result_layers import install_result_layers
 
     from .conftest import textured_image
 

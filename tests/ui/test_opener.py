@@ -9,7 +9,7 @@ import threading
 
 import her2viewer.slide.open as slide_open
 from her2viewer.slide import ArraySlide
-from her2viewer.ui.opener import SlideOpener
+from her2viewer.ui.viewer.opener import SlideOpener
 
 from .conftest import textured_image
 
@@ -53,7 +53,7 @@ def test_a_named_pipe_does_not_keep_the_viewer_from_exiting(tmp_path):
     code = (
         "import os, sys; os.environ['QT_QPA_PLATFORM']='offscreen'\n"
         "from her2viewer.ui.app import ensure_app, wait_until\n"
-        "from her2viewer.ui.opener import SlideOpener\n"
+        "from her2viewer.ui.viewer.opener import SlideOpener\n"
         "app = ensure_app(); o = SlideOpener(time_limit_s=1.0); msgs = []\n"
         "o.sigFailed.connect(lambda p, m: msgs.append(m)); o.open(sys.argv[1])\n"
         "wait_until(lambda: msgs, 20); print(msgs[0]); o.close()\n"

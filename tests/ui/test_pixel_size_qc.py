@@ -16,9 +16,9 @@ from her2viewer.scoring.base import ScoreOptions
 from her2viewer.scoring.result import ModelInfo, ScoreResult
 from her2viewer.slide import ArraySlide
 from her2viewer.slide.writer import write_pyramidal_tiff
-from her2viewer.ui.review_panel import ReviewPanel
-from her2viewer.ui.scale_bar import format_length, scale_bar_for
-from her2viewer.ui.score_panel import NOT_ASSESSABLE, QC_BANNER_COLORS, ScorePanel
+from her2viewer.ui.review.panel import ReviewPanel
+from her2viewer.ui.scoring.score_panel import NOT_ASSESSABLE, QC_BANNER_COLORS, ScorePanel
+from her2viewer.ui.viewer.scale_bar import format_length, scale_bar_for
 
 from .conftest import textured_image
 
@@ -60,7 +60,7 @@ def test_scale_bar_label_says_estimated_or_assumed(kind, suffix):
 
 
 def test_view_scale_bar_follows_the_sources_pixel_size(qtbot, make_view, monkeypatch):
-    import her2viewer.ui.slide_view as sv
+    import her2viewer.ui.viewer.slide_view as sv
 
     painted = []
     real = sv.paint_scale_bar
@@ -158,7 +158,7 @@ def test_a_file_pixel_size_is_not_sent_to_the_scorer_and_reset_goes_back_to_it(q
 
 
 def test_the_result_cache_is_not_reused_across_user_pixel_sizes(tmp_path):
-    from her2viewer.ui.score_process import ScoreRequest, cached_or_scored
+    from her2viewer.ui.scoring.score_process import ScoreRequest, cached_or_scored
 
     path = tmp_path / "s.tif"
     path.write_bytes(b"the cache only needs a file")

@@ -7,7 +7,7 @@ import pytest
 
 from her2viewer.project import ProjectDB
 from her2viewer.scoring.result import CoreResult, ModelInfo, ScoreResult
-from her2viewer.ui.review_panel import ReviewPanel
+from her2viewer.ui.review.panel import ReviewPanel
 
 
 def _suggestion(score: str = "2+") -> ScoreResult:
@@ -94,7 +94,7 @@ def test_saving_without_a_score_or_database_says_why(qtbot, panel, slide):
 
 
 def test_a_review_saved_in_the_window_updates_the_core_table(qtbot, tmp_path, slide):
-    from her2viewer.ui.score_panel import ScorePanel
+    from her2viewer.ui.scoring.score_panel import ScorePanel
 
     db = ProjectDB.open(slide.parent)
     sugg = _suggestion()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from her2viewer.ui.scale_bar import NO_SCALE, format_length, nice_length, scale_bar_for
+from her2viewer.ui.viewer.scale_bar import NO_SCALE, format_length, nice_length, scale_bar_for
 
 
 @pytest.mark.parametrize("mpp, downsample", [(0.25, 1.0), (0.5, 3.3), (0.2527, 17.0), (1.0, 0.25), (0.5, 250.0)])
@@ -33,7 +33,7 @@ def test_drawn_bar_has_the_computed_length(qtbot):
     import numpy as np
     from PySide6.QtGui import QColor, QImage, QPainter
 
-    from her2viewer.ui.scale_bar import paint_scale_bar
+    from her2viewer.ui.viewer.scale_bar import paint_scale_bar
 
     bar = scale_bar_for(0.5, 2.0)
     img = QImage(400, 100, QImage.Format.Format_RGB32)

@@ -14,7 +14,7 @@ from her2viewer.scoring.base import ScoreOptions
 from her2viewer.slide import open_slide
 from her2viewer.slide.writer import write_pyramidal_tiff
 from her2viewer.synth.core import generate_core
-from her2viewer.ui.engine import InferenceEngine, ScoreJob
+from her2viewer.ui.scoring.engine import InferenceEngine, ScoreJob
 
 SIZE = 770                       # generate_core(diameter_px=700) pads the core to 770 px
 IGNORE = box(SIZE // 2, 0, SIZE, SIZE)   # the right half

@@ -11,13 +11,13 @@ import pytest
 from PySide6.QtCore import QRectF, QSettings
 from PySide6.QtGui import QImage, QPainter, QTransform
 
-from her2viewer.models.testing import make_test_checkpoint
 from her2viewer.scoring.base import ScoreOptions
+from her2viewer.scoring.pss.testing import make_test_checkpoint
 from her2viewer.scoring.result import CellDetections, CoreResult, ModelInfo, SampleRecord, ScoreResult
 from her2viewer.slide.writer import write_pyramidal_tiff
 from her2viewer.synth.core import generate_core
-from her2viewer.ui.result_layers import CELLS, CORES, MEMBRANE_COLORS, PATCHES, CellLayer
-from her2viewer.ui.score_panel import ScorePanel, sample_histogram
+from her2viewer.ui.scoring.result_layers import CELLS, CORES, MEMBRANE_COLORS, PATCHES, CellLayer
+from her2viewer.ui.scoring.score_panel import ScorePanel, sample_histogram
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +111,7 @@ def test_a_failing_job_shows_the_error_and_the_window_stays_usable(qtbot, make_w
 def test_a_bad_scope_is_an_error_message_not_a_job(qtbot, make_window, data, tmp_path):
     w, ctl, tab = make_window(data["slide"], tmp_path / "project")
     ctl.controls.scope_combo.setCurrentIndex([k for k, _ in __import__(
-        "her2viewer.ui.scoring_dock", fromlist=["SCOPES"]).SCOPES].index("core"))
+        "her2viewer.ui.scoring.controls", fromlist=["SCOPES"]).SCOPES].index("core"))
     assert ctl.run(method="rules") is None
     assert "No TMA core is selected" in ctl.controls.error_text.toPlainText()
     assert not ctl.engine.busy
@@ -180,7 +180,7 @@ def test_the_cores_table_activates_a_core_and_filters_its_samples(qtbot):
 
 
 def test_the_core_badges_follow_the_result(qtbot):
-    from her2viewer.ui.result_layers import result_layers
+    from her2viewer.ui.scoring.result_layers import result_layers
 
     layers = {la.name: la for la in result_layers(_tma_result())}
     cores = layers[CORES]
@@ -225,7 +225,7 @@ def test_cell_layer_draws_only_when_zoomed_in_and_is_fast_on_100k_cells(qtbot):
 
 def test_three_way_result_shows_its_own_call_and_three_bars(qtbot):
     from her2viewer.scoring.result import ModelInfo, ScoreResult
-    from her2viewer.ui.score_panel import ScorePanel
+    from her2viewer.ui.scoring.score_panel import ScorePanel
 
     panel = ScorePanel()
     qtbot.addWidget(panel)

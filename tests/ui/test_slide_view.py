@@ -170,7 +170,7 @@ def test_shift_drag_zooms_to_the_rectangle(make_view, array_slide, qtbot):
 
 
 def test_pan_and_overview_stay_in_sync(make_view, array_slide, qtbot):
-    from her2viewer.ui.overview import OverviewWidget
+    from her2viewer.ui.viewer.overview import OverviewWidget
 
     view = make_view(array_slide)
     overview = OverviewWidget()
@@ -205,7 +205,7 @@ def test_pan_and_overview_stay_in_sync(make_view, array_slide, qtbot):
 
 
 def test_display_settings_rerender_tiles(make_view, array_slide, qtbot):
-    from her2viewer.ui.display import DisplaySettings
+    from her2viewer.ui.viewer.display import DisplaySettings
 
     view = make_view(array_slide, size=(300, 200))
     view.fit_rect(0, 0, 300, 200)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtGui import QImage
 
-from her2viewer.ui.display import DisplaySettings, apply_display, tone_lut
-from her2viewer.ui.tile_loader import QImageCache, rgb_to_qimage
+from her2viewer.ui.viewer.display import DisplaySettings, apply_display, tone_lut
+from her2viewer.ui.viewer.tile_loader import QImageCache, rgb_to_qimage
 
 
 def test_rgb_to_qimage_copies_pixels():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from her2viewer.ui.viewport import (
+from her2viewer.ui.viewer.viewport import (
     Viewport,
     base_magnification,
     level_for_downsample,

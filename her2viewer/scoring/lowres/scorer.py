@@ -22,9 +22,10 @@ from ...models.calibration import apply_temperature, temperature_of
 from ...models.checkpoint import CheckpointError
 from ...progress import Task
 from ...slide.base import SlideSource
-from ..base import Region, ScoreOptions, register_scorer
+from ...slide.read import read_l0_box
+from ...slide.region import Region
+from ..base import ScoreOptions, register_scorer
 from ..mil.common import call_result, check_classes, checkpoint_for, class_call, classify_tiles
-from ..pss.sampler import read_l0_box
 from ..pss.scorer import cached_checkpoint, resolve_device
 from ..result import ModelInfo, ScoreResult
 

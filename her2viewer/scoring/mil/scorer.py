@@ -35,7 +35,8 @@ from ...models.checkpoint import CheckpointError
 from ...models.mil import MIL_MODELS
 from ...progress import Task
 from ...slide.base import SlideSource
-from ..base import Region, ScoreOptions, register_scorer
+from ...slide.region import Region
+from ..base import ScoreOptions, register_scorer
 from ..pss.scorer import cached_checkpoint, resolve_device
 from ..result import Evidence, Heatmap, ModelInfo, PatchBox, ScoreResult
 from .common import call_result, check_classes, checkpoint_for, class_call

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from ...atomic import atomic_write_text
+from ...jsonfile import JSONFileError, read_json
 
 log = logging.getLogger(__name__)
 
@@ -162,9 +163,9 @@ class CountAggregator:
 
         p = Path(path)
         try:
-            d = json.loads(p.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise AggregatorError(f"{p}: cannot read the aggregator file ({e})") from e
+            d = read_json(p, "aggregator file", allow_nonfinite=True)
+        except JSONFileError as e:
+            raise AggregatorError(str(e)) from None
         if not isinstance(d, dict) or d.get("format") != AGGREGATOR_FORMAT:
             raise AggregatorError(f"{p}: not a {AGGREGATOR_FORMAT} file")
         try:

@@ -29,8 +29,9 @@ from ...features.tiling import TileGrid, iter_tile_batches, tile_grid
 from ...models.checkpoint import CheckpointError
 from ...progress import Task
 from ...slide.base import SlideSource
+from ...slide.region import Region
 from ..asco import SCORES3, SCORES4
-from ..base import Region, ScoreOptions, register_scorer
+from ..base import ScoreOptions, register_scorer
 from ..mil.common import call_result, check_classes, checkpoint_for, class_call, classify_tiles
 from ..pss.scorer import cached_checkpoint, resolve_device
 from ..result import Evidence, Heatmap, ModelInfo, ScoreResult

@@ -37,8 +37,9 @@ from ...models.checkpoint import (
 )
 from ...progress import Task
 from ...slide.base import SlideSource
+from ...slide.region import Region
 from ..asco import SCORES4
-from ..base import Region, ScoreOptions, register_scorer
+from ..base import ScoreOptions, register_scorer
 from ..result import Evidence, Heatmap, ModelInfo, PatchBox, SampleRecord, ScoreResult, call_confidence
 from .protocol import kcs_decision
 from .sampler import PSSSampler, PSSSpec, pss_to_tensor

@@ -95,7 +95,7 @@ def measure_image(path: str | Path, label: str, mpp: float | None = None,
     """Tumour cells of one image as the rules scorer measures them (pixel size: --mpp, file, estimate)."""
     from ...qc.pixel_size import resolve_pixel_size
     from ...slide import open_slide
-    from ..driver import regions_for
+    from ...tissue.regions import regions_for
     from .tiles import analyse_region
 
     params = params or RulesParams()

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ...atomic import atomic_write_text
+from ...jsonfile import JSONFileError, read_json
 from .params import MembraneThresholds
 
 FORMAT = "her2viewer-stain-profile/1"
@@ -109,16 +110,12 @@ class StainProfile:
     def load(cls, path: str | Path) -> StainProfile:
         """Read a profile file; ProfileError naming the file for a missing, unreadable or wrong one."""
         p = Path(path)
+        if not p.exists():
+            raise ProfileError(f"{p}: no such stain profile")
         try:
-            text = p.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ProfileError(f"{p}: no such stain profile") from None
-        except (OSError, UnicodeDecodeError) as e:
-            raise ProfileError(f"{p}: cannot read the stain profile ({e})") from None
-        try:
-            d = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ProfileError(f"{p}: not valid JSON ({e.msg}, line {e.lineno})") from None
+            d = read_json(p, "stain profile", allow_nonfinite=True)
+        except JSONFileError as e:
+            raise ProfileError(str(e)) from None
         prof = cls.from_dict(d, str(p))
         return StainProfile(**{**prof.__dict__, "path": str(p)})
 

@@ -13,7 +13,8 @@ import numpy as np
 
 from ...progress import Task
 from ...slide.base import SlideSource
-from ..base import Region, ScoreOptions, register_scorer
+from ...slide.region import Region
+from ..base import ScoreOptions, register_scorer
 from ..result import CellDetections, Evidence, Heatmap, ModelInfo, ScoreResult
 from .decision import bootstrap_probabilities, confidence, decide, intensity_class, is_complete
 from .params import RulesParams

@@ -18,8 +18,8 @@ import numpy as np
 
 from ...progress import Task
 from ...slide.base import SlideSource
+from ...slide.region import Region, RegionMask
 from ...stain import StainMatrix, credible_stains, deconvolve
-from ..base import Region, RegionMask
 from .cells import TileCells, analyse_tile, hema_threshold
 from .params import DEFAULT_MPP, NucleusParams, RulesParams
 

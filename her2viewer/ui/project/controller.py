@@ -212,9 +212,11 @@ class ProjectController(QObject):
     # -- images ------------------------------------------------------------------------------------------------
     def add_images_dialog(self) -> None:
         """Ask for slide files and add them to the project."""
-        from ..main_window import SLIDE_FILTER
+        from her2viewer.project.folder import SLIDE_SUFFIXES
 
-        paths, _ = QFileDialog.getOpenFileNames(self.window, "Add images to the project", "", SLIDE_FILTER)
+        pattern = " ".join(f"*{s}" for s in SLIDE_SUFFIXES)
+        paths, _ = QFileDialog.getOpenFileNames(self.window, "Add images to the project", "",
+                                                f"Slides and images ({pattern});;All files (*)")
         self.add_paths(paths)
 
     def add_folder_dialog(self) -> None:

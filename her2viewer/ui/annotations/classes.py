@@ -19,8 +19,8 @@ from PySide6.QtWidgets import (
 
 from her2viewer.annotations.model import ClassRegistry
 
-from .annotation_panel import color_icon
-from .annotation_session import SlideAnnotations
+from .panel import color_icon
+from .session import SlideAnnotations
 
 ORIGINAL = Qt.ItemDataRole.UserRole          # the class's name when the dialog opened ("" for new ones)
 COLOR = Qt.ItemDataRole.UserRole + 1

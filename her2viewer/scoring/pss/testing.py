@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .checkpoint import ModelCard, save_checkpoint
-from .registry import create_model
+from ...models.checkpoint import ModelCard, save_checkpoint
+from ...models.registry import create_model
+from .sampler import PSSSpec
 
 TEST_MODEL_NAME = "TEST MODEL (random weights, not trained)"
 
@@ -18,8 +19,6 @@ def make_test_checkpoint(path: str | Path, *, n_full: int = 2, n_half: int = 1, 
                          seed: int = 0) -> Path:
     """Save a randomly initialised PSS network with a small input spec; returns the checkpoint stem."""
     import torch
-
-    from ..scoring.pss.sampler import PSSSpec
 
     spec = PSSSpec(n_full=n_full, n_half=n_half, whole=whole, patch_size=patch_size, mpp=mpp)
     torch.manual_seed(seed)

@@ -24,8 +24,8 @@ from PySide6.QtGui import QImage
 
 from her2viewer.slide.base import SlideSource
 
+from ..common.inbox import Inbox
 from .display import DisplaySettings, apply_display
-from .inbox import Inbox
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from PySide6.QtCore import QObject, Signal
 
 from her2viewer.slide.base import SlideSource
 
-from .inbox import Inbox
+from ..common.inbox import Inbox
 from .layers import Layer, LayerStack, RasterLayer, Shape, VectorLayer
 
 log = logging.getLogger(__name__)

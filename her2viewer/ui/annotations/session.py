@@ -23,8 +23,8 @@ from her2viewer.annotations.model import Annotation, AnnotationSet, Change, Clas
 from her2viewer.annotations.store import AnnotationStore, slide_id
 from her2viewer.slide.base import SlideSource
 
-from .annotation_commands import AddAnnotations, RemoveAnnotations, ReplaceAnnotations
-from .annotation_layer import AnnotationLayer
+from .commands import AddAnnotations, RemoveAnnotations, ReplaceAnnotations
+from .layer import AnnotationLayer
 
 log = logging.getLogger(__name__)
 

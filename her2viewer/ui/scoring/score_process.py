@@ -29,8 +29,9 @@ from typing import Any
 from her2viewer.progress import Cancelled, Task
 from her2viewer.project import ResultCache
 from her2viewer.project.runs import run_params
-from her2viewer.scoring.base import Region, ScoreOptions
+from her2viewer.scoring.base import ScoreOptions
 from her2viewer.scoring.result import ScoreResult
+from her2viewer.slide.region import Region
 
 log = logging.getLogger(__name__)
 

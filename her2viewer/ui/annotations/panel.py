@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .annotation_session import SlideAnnotations
+from .session import SlideAnnotations
 
 UNCLASSIFIED = "Unclassified"
 COLUMNS = ("Name", "Class", "Area")

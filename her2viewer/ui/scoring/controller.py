@@ -1,10 +1,6 @@
-"""Scoring in the main window: the controls (method, N/k/seed, model, scope, Run, progress with ETA,
-Cancel, device, errors), the score and review panels as docks, a Score menu, and the controller that ties
-them to the current slide tab and the inference engine.
-
-`install_scoring(window)` adds it all to a `MainWindow` through what the window exposes (its tabs,
-`current_tab()`, `slide_tabs()`, `sigSlideOpened`, the menu bar); per slide tab it keeps the shown result,
-the project database and the active core.
+"""Scoring in the main window: the controller that ties the controls (`controls`), the score, review and
+measurements panels to the current slide tab and the inference engine; per slide tab it keeps the shown
+result, the project database and the active core. `dock.install_scoring(window)` builds it into a window.
 """
 
 from __future__ import annotations
@@ -15,56 +11,27 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QEvent, QObject, Qt, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtCore import QEvent, QObject, Signal
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
-    QComboBox,
     QDockWidget,
-    QFileDialog,
-    QFormLayout,
-    QHBoxLayout,
-    QLabel,
-    QLineEdit,
     QMainWindow,
-    QPlainTextEdit,
-    QProgressBar,
-    QPushButton,
-    QScrollArea,
-    QSpinBox,
-    QToolButton,
-    QVBoxLayout,
     QWidget,
 )
 
 from her2viewer.project import ProjectDB, ProjectError, ResultCache
-from her2viewer.scoring.base import Region, ScoreOptions
+from her2viewer.scoring.base import ScoreOptions
 from her2viewer.scoring.result import CoreResult, ScoreResult
+from her2viewer.slide.region import Region
 
-from .attention_panel import install_attention_panel
+from ..review.panel import ReviewPanel
+from .controls import SCOPES, ScoringControls
 from .engine import InferenceEngine, ScoreJob
 from .measurements_panel import MeasurementsPanel
 from .result_layers import CORES, CoreScoreLayer, install_result_layers
-from .review_panel import ReviewPanel
 from .score_panel import ScorePanel
 
 log = logging.getLogger(__name__)
-
-#: scope choices: (key, label); driver scopes pass through, the others become a Region
-SCOPES = (
-    ("auto", "Whole slide (TMA: each core)"),
-    ("slide", "Whole slide as one region"),
-    ("cores", "All TMA cores"),
-    ("core", "Selected TMA core"),
-    ("view", "Current view"),
-    ("selection", "Selected region"),
-)
-DEFAULT_METHOD = "rules"
-#: (label, (criteria, specimen)) offered in the Scoring panel
-CRITERIA_CHOICES = (
-    ("Breast \u2014 ASCO/CAP 2018/2023", ("breast", "resection")),
-    ("Gastric resection \u2014 ASCO/CAP/ASCP 2016", ("gastric", "resection")),
-    ("Gastric biopsy \u2014 ASCO/CAP/ASCP 2016", ("gastric", "biopsy")),
-)
 
 
 def with_pixel_size(options: ScoreOptions, source: Any) -> ScoreOptions:
@@ -83,193 +50,6 @@ def result_mpp_matches(result: ScoreResult, source: Any) -> bool:
     if not isinstance(mpp, (int, float)) or not current:
         return True
     return abs(float(mpp) - float(current)) <= 1e-3 * float(current)  # qc.mpp is rounded to 4 decimals
-
-
-def format_eta(seconds: float) -> str:
-    """'ETA 42 s' / 'ETA 3 min 5 s' / '' when unknown."""
-    if seconds is None or seconds < 0:
-        return ""
-    s = int(round(seconds))
-    return f"ETA {s} s" if s < 60 else f"ETA {s // 60} min {s % 60} s"
-
-
-class ScoringControls(QWidget):
-    """Method, parameters, scope, Run / Cancel, progress, device and errors."""
-
-    sigRun = Signal()
-    sigCancel = Signal()
-    sigCriteriaChanged = Signal(object)   # (criteria, specimen)
-
-    def __init__(self, methods: list[str] | None = None, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        form = QFormLayout()
-        self.method_combo = QComboBox()
-        self.set_methods(methods or [DEFAULT_METHOD])
-        form.addRow("Method:", self.method_combo)
-        nks = QHBoxLayout()
-        self.n_spin = self._spin(1, 1000, 20, "N: samples (PSSs) per core")
-        self.k_spin = self._spin(1, 1000, 5, "k: the most confident samples kept")
-        self.seed_spin = self._spin(0, 2**31 - 1, 0, "random seed")
-        for label, spin in (("N", self.n_spin), ("k", self.k_spin), ("seed", self.seed_spin)):
-            nks.addWidget(QLabel(label))
-            nks.addWidget(spin, 1)
-        form.addRow(nks)
-        model_row = QHBoxLayout()
-        self.model_edit = QLineEdit()
-        self.model_edit.setPlaceholderText("bundled default")
-        self.model_button = QToolButton(text="\u2026")
-        self.model_button.clicked.connect(self._choose_model)
-        model_row.addWidget(self.model_edit, 1)
-        model_row.addWidget(self.model_button)
-        form.addRow("Model:", model_row)
-        self.scope_combo = QComboBox()
-        for key, label in SCOPES:
-            self.scope_combo.addItem(label, key)
-        form.addRow("Scope:", self.scope_combo)
-        self.criteria_combo = QComboBox()
-        for label, value in CRITERIA_CHOICES:
-            self.criteria_combo.addItem(label, value)
-        self.criteria_combo.setToolTip("The guideline the rules scorer applies; kept per slide and stored with "
-                                       "the result")
-        self.criteria_combo.currentIndexChanged.connect(lambda _i: self.sigCriteriaChanged.emit(self.criteria()))
-        form.addRow("Criteria:", self.criteria_combo)
-        profile_row = QHBoxLayout()
-        self.profile_combo = QComboBox()
-        self.profile_combo.addItem("Shipped stain profile", None)
-        self.profile_combo.setToolTip("The rules scorer's membrane cut-offs: the shipped profile or one from "
-                                      "Tools > Calibrate scoring thresholds / `her2viewer calibrate`")
-        self.profile_button = QToolButton(text="\u2026")
-        self.profile_button.setToolTip("Load a stain profile (JSON)")
-        self.profile_button.clicked.connect(self._choose_profile)
-        profile_row.addWidget(self.profile_combo, 1)
-        profile_row.addWidget(self.profile_button)
-        form.addRow("Profile:", profile_row)
-        layout.addLayout(form)
-        row = QHBoxLayout()
-        self.run_button = QPushButton("Run")
-        self.run_button.setDefault(True)
-        self.run_button.clicked.connect(self.sigRun)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.clicked.connect(self.sigCancel)
-        self.cancel_button.setEnabled(False)
-        row.addWidget(self.run_button, 1)
-        row.addWidget(self.cancel_button)
-        layout.addLayout(row)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.progress.setTextVisible(True)
-        self.progress.setFormat("idle")
-        layout.addWidget(self.progress)
-        self.status_label = QLabel("")
-        self.status_label.setWordWrap(True)
-        layout.addWidget(self.status_label)
-        self.device_label = QLabel("Device: CPU")
-        layout.addWidget(self.device_label)
-        self.error_text = QPlainTextEdit()
-        self.error_text.setReadOnly(True)
-        self.error_text.setMaximumHeight(70)
-        self.error_text.setStyleSheet("QPlainTextEdit { color: #b00000; }")
-        self.error_text.setPlaceholderText("Errors appear here.")
-        layout.addWidget(self.error_text)
-        layout.addStretch(1)
-
-    def set_methods(self, methods: list[str]) -> None:
-        """Offer these methods (keeping the current choice when it is still there)."""
-        current = self.method_combo.currentText() or DEFAULT_METHOD
-        self.method_combo.clear()
-        self.method_combo.addItems(methods)
-        if current in methods:
-            self.method_combo.setCurrentText(current)
-
-    @staticmethod
-    def _spin(lo: int, hi: int, value: int, tip: str) -> QSpinBox:
-        s = QSpinBox()
-        s.setRange(lo, hi)
-        s.setValue(value)
-        s.setToolTip(tip)
-        return s
-
-    def _choose_model(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Choose a model checkpoint", "",
-                                              "Checkpoints (*.safetensors *.json);;All files (*)")
-        if path:
-            self.model_edit.setText(path)
-
-    def criteria(self) -> tuple[str, str]:
-        """(criteria, specimen) chosen."""
-        return tuple(self.criteria_combo.currentData() or ("breast", "resection"))
-
-    def set_criteria(self, value: tuple[str, str]) -> None:
-        """Show a slide's criteria (without emitting a change)."""
-        i = next((i for i in range(self.criteria_combo.count())
-                  if tuple(self.criteria_combo.itemData(i)) == tuple(value)), 0)
-        self.criteria_combo.blockSignals(True)
-        self.criteria_combo.setCurrentIndex(i)
-        self.criteria_combo.blockSignals(False)
-
-    def add_profile(self, path: str | Path) -> None:
-        """Offer a stain profile file (ProfileError when it cannot be used) and choose it."""
-        from her2viewer.scoring.rules.profile import StainProfile
-
-        prof = StainProfile.load(path)
-        path = str(Path(path).resolve())
-        i = self.profile_combo.findData(path)
-        if i < 0:
-            self.profile_combo.addItem(f"{prof.name} ({Path(path).name})", path)
-            i = self.profile_combo.count() - 1
-        self.profile_combo.setCurrentIndex(i)
-
-    def _choose_profile(self) -> None:
-        from her2viewer.scoring.rules.profile import ProfileError
-
-        path, _ = QFileDialog.getOpenFileName(self, "Choose a stain profile", "", "Stain profiles (*.json)")
-        if path:
-            try:
-                self.add_profile(path)
-            except ProfileError as e:
-                self.show_error(str(e))
-
-    def options(self) -> ScoreOptions:
-        """The score options the form describes (a chosen stain profile goes to the rules scorer)."""
-        from her2viewer.scoring.rules.profile import ProfileError, StainProfile, profile_extra
-
-        extra: dict[str, Any] = {}
-        path = self.profile_combo.currentData()
-        if path:
-            try:
-                extra["rules"] = profile_extra(StainProfile.load(path))
-            except ProfileError as e:
-                self.show_error(f"{e}; using the shipped profile")
-        criteria, specimen = self.criteria()
-        return ScoreOptions(n_samples=self.n_spin.value(), top_k=self.k_spin.value(), seed=self.seed_spin.value(),
-                            model_path=self.model_edit.text().strip() or None, extra=extra, criteria=criteria,
-                            specimen=specimen)
-
-    def scope_key(self) -> str:
-        """The chosen scope's key (see SCOPES)."""
-        return str(self.scope_combo.currentData())
-
-    def set_busy(self, busy: bool) -> None:
-        """Enable Cancel while jobs run."""
-        self.cancel_button.setEnabled(busy)
-        if not busy:
-            self.progress.setValue(0)
-            self.progress.setFormat("idle")
-
-    def show_progress(self, fraction: float, message: str, eta_s: float) -> None:
-        """Progress bar value and text with the ETA."""
-        self.progress.setValue(int(round(fraction * 1000)))
-        eta = format_eta(eta_s)
-        self.progress.setFormat(f"{fraction:.0%}" + (f"  \u2014  {eta}" if eta else ""))
-        self.status_label.setText(message)
-
-    def show_error(self, message: str) -> None:
-        """Show an error sentence (newest first)."""
-        old = self.error_text.toPlainText()
-        self.error_text.setPlainText(message + ("\n" + old if old else ""))
-
 
 @dataclass
 class TabState:
@@ -646,7 +426,7 @@ class ScoringController(QObject):
     def wait_result(self, job_id: int, timeout_s: float = 300.0) -> tuple[str, object]:
         """Run the event loop until a job ends: ("finished", result) | ("failed", message) | ("cancelled",
         None) | ("timeout", None). For the screenshot command and scripts."""
-        from .app import wait_until
+        from ..common.qapp import wait_until
 
         out: list[tuple[str, object]] = []
         conns = [
@@ -689,75 +469,3 @@ def cell_tooltip(cell: dict) -> str:
         lines.append(f"Ring stained: {cell['completeness']:.0%}")
     lines.append(f"at x {cell['x']:,.0f}  y {cell['y']:,.0f} px")
     return "\n".join(lines)
-
-
-def _dock(window: QMainWindow, title: str, widget: QWidget, area: Qt.DockWidgetArea, scroll: bool) -> QDockWidget:
-    dock = QDockWidget(title, window)
-    dock.setObjectName(f"dock_{title.lower().replace(' ', '_')}")
-    if scroll:
-        area_widget = QScrollArea()
-        area_widget.setWidgetResizable(True)
-        area_widget.setWidget(widget)
-        dock.setWidget(area_widget)
-    else:
-        dock.setWidget(widget)
-    window.addDockWidget(area, dock)
-    return dock
-
-
-def install_scoring(window: QMainWindow, *, project_folder: str | Path | None = None) -> ScoringController:
-    """Add the scoring docks, the Score menu and the engine to a main window; returns the controller."""
-    ctl = ScoringController(window, project_folder=project_folder)
-    left = Qt.DockWidgetArea.LeftDockWidgetArea
-    docks = {
-        "Score": _dock(window, "Score", ctl.score_panel, left, True),
-        "Scoring": _dock(window, "Scoring", ctl.controls, left, False),
-        "Review": _dock(window, "Review", ctl.review_panel, left, True),
-    }
-    window.tabifyDockWidget(docks["Scoring"], docks["Review"])
-    docks["Heatmap"] = install_attention_panel(window, ctl)
-    docks["Measurements"] = _dock(window, "Measurements", ctl.measurements_panel,
-                                  Qt.DockWidgetArea.BottomDockWidgetArea, False)
-    docks["Measurements"].hide()       # View it from the Score menu; it opens itself on a rules result
-    docks["Scoring"].raise_()
-    window.resizeDocks([docks["Score"]], [390], Qt.Orientation.Horizontal)
-    window.resizeDocks([docks["Score"], docks["Scoring"]], [600, 380], Qt.Orientation.Vertical)
-    ctl.docks = docks
-    window.sigSlideOpened.connect(ctl.slide_opened)
-    window.tabs.currentChanged.connect(lambda _i: ctl.update_panels())
-    menu = window.menuBar().addMenu("&Score")
-    actions = []
-
-    def add(text: str, slot, shortcut: str | None = None) -> QAction:
-        act = QAction(text, window)
-        if shortcut:
-            act.setShortcut(QKeySequence(shortcut))
-        act.triggered.connect(slot)
-        menu.addAction(act)
-        actions.append(act)
-        return act
-
-    add("&Run Scorer", lambda: ctl.run(), "Ctrl+R")
-    add("Score with R&ules (ASCO/CAP)", lambda: ctl.run(method="rules"), "Ctrl+Shift+U")
-    add("Score with &PSS", lambda: ctl.run(method="pss"), "Ctrl+Shift+P")
-    add("Re-run (ignore the cache)", lambda: ctl.run(use_cache=False), "Ctrl+Shift+R")
-    add("&Cancel Scoring", ctl.cancel, "Ctrl+.")
-    menu.addSeparator()
-    add("&Accept Suggestion", lambda: ctl.review_panel.accept_suggestion(), "Ctrl+Return")
-    add("Show &Whole Slide Result", lambda: ctl.score_panel.show_slide(), "Ctrl+Shift+W")
-    menu.addSeparator()
-    for dock in docks.values():
-        menu.addAction(dock.toggleViewAction())
-    ctl.menu, ctl.actions = menu, actions
-    from .annotation_actions import find_menu
-
-    calibrate = QAction("&Calibrate Scoring Thresholds...", window)
-    calibrate.triggered.connect(ctl.calibrate_dialog)
-    find_menu(window, "&Tools").addAction(calibrate)
-    actions.append(calibrate)
-    ctl.load_saved_profiles()
-    window.installEventFilter(ctl)
-    for tab in window.slide_tabs():
-        ctl.slide_opened(tab)
-    ctl.update_panels()
-    return ctl

@@ -44,7 +44,7 @@ from her2viewer.scoring.heatmap_ops import (
 )
 from her2viewer.scoring.result import Heatmap, ScoreResult
 
-from .layers import COLORMAPS, LayerStack, Shape, VectorLayer
+from ..viewer.layers import COLORMAPS, LayerStack, Shape, VectorLayer
 from .result_layers import RESULT_PREFIX, HeatmapLayer, heatmap_layer_name
 
 HIGHLIGHT = RESULT_PREFIX + "attended tile"
@@ -86,6 +86,15 @@ class AttentionPanel(QWidget):
         self.title_label = QLabel()
         self.title_label.setWordWrap(True)
         layout.addWidget(self.title_label)
+        self._add_settings_form(layout)
+        self._add_top_tiles_table(layout)
+        self._controls = [self.heatmap_combo, self.colormap_combo, self.opacity_slider, self.smoothing_combo,
+                          self.scale_combo, self.show_check, self.table]
+        self._update_opacity_label()
+        self._bind(None)
+
+    def _add_settings_form(self, layout: QVBoxLayout) -> None:
+        """Heatmap, colormap, opacity, smoothing, scale and whether it is shown."""
         form = self._form = QFormLayout()
         self.heatmap_combo = QComboBox()
         self.heatmap_combo.currentIndexChanged.connect(self._on_heatmap_chosen)
@@ -122,6 +131,9 @@ class AttentionPanel(QWidget):
         self.show_check.toggled.connect(self._apply_visible)
         form.addRow(self.show_check)
         layout.addLayout(form)
+
+    def _add_top_tiles_table(self, layout: QVBoxLayout) -> None:
+        """The list of the top tiles; a click or Enter goes there."""
         self.list_label = QLabel()
         layout.addWidget(self.list_label)
         self.table = QTableWidget(0, 4)
@@ -140,10 +152,6 @@ class AttentionPanel(QWidget):
         self.table.cellActivated.connect(lambda r, _c: self.activate_row(r))
         self.table.setToolTip("Click a tile, or press Enter, to go there; Up / Down step through the list.")
         layout.addWidget(self.table, 1)
-        self._controls = [self.heatmap_combo, self.colormap_combo, self.opacity_slider, self.smoothing_combo,
-                          self.scale_combo, self.show_check, self.table]
-        self._update_opacity_label()
-        self._bind(None)
 
     # -- settings -------------------------------------------------------------------------------------
     @property

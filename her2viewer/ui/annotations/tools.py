@@ -19,7 +19,7 @@ from shapely.geometry.base import BaseGeometry
 from her2viewer.annotations import editing
 from her2viewer.annotations.editing import ShapeError
 
-from .annotation_session import SlideAnnotations
+from .session import SlideAnnotations
 
 TOOLS = ("pan", "select", "rect", "ellipse", "polygon", "freehand", "brush", "point")
 TOOL_LABELS = {"pan": "Navigate", "select": "Select / move / edit", "rect": "Rectangle", "ellipse": "Ellipse",

@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 from her2viewer.scoring.asco import SCORES3, SCORES4
 from her2viewer.scoring.result import CoreResult, SampleRecord, ScoreResult
 
-from .result_layers import MEMBRANE_COLORS, SCORE_COLORS, score_color
+from ..common.colors import MEMBRANE_COLORS, SCORE_COLORS, score_color
 
 #: cell-percentage keys of `ScoreResult.cells` shown in the cell chart: (key, label, membrane class)
 CELL_BARS = (
@@ -137,7 +137,14 @@ class ScorePanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.setSpacing(4)
+        self._add_qc_rows(layout)
+        self._add_call_rows(layout)
+        self._add_plots(layout)
+        self._add_cores_table(layout)
+        self.set_result(None)
 
+    def _add_qc_rows(self, layout: QVBoxLayout) -> None:
+        """The input-check banner and the Score anyway button."""
         self.qc_banner = QLabel("")
         self.qc_banner.setWordWrap(True)
         self.qc_banner.setTextFormat(Qt.TextFormat.RichText)
@@ -151,6 +158,8 @@ class ScorePanel(QWidget):
         self.force_button.setVisible(False)
         layout.addWidget(self.force_button)
 
+    def _add_call_rows(self, layout: QVBoxLayout) -> None:
+        """The call in large type, the 3-way call, confidence, scope, model and explanation."""
         head = QHBoxLayout()
         self.call_label = QLabel("\u2014")
         big = QFont(self.font())
@@ -184,6 +193,8 @@ class ScorePanel(QWidget):
         self.explanation_label.setStyleSheet("QLabel { background: #f4f4f0; padding: 4px; }")
         layout.addWidget(self.explanation_label)
 
+    def _add_plots(self, layout: QVBoxLayout) -> None:
+        """Class probabilities, samples by score and tumour cells by membrane class."""
         self.prob_plot = _plot("Class probabilities", 95)
         _score_ticks(self.prob_plot)
         self.prob_plot.setYRange(0, 1, padding=0.05)
@@ -217,6 +228,8 @@ class ScorePanel(QWidget):
         self.cell_plot.setXRange(-0.6, len(CELL_BARS) - 0.4, padding=0)
         layout.addWidget(self.cell_plot)
 
+    def _add_cores_table(self, layout: QVBoxLayout) -> None:
+        """The table of TMA cores and the filler that takes the free height without it."""
         self.cores_row = QHBoxLayout()
         self.cores_title = QLabel("TMA cores")
         self.slide_button = QPushButton("Show whole slide")
@@ -239,7 +252,6 @@ class ScorePanel(QWidget):
         self._filler = QWidget()
         self._filler.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
         layout.addWidget(self._filler, 1)
-        self.set_result(None)
 
     # -- showing ----------------------------------------------------------------------------------------
     def set_result(self, result: ScoreResult | None, *, from_cache: bool = False) -> None:
@@ -340,18 +352,7 @@ class ScorePanel(QWidget):
         if cells is None and core is None and len(r.cores) == 1:
             cells = r.cores[0].cells
         probs = probs or {}
-        where = f"core {core.id}" if core else ("whole slide" if r.cores else str(r.params.get("scope", "")))
-        self.scope_label.setText(f"{where}" + ("   (cached result)" if self.from_cache else ""))
-        model = r.model.name + (f" v{r.model.version}" if r.model.version else "")
-        sha = f", sha256 {r.model.sha256[:10]}" if r.model.sha256 else ""
-        params = ", ".join(f"{k}={r.params[k]}" for k in ("N", "k", "seed") if k in r.params and samples)
-        mpp = pixel_size_text(r.qc)
-        self.model_label.setText(f"<b>Method:</b> {r.method} &nbsp; <b>Model:</b> {model}{sha}"
-                                 + (f"<br><b>Parameters:</b> {params}" if params else "")
-                                 + f" &nbsp; <b>Time:</b> {r.elapsed_s:.1f} s"
-                                 + (f"<br><b>Pixel size:</b> {html.escape(mpp)}" if mpp else ""))
-        self.explanation_label.setText((core.explanation if core and core.explanation else r.explanation) or "")
-        self.explanation_label.setVisible(bool(self.explanation_label.text()))
+        self._show_provenance(r, core, samples)
         if not r.assessable and not (score or score3):
             # no score: say so where the score would be, and show no bars
             self.call_label.setFont(self._na_font)
@@ -376,6 +377,21 @@ class ScorePanel(QWidget):
         self._show_histogram(samples)
         self._show_cells(cells)
         self._set_cores_visible(bool(r.cores))
+
+    def _show_provenance(self, r: ScoreResult, core: CoreResult | None, samples: list[SampleRecord]) -> None:
+        """Where the shown score comes from: scope, method, model, parameters, time, pixel size, explanation."""
+        where = f"core {core.id}" if core else ("whole slide" if r.cores else str(r.params.get("scope", "")))
+        self.scope_label.setText(f"{where}" + ("   (cached result)" if self.from_cache else ""))
+        model = r.model.name + (f" v{r.model.version}" if r.model.version else "")
+        sha = f", sha256 {r.model.sha256[:10]}" if r.model.sha256 else ""
+        params = ", ".join(f"{k}={r.params[k]}" for k in ("N", "k", "seed") if k in r.params and samples)
+        mpp = pixel_size_text(r.qc)
+        self.model_label.setText(f"<b>Method:</b> {r.method} &nbsp; <b>Model:</b> {model}{sha}"
+                                 + (f"<br><b>Parameters:</b> {params}" if params else "")
+                                 + f" &nbsp; <b>Time:</b> {r.elapsed_s:.1f} s"
+                                 + (f"<br><b>Pixel size:</b> {html.escape(mpp)}" if mpp else ""))
+        self.explanation_label.setText((core.explanation if core and core.explanation else r.explanation) or "")
+        self.explanation_label.setVisible(bool(self.explanation_label.text()))
 
     def _set_prob_bars(self, probs: dict[str, float]) -> None:
         """Four bars for a 4-way result; three (0 / Low / High) for a 3-way model's."""

@@ -28,7 +28,7 @@ from her2viewer.project.review import ISH_RESULTS, three_way
 from her2viewer.scoring.asco import SCORES4
 from her2viewer.scoring.result import ScoreResult
 
-from .result_layers import score_color
+from ..common.colors import score_color
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,12 @@ class ReviewPanel(QWidget):
         layout.addWidget(self.reviewed_label)
         for label in (self.target_label, self.suggested_label, self.reviewed_label):
             label.setWordWrap(True)
+        self._add_review_form(layout)
+        self._add_actions_and_history(layout)
+        self.set_target(None, None)
 
+    def _add_review_form(self, layout: QVBoxLayout) -> None:
+        """The score buttons, ISH result, 3-way call, reviewer and comment."""
         buttons = QHBoxLayout()
         self.score_group = QButtonGroup(self)
         self.score_group.setExclusive(True)
@@ -103,6 +108,9 @@ class ReviewPanel(QWidget):
         self.comment_edit.setPlaceholderText("Comment (optional)")
         self.comment_edit.setMaximumHeight(60)
         layout.addWidget(self.comment_edit)
+
+    def _add_actions_and_history(self, layout: QVBoxLayout) -> None:
+        """Accept / Save, the message line and the audit history."""
         row = QHBoxLayout()
         self.accept_button = QPushButton("Accept suggestion")
         self.accept_button.clicked.connect(self.accept_suggestion)
@@ -118,7 +126,6 @@ class ReviewPanel(QWidget):
         self.history_list = QListWidget()
         self.history_list.setMaximumHeight(110)
         layout.addWidget(self.history_list)
-        self.set_target(None, None)
 
     # -- target ---------------------------------------------------------------------------------------
     def set_target(self, db: ProjectDB | None, slide_path: str | None, *, core_id: str | None = None,

@@ -16,33 +16,24 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QUndoGroup
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QMenu, QToolBar
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QToolBar
 
 from her2viewer.annotations.geojson import AnnotationIOError
 from her2viewer.progress import Task
-from her2viewer.scoring.base import Region
 from her2viewer.scoring.result import ScoreResult
+from her2viewer.slide.region import Region
 
-from .annotation_classes import ClassesDialog
-from .annotation_jobs import BackgroundJob
-from .annotation_panel import AnnotationPanel
-from .annotation_session import SlideAnnotations
-from .annotation_tools import TOOL_LABELS, TOOL_SHORTCUTS, TOOLS, AnnotationTools
+from ..common.jobs import BackgroundJob
+from ..common.menus import find_menu
+from .classes import ClassesDialog
+from .panel import AnnotationPanel
+from .session import SlideAnnotations
+from .tools import TOOL_LABELS, TOOL_SHORTCUTS, TOOLS, AnnotationTools
 
 log = logging.getLogger(__name__)
 
 GEOJSON_FILTER = "GeoJSON (*.geojson *.json);;All files (*)"
 PATCH_SIZE, PATCH_MPP = 224, 0.5
-
-
-def find_menu(window, title: str) -> QMenu:
-    """The menu bar's menu called `title` (ignoring '&'), created at the end when missing."""
-    bar = window.menuBar()
-    plain = title.replace("&", "")
-    for act in bar.actions():
-        if act.menu() is not None and act.text().replace("&", "") == plain:
-            return act.menu()
-    return bar.addMenu(title)
 
 
 def review_for(slide_path: str, project_folder: Path | None = None):

@@ -31,11 +31,12 @@ from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal
 
 from her2viewer.progress import Cancelled, Task
 from her2viewer.project import ResultCache
-from her2viewer.scoring.base import Region, ScoreOptions
+from her2viewer.scoring.base import ScoreOptions
 from her2viewer.scoring.result import ScoreResult
 from her2viewer.slide.base import SlideSource
+from her2viewer.slide.region import Region
 
-from .inbox import Inbox
+from ..common.inbox import Inbox
 from .score_process import ScoreProcess, ScoreRequest, cached_or_scored, shared_score_process
 
 log = logging.getLogger(__name__)

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 
 from her2viewer.progress import Task
 
-from .annotation_jobs import BackgroundJob
+from ..common.jobs import BackgroundJob
 
 log = logging.getLogger(__name__)
 

@@ -16,24 +16,13 @@ from PySide6.QtGui import QBrush, QColor, QFont, QImage, QPainter, QPen
 
 from her2viewer.scoring.result import CellDetections, CoreResult, ScoreResult
 
-from .layers import Layer, LayerStack, RasterLayer, Shape, VectorLayer
+from ..common.colors import MEMBRANE_COLORS, MEMBRANE_NAMES, NON_TUMOUR_COLOR, SCORE_COLORS, score_color
+from ..viewer.layers import Layer, LayerStack, RasterLayer, Shape, VectorLayer
 
 RESULT_PREFIX = "Score: "
 CELLS = RESULT_PREFIX + "cells"
 PATCHES = RESULT_PREFIX + "sampled patches"
 CORES = RESULT_PREFIX + "TMA cores"
-
-#: colours of the HER2 scores (boxes, badges, bars)
-SCORE_COLORS = {"0": "#4a7bd0", "1+": "#e6c200", "2+": "#f07f10", "3+": "#d0202a"}
-#: colours of the membrane intensity classes 0 none, 1 faint, 2 weak-moderate, 3 strong
-MEMBRANE_COLORS = ("#3a66d8", "#f0d020", "#f08010", "#c8101a")
-MEMBRANE_NAMES = ("none", "faint", "weak-moderate", "strong")
-NON_TUMOUR_COLOR = "#9a9a9a"
-
-
-def score_color(score: str | None) -> QColor:
-    """The colour of a HER2 score (grey when unknown)."""
-    return QColor(SCORE_COLORS.get(score or "", "#808080"))
 
 
 class CellLayer(Layer):

@@ -1,13 +1,14 @@
 """The annotation overlay: paints a slide's annotations in level-0 coordinates with their class colours,
 the selection highlighted, vertex handles while editing, and the shape being drawn.
 
-The layer reads a `SlideAnnotations` session (its set, selection and class colours) and the drawing
-state the tools put on it (`draft`, `draft_points`, `overrides`); it never edits anything.
+The layer reads an annotation session (a `SlideAnnotations`: its set, selection and class colours, seen
+through the `AnnotationSource` protocol so the layer does not import the session that owns it) and the
+drawing state the tools put on it (`draft`, `draft_points`, `overrides`); it never edits anything.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QPainter, QPainterPath, QPen, QPolygonF
@@ -15,16 +16,21 @@ from shapely.geometry import LineString, MultiLineString, MultiPoint, MultiPolyg
 from shapely.geometry.base import BaseGeometry
 
 from her2viewer.annotations.editing import vertices
+from her2viewer.annotations.model import AnnotationSet
 
-from .layers import Layer, paint_labels
-
-if TYPE_CHECKING:
-    from .annotation_session import SlideAnnotations
+from ..viewer.layers import Layer, paint_labels
 
 LAYER_NAME = "Annotations"
 DRAFT_COLOR = QColor(255, 255, 0)
 HALO_COLOR = QColor(255, 255, 255, 220)
 MAX_HANDLES = 2000
+
+
+class AnnotationSource(Protocol):
+    """What the layer reads of a slide's annotation session: the set and the selected ids."""
+
+    aset: AnnotationSet
+    selected: list[str]
 
 
 def geometry_path(geom: BaseGeometry) -> QPainterPath:
@@ -74,7 +80,7 @@ class AnnotationLayer(Layer):
     FILL_ALPHA = 45
     SELECTED_FILL_ALPHA = 80
 
-    def __init__(self, session: SlideAnnotations) -> None:
+    def __init__(self, session: AnnotationSource) -> None:
         super().__init__(LAYER_NAME)
         self.session = session
         self.draft: BaseGeometry | None = None          # shape being drawn (level-0)

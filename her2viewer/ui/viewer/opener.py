@@ -18,7 +18,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from her2viewer.slide.base import SlideOpenError
 
-from .inbox import Inbox
+from ..common.inbox import Inbox
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,245 @@
+"""The Scoring dock's controls: method, N/k/seed, model, criteria and profile, scope, Run / Cancel, progress
+with ETA, device and errors. Emits what the user asks for; the controller does it."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from her2viewer.scoring.base import ScoreOptions
+
+log = logging.getLogger(__name__)
+
+#: scope choices: (key, label); driver scopes pass through, the others become a Region
+SCOPES = (
+    ("auto", "Whole slide (TMA: each core)"),
+    ("slide", "Whole slide as one region"),
+    ("cores", "All TMA cores"),
+    ("core", "Selected TMA core"),
+    ("view", "Current view"),
+    ("selection", "Selected region"),
+)
+DEFAULT_METHOD = "rules"
+#: (label, (criteria, specimen)) offered in the Scoring panel
+CRITERIA_CHOICES = (
+    ("Breast \u2014 ASCO/CAP 2018/2023", ("breast", "resection")),
+    ("Gastric resection \u2014 ASCO/CAP/ASCP 2016", ("gastric", "resection")),
+    ("Gastric biopsy \u2014 ASCO/CAP/ASCP 2016", ("gastric", "biopsy")),
+)
+
+
+def format_eta(seconds: float) -> str:
+    """'ETA 42 s' / 'ETA 3 min 5 s' / '' when unknown."""
+    if seconds is None or seconds < 0:
+        return ""
+    s = int(round(seconds))
+    return f"ETA {s} s" if s < 60 else f"ETA {s // 60} min {s % 60} s"
+
+
+class ScoringControls(QWidget):
+    """Method, parameters, scope, Run / Cancel, progress, device and errors."""
+
+    sigRun = Signal()
+    sigCancel = Signal()
+    sigCriteriaChanged = Signal(object)   # (criteria, specimen)
+
+    def __init__(self, methods: list[str] | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        form = self._parameter_form(methods)
+        self._add_rules_rows(form)
+        layout.addLayout(form)
+        self._add_run_rows(layout)
+        layout.addStretch(1)
+
+    def _parameter_form(self, methods: list[str] | None) -> QFormLayout:
+        """Method, N / k / seed, model and scope."""
+        form = QFormLayout()
+        self.method_combo = QComboBox()
+        self.set_methods(methods or [DEFAULT_METHOD])
+        form.addRow("Method:", self.method_combo)
+        nks = QHBoxLayout()
+        self.n_spin = self._spin(1, 1000, 20, "N: samples (PSSs) per core")
+        self.k_spin = self._spin(1, 1000, 5, "k: the most confident samples kept")
+        self.seed_spin = self._spin(0, 2**31 - 1, 0, "random seed")
+        for label, spin in (("N", self.n_spin), ("k", self.k_spin), ("seed", self.seed_spin)):
+            nks.addWidget(QLabel(label))
+            nks.addWidget(spin, 1)
+        form.addRow(nks)
+        model_row = QHBoxLayout()
+        self.model_edit = QLineEdit()
+        self.model_edit.setPlaceholderText("bundled default")
+        self.model_button = QToolButton(text="\u2026")
+        self.model_button.clicked.connect(self._choose_model)
+        model_row.addWidget(self.model_edit, 1)
+        model_row.addWidget(self.model_button)
+        form.addRow("Model:", model_row)
+        self.scope_combo = QComboBox()
+        for key, label in SCOPES:
+            self.scope_combo.addItem(label, key)
+        form.addRow("Scope:", self.scope_combo)
+        return form
+
+    def _add_rules_rows(self, form: QFormLayout) -> None:
+        """The rules scorer's criteria and stain profile."""
+        self.criteria_combo = QComboBox()
+        for label, value in CRITERIA_CHOICES:
+            self.criteria_combo.addItem(label, value)
+        self.criteria_combo.setToolTip("The guideline the rules scorer applies; kept per slide and stored with "
+                                       "the result")
+        self.criteria_combo.currentIndexChanged.connect(lambda _i: self.sigCriteriaChanged.emit(self.criteria()))
+        form.addRow("Criteria:", self.criteria_combo)
+        profile_row = QHBoxLayout()
+        self.profile_combo = QComboBox()
+        self.profile_combo.addItem("Shipped stain profile", None)
+        self.profile_combo.setToolTip("The rules scorer's membrane cut-offs: the shipped profile or one from "
+                                      "Tools > Calibrate scoring thresholds / `her2viewer calibrate`")
+        self.profile_button = QToolButton(text="\u2026")
+        self.profile_button.setToolTip("Load a stain profile (JSON)")
+        self.profile_button.clicked.connect(self._choose_profile)
+        profile_row.addWidget(self.profile_combo, 1)
+        profile_row.addWidget(self.profile_button)
+        form.addRow("Profile:", profile_row)
+
+    def _add_run_rows(self, layout: QVBoxLayout) -> None:
+        """Run / Cancel, progress, status, device and errors."""
+        row = QHBoxLayout()
+        self.run_button = QPushButton("Run")
+        self.run_button.setDefault(True)
+        self.run_button.clicked.connect(self.sigRun)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.sigCancel)
+        self.cancel_button.setEnabled(False)
+        row.addWidget(self.run_button, 1)
+        row.addWidget(self.cancel_button)
+        layout.addLayout(row)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("idle")
+        layout.addWidget(self.progress)
+        self.status_label = QLabel("")
+        self.status_label.setWordWrap(True)
+        layout.addWidget(self.status_label)
+        self.device_label = QLabel("Device: CPU")
+        layout.addWidget(self.device_label)
+        self.error_text = QPlainTextEdit()
+        self.error_text.setReadOnly(True)
+        self.error_text.setMaximumHeight(70)
+        self.error_text.setStyleSheet("QPlainTextEdit { color: #b00000; }")
+        self.error_text.setPlaceholderText("Errors appear here.")
+        layout.addWidget(self.error_text)
+
+    def set_methods(self, methods: list[str]) -> None:
+        """Offer these methods (keeping the current choice when it is still there)."""
+        current = self.method_combo.currentText() or DEFAULT_METHOD
+        self.method_combo.clear()
+        self.method_combo.addItems(methods)
+        if current in methods:
+            self.method_combo.setCurrentText(current)
+
+    @staticmethod
+    def _spin(lo: int, hi: int, value: int, tip: str) -> QSpinBox:
+        s = QSpinBox()
+        s.setRange(lo, hi)
+        s.setValue(value)
+        s.setToolTip(tip)
+        return s
+
+    def _choose_model(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Choose a model checkpoint", "",
+                                              "Checkpoints (*.safetensors *.json);;All files (*)")
+        if path:
+            self.model_edit.setText(path)
+
+    def criteria(self) -> tuple[str, str]:
+        """(criteria, specimen) chosen."""
+        return tuple(self.criteria_combo.currentData() or ("breast", "resection"))
+
+    def set_criteria(self, value: tuple[str, str]) -> None:
+        """Show a slide's criteria (without emitting a change)."""
+        i = next((i for i in range(self.criteria_combo.count())
+                  if tuple(self.criteria_combo.itemData(i)) == tuple(value)), 0)
+        self.criteria_combo.blockSignals(True)
+        self.criteria_combo.setCurrentIndex(i)
+        self.criteria_combo.blockSignals(False)
+
+    def add_profile(self, path: str | Path) -> None:
+        """Offer a stain profile file (ProfileError when it cannot be used) and choose it."""
+        from her2viewer.scoring.rules.profile import StainProfile
+
+        prof = StainProfile.load(path)
+        path = str(Path(path).resolve())
+        i = self.profile_combo.findData(path)
+        if i < 0:
+            self.profile_combo.addItem(f"{prof.name} ({Path(path).name})", path)
+            i = self.profile_combo.count() - 1
+        self.profile_combo.setCurrentIndex(i)
+
+    def _choose_profile(self) -> None:
+        from her2viewer.scoring.rules.profile import ProfileError
+
+        path, _ = QFileDialog.getOpenFileName(self, "Choose a stain profile", "", "Stain profiles (*.json)")
+        if path:
+            try:
+                self.add_profile(path)
+            except ProfileError as e:
+                self.show_error(str(e))
+
+    def options(self) -> ScoreOptions:
+        """The score options the form describes (a chosen stain profile goes to the rules scorer)."""
+        from her2viewer.scoring.rules.profile import ProfileError, StainProfile, profile_extra
+
+        extra: dict[str, Any] = {}
+        path = self.profile_combo.currentData()
+        if path:
+            try:
+                extra["rules"] = profile_extra(StainProfile.load(path))
+            except ProfileError as e:
+                self.show_error(f"{e}; using the shipped profile")
+        criteria, specimen = self.criteria()
+        return ScoreOptions(n_samples=self.n_spin.value(), top_k=self.k_spin.value(), seed=self.seed_spin.value(),
+                            model_path=self.model_edit.text().strip() or None, extra=extra, criteria=criteria,
+                            specimen=specimen)
+
+    def scope_key(self) -> str:
+        """The chosen scope's key (see SCOPES)."""
+        return str(self.scope_combo.currentData())
+
+    def set_busy(self, busy: bool) -> None:
+        """Enable Cancel while jobs run."""
+        self.cancel_button.setEnabled(busy)
+        if not busy:
+            self.progress.setValue(0)
+            self.progress.setFormat("idle")
+
+    def show_progress(self, fraction: float, message: str, eta_s: float) -> None:
+        """Progress bar value and text with the ETA."""
+        self.progress.setValue(int(round(fraction * 1000)))
+        eta = format_eta(eta_s)
+        self.progress.setFormat(f"{fraction:.0%}" + (f"  \u2014  {eta}" if eta else ""))
+        self.status_label.setText(message)
+
+    def show_error(self, message: str) -> None:
+        """Show an error sentence (newest first)."""
+        old = self.error_text.toPlainText()
+        self.error_text.setPlainText(message + ("\n" + old if old else ""))
