@@ -8,20 +8,19 @@ A file that is not a healthy SQLite database raises `ProjectError` naming it and
 
 from __future__ import annotations
 
-import getpass
 import json
 import logging
 import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from datetime import datetime
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ..annotations.store import slide_id
 from ..scoring.result import ScoreResult
+from .records import ProjectError, ScoreRecord, SlideRecord, default_user, now_iso
 from .review import AuditEntry, Review, check_score, dumps_values, loads_values, normalise_ish, three_way
 from .schema import MIGRATIONS, SCHEMA_VERSION, create_version_table, schema_version
 
@@ -32,52 +31,6 @@ BUSY_TIMEOUT_S = 10.0
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _REVIEW_COLUMNS = ("slide_id", "core_id", "score", "score3", "ish", "comment", "reviewer", "time",
                    "suggested_score", "suggested_method", "model_name", "model_sha256", "revision")
-
-
-class ProjectError(Exception):
-    """The project database cannot be used; the message names the file and says why."""
-
-
-@dataclass(frozen=True)
-class SlideRecord:
-    """A slide known to the project."""
-
-    id: str
-    path: str
-    name: str
-    added: str
-    size: int | None = None
-    hash: str | None = None
-    case_id: str = ""
-    patient_id: str = ""
-
-
-@dataclass(frozen=True)
-class ScoreRecord:
-    """The latest outcome of scoring a slide with a method (the result itself is in the result cache)."""
-
-    slide_id: str
-    method: str
-    cache_key: str | None
-    score: str | None
-    score3: str | None
-    confidence: float | None
-    qc_status: str | None
-    error: str | None
-    time: str
-
-
-def now_iso() -> str:
-    """The local time now as ISO 8601 with its UTC offset, to the second."""
-    return datetime.now().astimezone().isoformat(timespec="seconds")
-
-
-def default_user() -> str:
-    """The operating-system user name ("unknown" when it cannot be found)."""
-    try:
-        return getpass.getuser() or "unknown"
-    except (OSError, KeyError, ImportError):
-        return "unknown"
 
 
 def _describe(path: Path, e: sqlite3.Error) -> str:
