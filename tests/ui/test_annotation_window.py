@@ -177,6 +177,22 @@ def test_export_report_with_the_shown_result(qtbot, window, tab, tmp_path):
     assert "2+" in text and sha in text.replace("\n", "") and "slide.tif" in text
 
 
+def test_export_report_of_a_tma_prints_the_core_reviews_saved_in_the_viewer(qtbot, window, tab, tmp_path):
+    from pypdf import PdfReader
+
+    from tests.report._results import tma_result
+
+    result = tma_result()
+    window.annotations.result_for = lambda t: result if t is tab else None
+    db = window.scoring.state(tab).db
+    db.save_review(tab.path, "1+", core_id=result.cores[0].id, reviewer="Dr. Haas")
+    job = window.annotations.export_report(tmp_path / "r.pdf", dialog=False)
+    qtbot.waitUntil(lambda: job.finished, timeout=30_000)
+    assert job.state == "done", job.message
+    text = " ".join(" ".join((p.extract_text() or "").split()) for p in PdfReader(tmp_path / "r.pdf").pages)
+    assert "1 of 40 cores reviewed" in text and "Not reviewed" not in text and "Dr. Haas" in text
+
+
 def test_scoring_region_for_the_scoring_ui(qtbot, window, tab):
     m = window.annotations
     s = m.current()

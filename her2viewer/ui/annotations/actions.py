@@ -39,23 +39,9 @@ PATCH_SIZE, PATCH_MPP = 224, 0.5
 def review_for(slide_path: str, project_folder: Path | None = None):
     """The slide's current review from its project database as a report ReviewInfo, or None (never creates a
     database)."""
-    from her2viewer.project import DB_NAME, ProjectDB, project_dir_for
-    from her2viewer.report.model import ReviewInfo
+    from her2viewer.project.report_reviews import stored_reviews
 
-    p = Path(slide_path).expanduser()
-    folder = project_folder or project_dir_for(p)
-    if not p.exists() or not (folder / DB_NAME).exists():
-        return None
-    try:
-        with ProjectDB.open(folder) as db:
-            r = db.current_review(p)
-        if r is None:
-            return None
-        ish = {"positive": True, "negative": False}.get(str(r.ish).lower())
-        return ReviewInfo(r.score, ish, r.reviewer, r.time, r.comment)
-    except Exception as e:  # the report goes out without the review
-        log.warning("no review for %s: %s", slide_path, e)
-        return None
+    return stored_reviews(slide_path, project_folder)[0]
 
 
 class AnnotationManager(QObject):
@@ -325,7 +311,10 @@ class AnnotationManager(QObject):
         tab = self.window.current_tab()
         if tab is None:
             return
-        start = str(Path(tab.path).with_suffix("")) + "_report.pdf" if Path(tab.path).suffix else "report.pdf"
+        scoring = getattr(self.window, "scoring", None)
+        folder = scoring.project_dir(tab.path) / "reports" if scoring is not None else Path.home()
+        folder.mkdir(parents=True, exist_ok=True)        # offered in the project, never beside the slide
+        start = str(folder / f"{Path(tab.path).stem or 'slide'}_report.pdf")
         path, _ = QFileDialog.getSaveFileName(self.window, "Export report", start, "PDF (*.pdf)")
         if path:
             self.export_report(path)
@@ -340,8 +329,10 @@ class AnnotationManager(QObject):
         if tab is None:
             return None
         source, result = tab.source, self.current_result(tab)
+        from her2viewer.project.report_reviews import stored_reviews
+
         scoring = getattr(self.window, "scoring", None)
-        review = review_for(tab.path, scoring.project_dir(tab.path) if scoring is not None else None)
+        review, core_reviews = stored_reviews(tab.path, scoring.project_dir(tab.path) if scoring is not None else None)
         session = self.session_for(tab)
         anns = list(session.aset) if session else []
 
@@ -350,7 +341,7 @@ class AnnotationManager(QObject):
             if res is None:
                 res = self._score_for_report(source, anns, method, task.sub(0.0, 0.9))
             task.report(0.92, "writing the report")
-            return write_report(path, res, source=source, review=review)
+            return write_report(path, res, source=source, review=review, core_reviews=core_reviews)
 
         return self._run(f"Report for {Path(tab.path).name}", work,
                          lambda out: self.window.statusBar().showMessage(f"Report written to {out}.", 8000),
