@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QSettings
@@ -152,11 +152,28 @@ def run_viewer(paths: Sequence[str] = (), *, screenshot: str | None = None, view
     if project:
         window.project.open_project(project, create=True)
     window.open_paths(paths)
-    if score:
-        window.sigSlideOpened.connect(lambda _tab: window.scoring.run(method=score, options=score_options))
-    if overlays:
-        def start_overlays(tab) -> None:
+    if score or overlays:
+        def first_open(_tab) -> None:
+            if score:
+                window.scoring.run(method=score, options=score_options)
             for name in overlays:
                 window.start_overlay(name)
-        window.sigSlideOpened.connect(start_overlays)
+        when_opened(window, paths, first_open)
     return app.exec()
+
+
+def when_opened(window: MainWindow, paths: Sequence[str], fn: Callable[[SlideTab], None]) -> None:
+    """Call `fn(tab)` once for each of `paths` when it opens (the command line's --score / --overlays): never
+    for slides the user opens later, which get no demo scoring and no TMA grid they did not ask for."""
+    waiting = {str(Path(p).expanduser().resolve()) for p in paths}
+
+    def on_opened(tab: SlideTab) -> None:
+        key = str(Path(tab.path).expanduser().resolve()) if getattr(tab, "path", "") else ""
+        if key in waiting:
+            waiting.discard(key)
+            fn(tab)
+        if not waiting:
+            window.sigSlideOpened.disconnect(on_opened)
+
+    if waiting:
+        window.sigSlideOpened.connect(on_opened)

@@ -163,3 +163,18 @@ def test_real_slides_render_like_read_region(qtbot, window, shared_data, name):
     assert f"({n_images})" in dlg.tabs.tabText(2)
     if tab.source.mpp is None:
         assert "no scale" in dlg.tabs.widget(0).item(3, 1).text()
+
+
+def test_command_line_hooks_run_only_on_the_slides_named_there(qtbot, window, tmp_path, slide_file):
+    """The demo's --score / --overlays apply to the demo slide, not to every slide opened after it."""
+    from her2viewer.ui.app import when_opened
+
+    other = write_pyramidal_tiff(tmp_path / "other.tif", textured_image(800, 600, seed=4), mpp=0.5, tile_size=256)
+    called = []
+    when_opened(window, [str(slide_file)], lambda tab: called.append(tab.path))
+    open_and_wait(qtbot, window, other)
+    assert called == []
+    open_and_wait(qtbot, window, slide_file)
+    assert [str(p) for p in called] == [str(slide_file)]
+    open_and_wait(qtbot, window, slide_file)                  # opened again by the user: no second run
+    assert len(called) == 1
