@@ -88,3 +88,25 @@ def test_calibrate_dialog_runs_in_the_background_and_saves_a_profile(qtbot, win,
     job = dlg.run()
     qtbot.waitUntil(lambda: job.finished, timeout=20_000)
     assert "labels.csv" in dlg.output.toPlainText()
+
+
+def test_options_shown_per_method_and_aggregators_offered(qtbot):
+    from her2viewer.ui.scoring.controls import ScoringControls
+
+    c = ScoringControls(["pss", "rules", "mil", "patch", "lowres"])
+    qtbot.addWidget(c)
+    c.method_combo.setCurrentText("pss")
+    assert c.visible_rows() == {"nks", "model"}
+    c.method_combo.setCurrentText("rules")
+    assert c.visible_rows() == {"criteria", "profile"}
+    c.method_combo.setCurrentText("lowres")
+    assert c.visible_rows() == {"model"}
+    c.method_combo.setCurrentText("mil")
+    assert c.visible_rows() == {"model", "aggregator"}
+    assert "aggregator" not in c.options().extra                     # the default: the bundled DTFD
+    c.aggregator_combo.setCurrentIndex(c.aggregator_combo.findData("abmil"))
+    assert c.options().extra["aggregator"] == "abmil"
+    c.method_combo.setCurrentText("patch")
+    c.aggregator_combo.setCurrentIndex(c.aggregator_combo.findData("svm"))
+    opts = c.options()
+    assert opts.extra == {"patch_aggregator": "svm"}

@@ -38,6 +38,21 @@ SCOPES = (
     ("selection", "Selected region"),
 )
 DEFAULT_METHOD = "rules"
+#: the aggregator choices of a method: (extra key, ((value, label), ...)); "" is the checkpoint's / default
+AGGREGATORS = {
+    "mil": ("aggregator", (("", "DTFD-MIL (default)"), ("abmil", "ABMIL"), ("clam_sb", "CLAM-SB"),
+                           ("clam_mb", "CLAM-MB"), ("dtfd", "DTFD-MIL"))),
+    "patch": ("patch_aggregator", (("", "checkpoint's (random forest)"), ("rf", "Random forest"),
+                                   ("svm", "SVM"), ("mlp", "MLP"), ("vote", "Majority vote"))),
+}
+#: which rows of the form each method uses (the others are hidden for it)
+METHOD_ROWS = {
+    "pss": {"nks", "model"},
+    "rules": {"criteria", "profile"},
+    "mil": {"model", "aggregator"},
+    "patch": {"model", "aggregator"},
+    "lowres": {"model"},
+}
 #: (label, (criteria, specimen)) offered in the Scoring panel
 CRITERIA_CHOICES = (
     ("Breast \u2014 ASCO/CAP 2018/2023", ("breast", "resection")),
@@ -65,9 +80,12 @@ class ScoringControls(QWidget):
         super().__init__(parent)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
+        self._rows: dict[str, tuple[QWidget, QWidget]] = {}
         form = self._parameter_form(methods)
         self._add_rules_rows(form)
+        self.form = form
         layout.addLayout(form)
+        self.method_combo.currentTextChanged.connect(self._method_changed)
         self._add_run_rows(layout)
         layout.addStretch(1)
 
@@ -84,7 +102,7 @@ class ScoringControls(QWidget):
         for label, spin in (("N", self.n_spin), ("k", self.k_spin), ("seed", self.seed_spin)):
             nks.addWidget(QLabel(label))
             nks.addWidget(spin, 1)
-        form.addRow(nks)
+        self._add_row(form, "nks", "Sampling:", nks)
         model_row = QHBoxLayout()
         self.model_edit = QLineEdit()
         self.model_edit.setPlaceholderText("bundled default")
@@ -92,7 +110,11 @@ class ScoringControls(QWidget):
         self.model_button.clicked.connect(self._choose_model)
         model_row.addWidget(self.model_edit, 1)
         model_row.addWidget(self.model_button)
-        form.addRow("Model:", model_row)
+        self._add_row(form, "model", "Model:", model_row)
+        self.aggregator_combo = QComboBox()
+        self.aggregator_combo.setToolTip("The slide-level aggregator: attention MIL (mil) or the patch "
+                                         "classifier's slide aggregator (patch)")
+        self._add_row(form, "aggregator", "Aggregator:", self.aggregator_combo)
         self.scope_combo = QComboBox()
         for key, label in SCOPES:
             self.scope_combo.addItem(label, key)
@@ -107,7 +129,7 @@ class ScoringControls(QWidget):
         self.criteria_combo.setToolTip("The guideline the rules scorer applies; kept per slide and stored with "
                                        "the result")
         self.criteria_combo.currentIndexChanged.connect(lambda _i: self.sigCriteriaChanged.emit(self.criteria()))
-        form.addRow("Criteria:", self.criteria_combo)
+        self._add_row(form, "criteria", "Criteria:", self.criteria_combo)
         profile_row = QHBoxLayout()
         self.profile_combo = QComboBox()
         self.profile_combo.addItem("Shipped stain profile", None)
@@ -118,7 +140,8 @@ class ScoringControls(QWidget):
         self.profile_button.clicked.connect(self._choose_profile)
         profile_row.addWidget(self.profile_combo, 1)
         profile_row.addWidget(self.profile_button)
-        form.addRow("Profile:", profile_row)
+        self._add_row(form, "profile", "Profile:", profile_row)
+        self._method_changed(self.method_combo.currentText())
 
     def _add_run_rows(self, layout: QVBoxLayout) -> None:
         """Run / Cancel, progress, status, device and errors."""
@@ -148,6 +171,31 @@ class ScoringControls(QWidget):
         self.error_text.setStyleSheet("QPlainTextEdit { color: #b00000; }")
         self.error_text.setPlaceholderText("Errors appear here.")
         layout.addWidget(self.error_text)
+
+    def _add_row(self, form: QFormLayout, key: str, label: str, field: Any) -> None:
+        """A form row that `_method_changed` shows only for the methods that use it."""
+        if not isinstance(field, QWidget):
+            box = QWidget()
+            field.setContentsMargins(0, 0, 0, 0)
+            box.setLayout(field)
+            field = box
+        lab = QLabel(label)
+        form.addRow(lab, field)
+        self._rows[key] = (lab, field)
+
+    def _method_changed(self, method: str) -> None:
+        """Show the rows the method uses; fill the aggregator choices of mil / patch."""
+        used = METHOD_ROWS.get(method, {"nks", "model", "aggregator", "criteria", "profile"})
+        for key, (lab, field) in self._rows.items():
+            lab.setVisible(key in used)
+            field.setVisible(key in used)
+        self.aggregator_combo.clear()
+        for value, text in AGGREGATORS.get(method, ("", ()))[1]:
+            self.aggregator_combo.addItem(text, value)
+
+    def visible_rows(self) -> set[str]:
+        """The form rows shown for the current method."""
+        return {k for k, (_lab, field) in self._rows.items() if not field.isHidden()}
 
     def set_methods(self, methods: list[str]) -> None:
         """Offer these methods (keeping the current choice when it is still there)."""
@@ -216,6 +264,9 @@ class ScoringControls(QWidget):
                 extra["rules"] = profile_extra(StainProfile.load(path))
             except ProfileError as e:
                 self.show_error(f"{e}; using the shipped profile")
+        key = AGGREGATORS.get(self.method_combo.currentText(), (None, ()))[0]
+        if key and self.aggregator_combo.currentData():
+            extra[key] = self.aggregator_combo.currentData()
         criteria, specimen = self.criteria()
         return ScoreOptions(n_samples=self.n_spin.value(), top_k=self.k_spin.value(), seed=self.seed_spin.value(),
                             model_path=self.model_edit.text().strip() or None, extra=extra, criteria=criteria,
