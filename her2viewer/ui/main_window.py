@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from .annotations.actions import install_annotations
+from .common.help import install_help
 from .project import install_project
 from .scoring.dock import install_scoring
 from .viewer.display_panel import DisplayPanel
@@ -120,6 +121,7 @@ class MainWindow(QMainWindow):
         self.scoring.selection_provider = self.annotations.selected_region
         self.annotations.result_for = self.scoring.result_for
         self.project = install_project(self)
+        self.help_menu = install_help(self)
 
     # -- menus ----------------------------------------------------------------------------------------
     def _action(self, menu, text: str, slot, shortcut=None, checkable: bool = False) -> QAction:

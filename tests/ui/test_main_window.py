@@ -178,3 +178,19 @@ def test_command_line_hooks_run_only_on_the_slides_named_there(qtbot, window, tm
     assert [str(p) for p in called] == [str(slide_file)]
     open_and_wait(qtbot, window, slide_file)                  # opened again by the user: no second run
     assert len(called) == 1
+
+
+def test_help_menu_lists_shortcuts_and_about_names_the_models(qtbot, window):
+    from her2viewer import __version__
+    from her2viewer.ui.common.help import about_html, shortcut_rows
+
+    rows = shortcut_rows(window)
+    keys = {r[2] for r in rows}
+    actions = {r[1] for r in rows}
+    assert {"F1", "Alt+Right", "Ctrl+Shift+B"} <= keys
+    assert "Next Case" in actions and "Keyboard Shortcuts" in actions
+    assert len(keys) == len(rows)                       # no shortcut listed twice
+    text = about_html()
+    assert __version__ in text and "pss_default" in text and "synthetic" in text and "Research use only" in text
+    menus = [a.text().replace("&", "") for a in window.menuBar().actions()]
+    assert menus[-1] == "Help"
