@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,6 +25,8 @@ log = logging.getLogger(__name__)
 
 #: a file that has not opened after this long is reported as failed (a damaged file, a pipe, a stalled drive)
 OPEN_TIME_LIMIT_S = 60.0
+#: how long closing waits for busy open / pixel-size workers
+CLOSE_WAIT_S = 20.0
 
 
 def open_error_message(path: str | Path, exc: BaseException) -> str:
@@ -83,10 +86,14 @@ class SlideOpener(QObject):
         self._ids = itertools.count(1)
         self._waiting: dict[int, str] = {}     # request id -> path, until it opened, failed or timed out
         self._closed = False
+        self._threads: list[threading.Thread] = []
+        self._abandoned: set[str] = set()      # names of workers whose request timed out
         self._inbox = Inbox(self._on_done, self)
 
     def _start(self, name: str, work: Callable[[], None]) -> None:
-        threading.Thread(target=work, name=name, daemon=True).start()
+        t = threading.Thread(target=work, name=name, daemon=True)
+        self._threads = [old for old in self._threads if old.is_alive()] + [t]
+        t.start()
 
     def open(self, path: str | Path, user_mpp: float | None = None) -> None:
         """Start opening `path` (with the pixel size the user set for it before, if any)."""
@@ -116,6 +123,7 @@ class SlideOpener(QObject):
         path = self._waiting.pop(rid, None)
         if path is None:
             return
+        self._abandoned.add(f"open-{rid}")
         self.pending -= 1
         self.sigFailed.emit(path, f"Cannot open {path}: it did not open within {self.time_limit_s:g} s (the file "
                                   "may be damaged, not a regular file, or on a stalled drive).")
@@ -149,7 +157,13 @@ class SlideOpener(QObject):
             if getattr(source, "mpp_source", None) is None:
                 self.resolve(source)    # the estimate follows, off the main thread
 
-    def close(self) -> None:
-        """Stop reporting: what is still opening is dropped (and closed when it arrives)."""
+    def close(self, wait_s: float = CLOSE_WAIT_S) -> None:
+        """Stop reporting: what is still opening is dropped (and closed when it arrives). Workers that are
+        busy computing get up to `wait_s` to finish (a daemon thread cut off inside a C++ library at exit can
+        abort the process); one stuck in a system call (a pipe, a stalled drive) is left behind."""
         self._closed = True
         self._waiting.clear()
+        deadline = time.monotonic() + wait_s
+        for t in self._threads:
+            if t.name not in self._abandoned:
+                t.join(max(0.0, deadline - time.monotonic()))
