@@ -86,9 +86,13 @@ def run(args: argparse.Namespace) -> int:
         case.core_patients = core_patients
         core_reviews: dict = {}
         if review is None:
+            from ..project import ProjectError
             from ..project.report_reviews import stored_reviews
 
-            review, core_reviews = stored_reviews(args.slide, args.project)
+            try:
+                review, core_reviews = stored_reviews(args.slide, args.project)
+            except ProjectError as e:
+                return fail(f"cannot read the reviews of {args.slide}: {e}")
         path = write_report(args.out, result, source=source, case=case, review=review, core_reviews=core_reviews)
     except (ValueError, OSError, RuntimeError) as e:
         return fail(f"cannot write the report {args.out}: {e}")

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 from ..report.model import ReviewInfo
-from .db import DB_NAME, ProjectDB, ProjectError
+from .db import DB_NAME, ProjectDB
 from .locations import project_dir_for
-
-log = logging.getLogger(__name__)
 
 
 def _info(r) -> ReviewInfo:  # noqa: ANN001 - a her2viewer.project.Review
@@ -20,17 +17,14 @@ def _info(r) -> ReviewInfo:  # noqa: ANN001 - a her2viewer.project.Review
 def stored_reviews(slide_path: str | Path, project_folder: str | Path | None = None
                    ) -> tuple[ReviewInfo | None, dict[str, ReviewInfo]]:
     """(the slide's current review or None, {core id: its current review}) from the slide's project (the given
-    folder, else the per-user one); nothing when there is no database (none is created)."""
+    folder, else the per-user one); nothing when there is no database (none is created). A database that
+    exists but cannot be read raises ProjectError naming it: a report must not say "Not reviewed" then."""
     p = Path(slide_path).expanduser()
     folder = Path(project_folder) if project_folder else project_dir_for(p)
     if not (folder / DB_NAME).is_file():
         return None, {}
-    try:
-        with ProjectDB.open(folder) as db:
-            reviews = db.reviews_for_slide(p)
-    except ProjectError as e:
-        log.warning("no stored review for %s: %s", p, e)
-        return None, {}
+    with ProjectDB.open(folder) as db:
+        reviews = db.reviews_for_slide(p)
     slide = next((_info(r) for r in reviews if r.core_id is None), None)
     cores = {r.core_id: _info(r) for r in reviews if r.core_id}
     return slide, cores

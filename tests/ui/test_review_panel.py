@@ -108,3 +108,44 @@ def test_a_review_saved_in_the_window_updates_the_core_table(qtbot, tmp_path, sl
     review.save()
     assert score_panel.table.item(0, 3).text() == "0"
     db.close()
+
+
+def test_a_database_error_is_retried_then_shown_by_the_window(qtbot, panel, slide, monkeypatch):
+    from her2viewer.project import ProjectError
+
+    db = ProjectDB.open(slide.parent / "proj")
+    panel.set_target(db, str(slide), suggestion=_suggestion())
+    panel.score_buttons["1+"].click()
+    real = db.save_review
+    calls = []
+
+    def flaky(*a, **k):
+        calls.append(1)
+        if len(calls) < 2:
+            raise ProjectError(f"{db.path}: database error: disk I/O error")
+        return real(*a, **k)
+
+    monkeypatch.setattr(db, "save_review", flaky)
+    assert panel.save() is not None and len(calls) == 2               # a transient error: saved on retry
+    shown = []
+    panel.sigDatabaseError.connect(shown.append)
+    monkeypatch.setattr(db, "save_review", lambda *a, **k: (_ for _ in ()).throw(
+        ProjectError(f"{db.path}: database error: disk I/O error")))
+    assert panel.save() is None
+    assert shown and "disk I/O error" in shown[0] and "slide.tif" in shown[0]
+    assert "tried 3 times" in panel.message_label.text()
+    db.close()
+
+
+def test_a_report_never_says_not_reviewed_when_the_reviews_cannot_be_read(tmp_path, slide):
+    from her2viewer.cli import main
+    from her2viewer.project import DB_NAME
+
+    proj = tmp_path / "broken"
+    proj.mkdir()
+    (proj / DB_NAME).write_bytes(b"this is not sqlite" * 10)
+    result = _suggestion()
+    (tmp_path / "r.json").write_text(result.to_json())
+    code = main(["report", str(slide), "--result", str(tmp_path / "r.json"), "--project", str(proj),
+                 "--out", str(tmp_path / "r.pdf")])
+    assert code == 2 and not (tmp_path / "r.pdf").exists()

@@ -329,10 +329,17 @@ class AnnotationManager(QObject):
         if tab is None:
             return None
         source, result = tab.source, self.current_result(tab)
+        from her2viewer.project import ProjectError
         from her2viewer.project.report_reviews import stored_reviews
 
         scoring = getattr(self.window, "scoring", None)
-        review, core_reviews = stored_reviews(tab.path, scoring.project_dir(tab.path) if scoring is not None else None)
+        try:
+            review, core_reviews = stored_reviews(tab.path,
+                                                  scoring.project_dir(tab.path) if scoring is not None else None)
+        except ProjectError as e:
+            self.window.show_error("Cannot write the report", f"The reviews of {tab.path} cannot be read, so the "
+                                   f"report would say 'Not reviewed': {e}")
+            return None
         session = self.session_for(tab)
         anns = list(session.aset) if session else []
 

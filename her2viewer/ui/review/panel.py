@@ -5,6 +5,7 @@ database; the current review is shown apart from the suggestion, with its audit 
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 from PySide6.QtCore import Signal
@@ -32,6 +33,10 @@ from ..common.colors import score_color
 
 log = logging.getLogger(__name__)
 
+#: a review save that the database refuses is tried this many times, this far apart, before the window says so
+SAVE_ATTEMPTS = 3
+RETRY_WAIT_S = 0.3
+
 
 def describe_entry(e: AuditEntry) -> str:
     """One line of the audit trail for people."""
@@ -55,6 +60,7 @@ class ReviewPanel(QWidget):
 
     sigReviewSaved = Signal(object)   # Review
     sigError = Signal(str)
+    sigDatabaseError = Signal(str)    # the database refused the save even after retrying: the window says so
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -235,14 +241,24 @@ class ReviewPanel(QWidget):
             self._error("Choose a score (0, 1+, 2+ or 3+) before saving.")
             return None
         ish = self.ish_combo.currentText() if score == "2+" else "not done"
-        try:
-            review = self.db.save_review(self.slide_path, score, ish=ish,
-                                         comment=self.comment_edit.toPlainText().strip(),
-                                         reviewer=self.reviewer_edit.text().strip() or None,
-                                         core_id=self.core_id, suggestion=self.suggestion)
-        except (ProjectError, ValueError) as exc:
-            self._error(f"The review was not saved: {exc}")
-            return None
+        for attempt in range(SAVE_ATTEMPTS):   # a disk I/O or lock error is often transient: try again
+            try:
+                review = self.db.save_review(self.slide_path, score, ish=ish,
+                                             comment=self.comment_edit.toPlainText().strip(),
+                                             reviewer=self.reviewer_edit.text().strip() or None,
+                                             core_id=self.core_id, suggestion=self.suggestion)
+                break
+            except ValueError as exc:
+                self._error(f"The review was not saved: {exc}")
+                return None
+            except ProjectError as exc:
+                if attempt + 1 < SAVE_ATTEMPTS:
+                    log.info("saving the review failed (%s); trying again", exc)
+                    time.sleep(RETRY_WAIT_S)
+                    continue
+                self._error(f"The review was not saved (tried {SAVE_ATTEMPTS} times): {exc}")
+                self.sigDatabaseError.emit(f"The review of {self.slide_path} was not saved: {exc}")
+                return None
         self.refresh()
         self.message_label.setStyleSheet("QLabel { color: #206020; }")
         self.message_label.setText(f"Saved to {self.db.path}")

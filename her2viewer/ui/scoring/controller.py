@@ -102,6 +102,8 @@ class ScoringController(QObject):
         self.score_panel.sigSlideActivated.connect(lambda: self.activate_core(None))
         self.score_panel.sigForceRequested.connect(self.score_anyway)
         self.review_panel.sigReviewSaved.connect(lambda _r: self.show_reviewed())
+        self.review_panel.sigDatabaseError.connect(
+            lambda message: self.window.show_error("Review not saved", message))
         self.engine.probe_device()
         self.engine.list_methods()
 
