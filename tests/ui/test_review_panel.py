@@ -149,3 +149,25 @@ def test_a_report_never_says_not_reviewed_when_the_reviews_cannot_be_read(tmp_pa
     code = main(["report", str(slide), "--result", str(tmp_path / "r.json"), "--project", str(proj),
                  "--out", str(tmp_path / "r.pdf")])
     assert code == 2 and not (tmp_path / "r.pdf").exists()
+
+
+def test_a_three_way_suggestion_is_not_preselected_as_a_four_way_score(qtbot, panel, slide):
+    from her2viewer.scoring.result import ModelInfo, ScoreResult
+
+    db = ProjectDB.open(slide.parent / "proj3")
+    r = ScoreResult(str(slide), "lowres", None, {"0": 0.1, "Low": 0.2, "High": 0.7}, ModelInfo("lowres", None, "1"),
+                    score3="High", confidence=0.7)
+    panel.set_target(db, str(slide), suggestion=r)
+    assert "3-way only" in panel.suggested_label.text() and "High" in panel.suggested_label.text()
+    assert panel.chosen_score() is None and not panel.accept_button.isEnabled()
+    db.close()
+
+
+def test_a_2_plus_without_ish_is_shown_as_equivocal(qtbot):
+    from her2viewer.ui.scoring.score_panel import ScorePanel
+
+    p = ScorePanel()
+    qtbot.addWidget(p)
+    p.set_result(_suggestion("2+"))
+    assert "equivocal: ISH required" in p.call3_label.text()
+    assert "probability the result gives its own call" in p.confidence_label.toolTip()

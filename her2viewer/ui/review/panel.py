@@ -149,6 +149,10 @@ class ReviewPanel(QWidget):
         self.accept_button.setEnabled(enabled and sugg is not None)
         if sugg is None and suggestion is not None and not suggestion.assessable:
             text = f"Suggested: none \u2014 {suggestion.method} found the image not assessable"
+        elif sugg is None and suggestion is not None and suggestion.score3:
+            # a 3-way model: its call is not a 4-way score, so nothing is pre-selected or accepted
+            text = (f"Suggested (3-way only): {suggestion.score3} by {suggestion.method} \u2014 choose the "
+                    "4-way score yourself")
         elif sugg is None:
             text = "Suggested: \u2014"
         else:

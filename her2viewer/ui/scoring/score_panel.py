@@ -55,6 +55,12 @@ MPP_SOURCE_WORDS = {"file": "from the file", "user": "set by you", "estimated": 
                     "assumed": "ASSUMED"}
 
 
+#: what "confidence" means, everywhere it is shown (README: Confidence)
+CONFIDENCE_TIP = ("Confidence: the probability the result gives its own call (rules: the share of bootstrap "
+                  "resamples of cells and cut-offs that land on the call; networks: the softmax probability of "
+                  "the call, temperature-scaled when the model card states a calibration).")
+
+
 def qc_banner_html(qc: dict | None) -> str | None:
     """The banner's text for a result's input checks, or None when there is nothing to say (ok, no qc)."""
     if not isinstance(qc, dict) or qc.get("status") not in QC_BANNER_COLORS:
@@ -370,8 +376,13 @@ class ScorePanel(QWidget):
         self.call_label.setText(shown)
         fg = "#000000" if color.lightness() > 140 else "#ffffff"
         self.call_label.setStyleSheet(f"QLabel {{ background: {color.name()}; color: {fg}; border-radius: 6px; }}")
-        self.call3_label.setText("3-way: " + (score3 or "\u2014") + (f"   (HER2-{subclass})" if subclass else ""))
+        if score == "2+" and r.ish_positive is None:
+            # the 3-way call of a 2+ depends on ISH, which the software does not know
+            self.call3_label.setText("2+ (equivocal: ISH required) \u2014 3-way Low if ISH negative, High if positive")
+        else:
+            self.call3_label.setText("3-way: " + (score3 or "\u2014") + (f"   (HER2-{subclass})" if subclass else ""))
         self.confidence_label.setText("confidence: \u2014" if conf is None else f"confidence: {conf:.0%}")
+        self.confidence_label.setToolTip(CONFIDENCE_TIP)
         self.prob_plot.setVisible(bool(probs))
         self._set_prob_bars(probs)
         self._show_histogram(samples)
