@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("her2viewer.commands.report", "write a PDF report for a slide and its result"),
     "patches": ("her2viewer.commands.patches", "cut labelled patches from annotations"),
     "calibrate": ("her2viewer.commands.calibrate", "fit the rules scorer's stain profile to a lab's labelled images"),
+    "snapshot": ("her2viewer.commands.snapshot", "the view of a slide with its overlays, legend and scale bar as PNG/TIFF"),
     "batch": ("her2viewer.commands.batch", "score every image of a project or folder (local workers or Ray); cohort table"),
     "compare": ("her2viewer.commands.compare", "all methods in one patient-wise cross-validation (IPD-Breast table)"),
 }

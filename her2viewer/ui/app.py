@@ -11,6 +11,7 @@ from pathlib import Path
 from PySide6.QtCore import QSettings
 
 from her2viewer.scoring.base import ScoreOptions
+from her2viewer.scoring.result import ScoreResult
 
 from .common.qapp import ensure_app, wait_until
 from .main_window import MainWindow
@@ -122,6 +123,53 @@ def _score_for_screenshot(window: MainWindow, tab: SlideTab, method: str, option
         return False
     wait_until(lambda: tab.view.is_complete(), timeout_s)
     return True
+
+
+def run_snapshot(path: str, out: str, *, view: tuple | None = None, magnification: float | None = None,
+                 result: ScoreResult | None = None, overlays: Sequence[str] = (), max_side: int = 1600,
+                 mpp: float | None = None, timeout_s: float = 180.0) -> int:
+    """Render a slide area offscreen as the viewer shows it (with `result`'s evidence and `overlays`) and save it;
+    the exit code (2 with one line naming the file on bad input)."""
+    from .scoring.result_layers import install_result_layers
+    from .viewer.snapshot import render_snapshot, save_image
+
+    ensure_app(sys.argv[:1])
+    with tempfile.TemporaryDirectory() as tmp:
+        window = MainWindow(QSettings(str(Path(tmp) / "settings.ini"), QSettings.Format.IniFormat))
+        window.scoring.project_folder = Path(tmp) / "project"   # write nothing next to the slide
+        errors: list[str] = []
+        window.sigError.connect(errors.append)
+        try:
+            window.open_paths([path])
+            if not wait_until(lambda: errors or window.current_tab() is not None, timeout_s) or errors:
+                print(f"her2viewer: error: {errors[0] if errors else f'timed out opening {path}'}", file=sys.stderr)
+                return 2
+            tab = window.current_tab()
+            if mpp is not None:
+                window.set_pixel_size(tab, mpp)
+            W, H = (int(v) for v in tab.source.dimensions)
+            if result is not None:
+                install_result_layers(tab.layers, result, (W, H))
+            for name in overlays:
+                window.start_overlay(name)
+            wait_until(lambda: window.overlays.running == 0, timeout_s)
+            rect = view or (0.0, 0.0, float(W), float(H))
+            if magnification is not None:
+                if not tab.view.base_mag:
+                    print(f"her2viewer: error: {path} states no pixel size or magnification; give --mpp or "
+                          "leave out --magnification", file=sys.stderr)
+                    return 2
+                ds = tab.view.base_mag / magnification
+            else:
+                ds = max(rect[2], rect[3]) / max_side
+            save_image(render_snapshot(tab, rect, ds, timeout_s), out)
+        except (ValueError, TimeoutError, OSError) as e:
+            print(f"her2viewer: error: {out}: {e}", file=sys.stderr)
+            return 2
+        finally:
+            window.close()
+    log.info("snapshot saved to %s", out)
+    return 0
 
 
 def run_viewer(paths: Sequence[str] = (), *, screenshot: str | None = None, view: tuple | None = None,

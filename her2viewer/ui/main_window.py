@@ -11,6 +11,7 @@ from PySide6.QtGui import QAction, QActionGroup, QDragEnterEvent, QDropEvent, QK
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
+    QInputDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -28,12 +29,14 @@ from .viewer.opener import SlideOpener
 from .viewer.overview import OverviewWidget
 from .viewer.properties_dialog import PropertiesDialog
 from .viewer.slide_tab import SlideTab
+from .viewer.snapshot import SNAPSHOT_FILTER, render_snapshot, save_image
 from .viewer.tissue_layers import OverlayJobs
 from .viewer.viewport import MAGNIFICATION_PRESETS
 
 log = logging.getLogger(__name__)
 
 MAX_RECENT = 10
+SNAPSHOT_MAGNIFICATIONS = (2.5, 5.0, 10.0, 20.0, 40.0)
 SLIDE_FILTER = ("Slides and images (*.svs *.ndpi *.mrxs *.scn *.tif *.tiff *.ome.tif *.ome.tiff *.vms "
                 "*.vmu *.bif *.svslide *.jpg *.jpeg *.png *.bmp);;All files (*)")
 
@@ -141,6 +144,7 @@ class MainWindow(QMainWindow):
         self._fill_recent()
         self.slide_actions = [
             self._action(file, "&Properties...", self.show_properties, "Ctrl+I"),
+            self._action(file, "Export &Snapshot...", self.export_snapshot_dialog, "Ctrl+Shift+E"),
             self._action(file, "&Close Slide", lambda: self.close_tab(self.tabs.currentIndex()),
                          QKeySequence.StandardKey.Close),
         ]
@@ -373,6 +377,43 @@ class MainWindow(QMainWindow):
         self._dialogs = [d for d in self._dialogs if _alive_and_visible(d)] + [dlg]
         dlg.show()
         return dlg
+
+    def export_snapshot_dialog(self) -> None:
+        """Ask for a resolution and a file, then save the current view with its overlays (PNG or TIFF)."""
+        tab = self.current_tab()
+        if tab is None:
+            return
+        base = tab.view.base_mag
+        choices = ["Screen resolution"] + [f"{m:g}x" for m in SNAPSHOT_MAGNIFICATIONS if base and m <= base * 1.01]
+        choice, ok = QInputDialog.getItem(self, "Export snapshot", "Resolution of the current view:", choices, 0,
+                                          False)
+        if not ok:
+            return
+        folder = self.scoring.project_dir(tab.path) / "snapshots"
+        folder.mkdir(parents=True, exist_ok=True)          # offered in the project, never beside the slide
+        path, _ = QFileDialog.getSaveFileName(self, "Export snapshot", str(folder / f"{Path(tab.path).stem}.png"),
+                                              SNAPSHOT_FILTER)
+        if path:
+            self.export_snapshot(path, None if choice.startswith("Screen") else float(choice.rstrip("x")))
+
+    def export_snapshot(self, path: str | Path, magnification: float | None = None) -> Path | None:
+        """Save the current view (at screen resolution, or at `magnification`) with its overlays, legends and
+        scale bar; an error dialog names the file when it cannot."""
+        tab = self.current_tab()
+        if tab is None:
+            return None
+        r = tab.view.l0_rect()
+        ds = tab.view.downsample
+        if magnification is not None and tab.view.base_mag:
+            ds = tab.view.base_mag / magnification
+        self.statusBar().showMessage(f"Rendering the snapshot {Path(path).name}...")
+        try:
+            out = save_image(render_snapshot(tab, (r.x(), r.y(), r.width(), r.height()), ds), path)
+        except (ValueError, TimeoutError, OSError) as e:
+            self.show_error("Cannot export the snapshot", f"{path}: {e}")
+            return None
+        self.statusBar().showMessage(f"Snapshot saved to {out}", 8000)
+        return out
 
     def start_overlay(self, name: str) -> None:
         """Compute an overlay ("tissue" or "tma") for the current slide in the background."""
