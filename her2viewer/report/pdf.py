@@ -302,6 +302,27 @@ def _cores_block(result: ScoreResult, case: CaseInfo | None = None,
             Spacer(1, 4), t]
 
 
+def _comparison_block(results: list[ScoreResult] | None) -> list[Any]:
+    """The methods side by side (call, 3-way, probability of the call, input checks, time), when several ran."""
+    if not results or len(results) < 2:
+        return []
+    done = [r for r in results if r.assessable]
+    rows = [["Method", "Model", "Call", "3-way", "P(call)", "Input checks", "Time"]]
+    for r in results:
+        rows.append([r.method, (r.model.name or "")[:28], r.score or "-", r.score3 or "-",
+                     "-" if r.confidence is None else f"{r.confidence:.0%}",
+                     (r.qc or {}).get("status", "-") if r.assessable else "not assessable", f"{r.elapsed_s:.1f} s"])
+    t = _table(rows, [52, 150, 40, 44, 48, 90, BODY_W - 424])
+    style = [("BACKGROUND", (2, i), (2, i), SCORE_COLORS[row[2]].clone(alpha=0.35))
+             for i, row in enumerate(rows) if i and row[2] in SCORE_COLORS]
+    t.setStyle(TableStyle(style))
+    calls4 = {r.score for r in done if r.score}
+    calls3 = {r.score3 for r in done if r.score3}
+    note = ("The methods disagree: read the evidence of each before accepting a score."
+            if len(calls4) > 1 or len(calls3) > 1 else "The methods agree.")
+    return [CondPageBreak(100), _p("Method comparison", "h2"), _p(note), Spacer(1, 4), t]
+
+
 def _criteria_text(result: ScoreResult) -> str:
     """The scoring criteria the result was made under (breast unless it says otherwise)."""
     from ..scoring.gastric import CRITERIA_NAMES
@@ -373,9 +394,9 @@ def _canvas_class(slide_name: str) -> type[rl_canvas.Canvas]:
 
 def build_report(result: ScoreResult, *, source: Any = None, case: CaseInfo | None = None,
                  review: ReviewInfo | None = None, core_reviews: dict[str, ReviewInfo] | None = None,
-                 thumbnail_px: int = 1024) -> bytes:
+                 comparison: list[ScoreResult] | None = None, thumbnail_px: int = 1024) -> bytes:
     """The report as PDF bytes; `source` (a SlideSource) gives the thumbnail and slide metadata; `review` is
-    the slide's reviewed score, `core_reviews` each TMA core's."""
+    the slide's reviewed score, `core_reviews` each TMA core's, `comparison` the results of several methods."""
     from .model import case_from_source
 
     case = case or (case_from_source(source) if source is not None else CaseInfo())
@@ -403,6 +424,7 @@ def build_report(result: ScoreResult, *, source: Any = None, case: CaseInfo | No
     story += _sample_block(result)
     story += _cells_block(result.cells)
     story += _cores_block(result, case, core_reviews)
+    story += _comparison_block(comparison)
     story += _method_block(result)
     buf = io.BytesIO()
     doc = SimpleDocTemplate(buf, pagesize=A4, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN,

@@ -342,13 +342,16 @@ class AnnotationManager(QObject):
             return None
         session = self.session_for(tab)
         anns = list(session.aset) if session else []
+        run = scoring.state(tab).comparison if scoring is not None else None
+        comparison = run.ordered_results() if run is not None else None
 
         def work(task: Task) -> Path:
             res = result
             if res is None:
                 res = self._score_for_report(source, anns, method, task.sub(0.0, 0.9))
             task.report(0.92, "writing the report")
-            return write_report(path, res, source=source, review=review, core_reviews=core_reviews)
+            return write_report(path, res, source=source, review=review, core_reviews=core_reviews,
+                                comparison=comparison)
 
         return self._run(f"Report for {Path(tab.path).name}", work,
                          lambda out: self.window.statusBar().showMessage(f"Report written to {out}.", 8000),

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QEvent, QObject, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -62,6 +62,7 @@ class TabState:
     db_error: str | None = None
     jobs: list[int] = field(default_factory=list)
     criteria: tuple[str, str] = ("breast", "resection")   # chosen per slide
+    comparison: Any = None   # the last ComparisonRun of this slide (the report prints it)
 
 
 class ScoringController(QObject):
@@ -234,6 +235,27 @@ class ScoringController(QObject):
         self.controls.set_busy(True)
         self.controls.status_label.setText(f"Queued: {job.method} on {job.label}")
         return job_id
+
+    def compare_methods(self, methods: list[str] | None = None) -> Any:
+        """Score the current target (the Scope of the panel) with every method and show them side by side;
+        the ComparisonRun, or None without a slide."""
+        from .compare import ComparisonDialog, ComparisonRun
+
+        tab = self.window.current_tab()
+        if tab is None:
+            self.controls.show_error("Open a slide before comparing methods.")
+            return None
+        combo = self.controls.method_combo
+        methods = methods or [combo.itemText(i) for i in range(combo.count())]
+        run = ComparisonRun(self, tab, methods)
+        self.state(tab).comparison = run
+        dlg = ComparisonDialog(run, f"Compare methods \u2014 {Path(tab.path).name}", self.window)
+        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+        dlg.show()
+        self.comparison_dialog = dlg
+        run.start()
+        self.controls.set_busy(True)
+        return run
 
     def _activate_region(self, name: str) -> None:
         st = self.state(self.window.current_tab()) if self.window.current_tab() is not None else None

@@ -70,6 +70,7 @@ def install_scoring(window: QMainWindow, *, project_folder: str | Path | None = 
     add("Score with R&ules (ASCO/CAP)", lambda: ctl.run(method="rules"), "Ctrl+Shift+U")
     add("Score with &PSS", lambda: ctl.run(method="pss"), "Ctrl+Shift+P")
     add("Re-run (ignore the cache)", lambda: ctl.run(use_cache=False), "Ctrl+Shift+R")
+    add("Compare &All Methods", lambda: ctl.compare_methods(), "Ctrl+Shift+M")
     add("&Cancel Scoring", ctl.cancel, "Ctrl+.")
     menu.addSeparator()
     add("&Accept Suggestion", lambda: ctl.review_panel.accept_suggestion(), "Ctrl+Return")
