@@ -7,13 +7,12 @@ from collections.abc import Sequence
 from reportlab.graphics.shapes import Drawing, Line, Rect, String
 from reportlab.lib import colors
 
+from ..palette import SCORE_COLORS as PALETTE
 from ..scoring.asco import SCORES4
 from .fonts import FONT, FONT_BOLD
 
-SCORE_COLORS: dict[str, colors.Color] = {
-    "0": colors.HexColor("#4682B4"), "1+": colors.HexColor("#3CB371"),
-    "2+": colors.HexColor("#FFA500"), "3+": colors.HexColor("#DC143C"),
-}
+#: the viewer's score colours (her2viewer.palette), as reportlab colours
+SCORE_COLORS: dict[str, colors.Color] = {k: colors.HexColor(v) for k, v in PALETTE.items()}
 GRID = colors.HexColor("#BBBBBB")
 MUTED = colors.HexColor("#C8C8C8")
 

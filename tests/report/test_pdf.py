@@ -177,3 +177,12 @@ def test_cli_report_prints_the_reviews_stored_in_the_project(tmp_path):
     assert main(args) == 0
     text = " ".join(_pages_text(out))
     assert "Dr. Lind" in text and "per-user project" in text and "Not reviewed" not in text
+
+
+def test_report_uses_the_viewers_score_colours():
+    from her2viewer.palette import SCORE_COLORS as PALETTE
+    from her2viewer.report.charts import SCORE_COLORS
+
+    for score, hexcode in PALETTE.items():
+        assert SCORE_COLORS[score].hexval().lower() == "0x" + hexcode[1:].lower()
+    assert PALETTE["1+"] == "#e6c200"          # yellow on screen and on paper (was green in the report)
