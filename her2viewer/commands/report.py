@@ -27,6 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--case-id", default="", help="case / accession number")
     parser.add_argument("--patient-id", default="", help="patient id")
     parser.add_argument("--specimen", default="", help="specimen description")
+    parser.add_argument("--block", default="", help="tissue block id")
+    parser.add_argument("--clone", default="", help="antibody clone (e.g. 4B5)")
     parser.add_argument("--date", default="", help="report date (default: now)")
     parser.add_argument("--tma-map", default=None, metavar="CSV",
                         help="TMA map (core id -> patient / case id, as for `batch`): the per-core table shows "
@@ -84,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
             case = CaseInfo(case_id=args.case_id, patient_id=args.patient_id, specimen=args.specimen,
                             date=args.date)
         case.core_patients = core_patients
+        case.block = case.block or args.block
+        case.antibody_clone = case.antibody_clone or args.clone
         core_reviews: dict = {}
         if review is None:
             from ..project import ProjectError
@@ -93,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
                 review, core_reviews = stored_reviews(args.slide, args.project)
             except ProjectError as e:
                 return fail(f"cannot read the reviews of {args.slide}: {e}")
+        _fill_stored_case(case, args)
         path = write_report(args.out, result, source=source, case=case, review=review, core_reviews=core_reviews)
     except (ValueError, OSError, RuntimeError) as e:
         return fail(f"cannot write the report {args.out}: {e}")
@@ -124,3 +129,18 @@ def _core_patients(tma_map: str | None) -> dict[str, str]:
     except ProjectError as e:
         raise ReportInputError(str(e)) from e
     return {core: patient or case for core, (patient, case) in cores.items()}
+
+
+def _fill_stored_case(case, args: argparse.Namespace) -> None:  # noqa: ANN001 - a report CaseInfo
+    """Case fields the command line leaves empty, from those stored with the slide in its project."""
+    from ..project import ProjectError
+    from ..project.report_reviews import stored_case_fields
+
+    try:
+        stored = stored_case_fields(args.slide, args.project)
+    except ProjectError as e:
+        log.warning("no stored case fields for %s: %s", args.slide, e)
+        return
+    for key, value in stored.items():
+        if not getattr(case, key, ""):
+            setattr(case, key, value)

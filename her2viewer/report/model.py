@@ -65,6 +65,10 @@ class ReviewInfo:
             raise ReportInputError(f"{p}: {e}") from e
 
 
+#: the case fields a user can edit and store with a slide (viewer: File > Case Details; CLI: report options)
+EDITABLE_CASE_FIELDS = ("case_id", "patient_id", "specimen", "block", "antibody_clone")
+
+
 @dataclass
 class CaseInfo:
     """Case fields printed at the top of the report (all optional; the slide fields come from the slide)."""
@@ -72,6 +76,9 @@ class CaseInfo:
     case_id: str = ""
     patient_id: str = ""
     specimen: str = ""
+    block: str = ""             # tissue block id
+    antibody_clone: str = ""    # e.g. 4B5, HercepTest
+    criteria: str = ""          # the guideline the score follows (filled from the result when empty)
     date: str = ""  # report date; today when empty
     slide_name: str = ""
     scanner: str = ""
@@ -100,6 +107,8 @@ class CaseInfo:
         obj = f"{self.objective:g}x" if self.objective else dash
         out = [("Slide", self.slide_name or dash), ("Case ID", self.case_id or dash),
                ("Patient ID", self.patient_id or dash), ("Specimen", self.specimen or dash),
+               ("Block", self.block or dash), ("Antibody clone", self.antibody_clone or dash),
+               ("Criteria", self.criteria or dash),
                ("Report date", self.date or datetime.now().strftime("%Y-%m-%d %H:%M")),
                ("Scanner / vendor", self.scanner or dash), ("Pixel size", mpp), ("Magnification", obj),
                ("Dimensions", dims)]

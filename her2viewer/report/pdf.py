@@ -334,6 +334,22 @@ def _criteria_text(result: ScoreResult) -> str:
     return text
 
 
+def _signoff_block(review: ReviewInfo | None) -> list[Any]:
+    """Who signs the report: the reviewer and date when reviewed, lines to fill in otherwise."""
+    line = "_" * 28
+    who = review.reviewer if review is not None and review.reviewer else line
+    when = review.time[:10] if review is not None and review.time else line
+    rows = [[_p("Pathologist", "label"), _p(who, "cell"), _p("Date", "label"), _p(when, "cell")],
+            [_p("Signature", "label"), _p("_" * 28, "cell"), _p("Final HER2 score", "label"),
+             _p(f"HER2 {review.score} (3-way {review.score3})" if review is not None else line, "cell")]]
+    t = Table(rows, colWidths=[70, BODY_W / 2 - 70, 80, BODY_W / 2 - 80], rowHeights=[None, 36], hAlign="LEFT")
+    t.setStyle(_GRID)
+    t.setStyle(TableStyle([("VALIGN", (0, 1), (-1, 1), "BOTTOM")]))
+    note = ("I have reviewed the images and the software's suggestion; the final score above is mine."
+            if review is not None else "Not yet reviewed: the final score is to be entered by the pathologist.")
+    return [KeepTogether([_p("Sign-off", "h2"), _p(note, "small"), Spacer(1, 3), t])]
+
+
 def _method_block(result: ScoreResult) -> list[Any]:
     m = result.model
     params = {k: v for k, v in result.params.items() if isinstance(v, (str, int, float, bool)) and k != "note"}
@@ -400,6 +416,8 @@ def build_report(result: ScoreResult, *, source: Any = None, case: CaseInfo | No
     from .model import case_from_source
 
     case = case or (case_from_source(source) if source is not None else CaseInfo())
+    if not case.criteria:
+        case.criteria = _criteria_text(result)
     if not case.slide_name:
         case.slide_name = Path(result.slide).name or result.slide
     thumb = None
@@ -426,6 +444,7 @@ def build_report(result: ScoreResult, *, source: Any = None, case: CaseInfo | No
     story += _cores_block(result, case, core_reviews)
     story += _comparison_block(comparison)
     story += _method_block(result)
+    story += _signoff_block(review)
     buf = io.BytesIO()
     doc = SimpleDocTemplate(buf, pagesize=A4, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN,
                             bottomMargin=MARGIN + 6, title=f"HER2 report \u2014 {case.slide_name}",

@@ -186,3 +186,27 @@ def test_report_uses_the_viewers_score_colours():
     for score, hexcode in PALETTE.items():
         assert SCORE_COLORS[score].hexval().lower() == "0x" + hexcode[1:].lower()
     assert PALETTE["1+"] == "#e6c200"          # yellow on screen and on paper (was green in the report)
+
+
+def test_case_fields_criteria_and_sign_off(tmp_path):
+    from her2viewer.project import ProjectDB
+    from her2viewer.project.report_reviews import save_case_fields
+    from her2viewer.slide.writer import write_pyramidal_tiff
+
+    src = tma_slide()
+    slide = write_pyramidal_tiff(tmp_path / "s.tif", src.read_region(0, 0, 0, *src.dimensions), mpp=0.5)
+    (tmp_path / "r.json").write_text(rules_result().to_json())
+    out = tmp_path / "r.pdf"
+    args = ["report", str(slide), "--result", str(tmp_path / "r.json"), "--out", str(out),
+            "--project", str(tmp_path / "p")]
+    assert main([*args, "--clone", "4B5"]) == 0
+    text = " ".join(_pages_text(out))
+    assert "Antibody clone 4B5" in text and "Criteria ASCO/CAP" in text
+    assert "Sign-off" in text and "Not yet reviewed" in text and "Signature" in text
+    with ProjectDB.open(tmp_path / "p") as db:
+        save_case_fields(db, slide, {"case_id": "S-26-0042", "block": "A3", "bogus": "x"})
+        db.save_review(slide, "2+", reviewer="Dr. Mensah")
+    assert main(args) == 0
+    text = " ".join(_pages_text(out))
+    assert "S-26-0042" in text and "Block A3" in text and "bogus" not in text
+    assert "Pathologist Dr. Mensah" in text and "Final HER2 score HER2 2+" in text

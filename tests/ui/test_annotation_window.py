@@ -193,6 +193,28 @@ def test_export_report_of_a_tma_prints_the_core_reviews_saved_in_the_viewer(qtbo
     assert "1 of 40 cores reviewed" in text and "Not reviewed" not in text and "Dr. Haas" in text
 
 
+def test_case_details_edited_in_the_viewer_go_into_the_report(qtbot, window, tab, tmp_path):
+    from pypdf import PdfReader
+
+    from her2viewer.scoring.result import ModelInfo, ScoreResult
+
+    dlg = window.scoring.case_details_dialog()
+    dlg.edits["case_id"].setText("C-77")
+    dlg.edits["antibody_clone"].setText("4B5")
+    assert dlg.save()
+    again = window.scoring.case_details_dialog()                    # stored with the slide
+    assert again.edits["case_id"].text() == "C-77"
+    again.reject()
+    result = ScoreResult(slide=tab.path, method="rules", score="1+", probabilities={"1+": 1.0},
+                         model=ModelInfo("asco-cap-rules", None, "1"))
+    window.annotations.result_for = lambda t: result if t is tab else None
+    job = window.annotations.export_report(tmp_path / "r.pdf", dialog=False)
+    qtbot.waitUntil(lambda: job.finished, timeout=30_000)
+    assert job.state == "done", job.message
+    text = " ".join(" ".join((p.extract_text() or "").split()) for p in PdfReader(tmp_path / "r.pdf").pages)
+    assert "C-77" in text and "Antibody clone 4B5" in text
+
+
 def test_scoring_region_for_the_scoring_ui(qtbot, window, tab):
     m = window.annotations
     s = m.current()

@@ -330,12 +330,14 @@ class AnnotationManager(QObject):
             return None
         source, result = tab.source, self.current_result(tab)
         from her2viewer.project import ProjectError
-        from her2viewer.project.report_reviews import stored_reviews
+        from her2viewer.project.report_reviews import stored_case_fields, stored_reviews
+        from her2viewer.report.model import case_from_source
 
         scoring = getattr(self.window, "scoring", None)
+        folder = scoring.project_dir(tab.path) if scoring is not None else None
         try:
-            review, core_reviews = stored_reviews(tab.path,
-                                                  scoring.project_dir(tab.path) if scoring is not None else None)
+            review, core_reviews = stored_reviews(tab.path, folder)
+            case = case_from_source(source, **stored_case_fields(tab.path, folder))
         except ProjectError as e:
             self.window.show_error("Cannot write the report", f"The reviews of {tab.path} cannot be read, so the "
                                    f"report would say 'Not reviewed': {e}")
@@ -350,7 +352,7 @@ class AnnotationManager(QObject):
             if res is None:
                 res = self._score_for_report(source, anns, method, task.sub(0.0, 0.9))
             task.report(0.92, "writing the report")
-            return write_report(path, res, source=source, review=review, core_reviews=core_reviews,
+            return write_report(path, res, source=source, case=case, review=review, core_reviews=core_reviews,
                                 comparison=comparison)
 
         return self._run(f"Report for {Path(tab.path).name}", work,

@@ -236,6 +236,22 @@ class ScoringController(QObject):
         self.controls.status_label.setText(f"Queued: {job.method} on {job.label}")
         return job_id
 
+    def case_details_dialog(self) -> QWidget | None:
+        """Edit the current slide's case fields (stored in its project, printed in its report)."""
+        from ..review.case_dialog import CaseDialog
+
+        tab = self.window.current_tab()
+        if tab is None:
+            return None
+        st = self.state(tab)
+        if st.db is None:
+            self.window.show_error("No project database", st.db_error or f"no project database for {tab.path}")
+            return None
+        dlg = CaseDialog(st.db, tab.path, self.window)
+        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+        dlg.show()
+        return dlg
+
     def compare_methods(self, methods: list[str] | None = None) -> Any:
         """Score the current target (the Scope of the panel) with every method and show them side by side;
         the ComparisonRun, or None without a slide."""

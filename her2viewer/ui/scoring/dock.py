@@ -74,6 +74,7 @@ def install_scoring(window: QMainWindow, *, project_folder: str | Path | None = 
     add("&Cancel Scoring", ctl.cancel, "Ctrl+.")
     menu.addSeparator()
     add("&Accept Suggestion", lambda: ctl.review_panel.accept_suggestion(), "Ctrl+Return")
+    add("Case &Details...", ctl.case_details_dialog, "Ctrl+Shift+D")
     add("Show &Whole Slide Result", lambda: ctl.score_panel.show_slide(), "Ctrl+Shift+W")
     menu.addSeparator()
     for dock in docks.values():
