@@ -34,6 +34,7 @@ from ..atomic import atomic_write_bytes
 from ..scoring.asco import SCORES3, SCORES4
 from ..scoring.result import ScoreResult
 from .charts import SCORE_COLORS, probability_chart, sample_histogram, threshold_bars
+from .evidence import FIELD_UM, choose_fields, render_field, tint_with_heatmap
 from .fonts import FONT, FONT_BOLD, FONT_MONO
 from .model import CaseInfo, ReviewInfo
 from .thumbnail import SlideThumbnail, result_overlays, scored_region
@@ -302,6 +303,39 @@ def _cores_block(result: ScoreResult, case: CaseInfo | None = None,
             Spacer(1, 4), t]
 
 
+def _evidence_block(result: ScoreResult, source: Any) -> list[Any]:
+    """2-4 fields at high magnification where the evidence is, cells coloured by membrane class, scale bar."""
+    if source is None or not result.assessable:
+        return []
+    mpp = getattr(source, "mpp", None)
+    try:
+        fields = choose_fields(result, tuple(source.dimensions), mpp)
+        pictures = [(render_field(source, f, result, mpp), f.caption) for f in fields]
+    except Exception as e:  # noqa: BLE001 - a slide that cannot be read again only loses the pictures
+        log.warning("no evidence pictures: %s", e)
+        return []
+    if not pictures:
+        return []
+    from PIL import Image as PILImage
+    from reportlab.platypus import Image as RLImage
+
+    side = (BODY_W - 12) / 2
+    cells = []
+    for rgb, caption in pictures:
+        buf = io.BytesIO()
+        PILImage.fromarray(rgb).save(buf, "PNG")
+        buf.seek(0)
+        cells.append([RLImage(buf, side, side), _p(caption, "small")])
+    rows = [cells[i:i + 2] for i in range(0, len(cells), 2)]
+    rows = [r + [""] * (2 - len(r)) for r in rows]
+    t = Table(rows, colWidths=[side + 6, side + 6], hAlign="LEFT")
+    t.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP")]))
+    what = ("cells: red strong, orange weak-moderate, yellow faint, blue none, grey not tumour; a filled dot is a "
+            "complete membrane" if result.evidence.cells is not None else "the areas the method weighed most")
+    return [CondPageBreak(300), _p("Evidence at high magnification", "h2"),
+            _p(f"Fields of {FIELD_UM:.0f} um where the evidence is ({what})."), Spacer(1, 3), t]
+
+
 def _comparison_block(results: list[ScoreResult] | None) -> list[Any]:
     """The methods side by side (call, 3-way, probability of the call, input checks, time), when several ran."""
     if not results or len(results) < 2:
@@ -424,6 +458,8 @@ def build_report(result: ScoreResult, *, source: Any = None, case: CaseInfo | No
     if source is not None:
         try:
             rgb = source.thumbnail(thumbnail_px)
+            if result.evidence.heatmaps:   # the overview shows where the evidence is
+                rgb = tint_with_heatmap(rgb, result.evidence.heatmaps[0], tuple(source.dimensions))
             thumb = SlideThumbnail(rgb, tuple(source.dimensions), result_overlays(result), BODY_W - 248, 300)
         except Exception as e:  # a broken slide must not stop the report
             log.warning("no thumbnail for %s: %s", case.slide_name, e)
@@ -441,6 +477,7 @@ def build_report(result: ScoreResult, *, source: Any = None, case: CaseInfo | No
     story += _probability_block(result)
     story += _sample_block(result)
     story += _cells_block(result.cells)
+    story += _evidence_block(result, source)
     story += _cores_block(result, case, core_reviews)
     story += _comparison_block(comparison)
     story += _method_block(result)

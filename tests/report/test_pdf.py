@@ -101,7 +101,7 @@ def test_report_command(tmp_path, capsys):
     text = " ".join(_pages_text(out))
     for needle in ("C-9", "P-1", "Resection", "case_17.png", "Dr. A", "HER2 3+", "HER2 2+"):
         assert needle in text, needle
-    assert _n_images(out) == 1
+    assert _n_images(out) >= 2   # the thumbnail and at least one evidence field (from the heatmap)
     broken = tmp_path / "broken.json"
     broken.write_text('{"score": "5+"}')
     rc = main(["report", str(slide), "--result", str(broken), "--out", str(tmp_path / "x.pdf")])
@@ -210,3 +210,27 @@ def test_case_fields_criteria_and_sign_off(tmp_path):
     text = " ".join(_pages_text(out))
     assert "S-26-0042" in text and "Block A3" in text and "bogus" not in text
     assert "Pathologist Dr. Mensah" in text and "Final HER2 score HER2 2+" in text
+
+
+def test_evidence_fields_are_where_the_cells_are_and_in_the_report(tmp_path):
+    from her2viewer.report.evidence import FIELD_UM, choose_fields, render_field
+    from her2viewer.scoring.result import CellDetections, Evidence
+
+    src = tma_slide()
+    result = rules_result()
+    rng = np.random.default_rng(0)
+    x = np.r_[rng.uniform(100, 160, 40), rng.uniform(400, 600, 40)]
+    y = np.r_[rng.uniform(100, 160, 40), rng.uniform(200, 400, 40)]
+    inten = np.r_[np.full(40, 3), np.full(40, 1)]
+    result.evidence = Evidence(cells=CellDetections(x, y, inten, np.ones(80, bool), np.ones(80, bool)))
+    fields = choose_fields(result, tuple(src.dimensions), 0.5)
+    assert 1 <= len(fields) <= 4 and "strong" in fields[0].caption
+    bx, by, bw, bh = fields[0].box
+    assert bw == pytest.approx(FIELD_UM / 0.5) and bx <= 130 <= bx + bw and by <= 130 <= by + bh
+    rgb = render_field(src, fields[0], result, 0.5, size=200)
+    assert rgb.shape == (200, 200, 3)
+    red = (rgb[..., 0] > 180) & (rgb[..., 1] < 60) & (rgb[..., 2] < 60)
+    assert red.sum() > 50                                         # the strong cells drawn in red
+    with_ev = write_report(tmp_path / "a.pdf", result, source=src)
+    assert "Evidence at high magnification" in " ".join(_pages_text(with_ev))
+    assert _n_images(with_ev) >= 1 + len(fields)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from PySide6.QtGui import QColor
 
-from her2viewer.palette import SCORE_COLORS  # noqa: F401 - one definition for viewer and report
+from her2viewer.palette import (  # noqa: F401 - one definition for viewer and report
+    MEMBRANE_COLORS,
+    MEMBRANE_NAMES,
+    NON_TUMOUR_COLOR,
+    SCORE_COLORS,
+)
 
-#: colours of the membrane intensity classes 0 none, 1 faint, 2 weak-moderate, 3 strong
-MEMBRANE_COLORS = ("#3a66d8", "#f0d020", "#f08010", "#c8101a")
-MEMBRANE_NAMES = ("none", "faint", "weak-moderate", "strong")
-NON_TUMOUR_COLOR = "#9a9a9a"
 UNKNOWN_COLOR = "#808080"
 
 
