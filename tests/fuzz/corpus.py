@@ -246,3 +246,42 @@ MAKERS: dict[str, Callable[..., Path]] = {
     "ifd_loop": ifd_loop, "huge_width": huge_width, "truncated": truncated, "bit_flipped": bit_flipped,
     "png_bomb": png_bomb, "jpeg_bomb": jpeg_bomb, "named_pipe": named_pipe,
 }
+
+
+def big_single_level_tiff(dst: Path, side: int = 60_000, tile: int = 512, tissue_px: int = 3072,
+                          seed: int = 0) -> Path:
+    """A single-level tiled TIFF of `side` x `side` px (a few MB): glass (sparse tiles) around a central
+    block of synthetic tissue tiles; tiles are deflate-compressed and repeated by pointer."""
+    core = core_image(seed, tissue_px)[:tissue_px, :tissue_px]
+    n = -(-side // tile)
+    t0 = (n - tissue_px // tile) // 2
+    blobs: dict[tuple[int, int], bytes] = {}
+    for r in range(tissue_px // tile):
+        for c in range(tissue_px // tile):
+            part = np.ascontiguousarray(core[r * tile:(r + 1) * tile, c * tile:(c + 1) * tile])
+            blobs[(t0 + r, t0 + c)] = zlib.compress(part.tobytes(), 6)
+    head = 8
+    data = b"".join(blobs.values())
+    where, at = {}, head
+    for key, blob in blobs.items():
+        where[key] = (at, len(blob))
+        at += len(blob)
+    offsets = [where.get((r, c), (0, 0))[0] for r in range(n) for c in range(n)]
+    counts = [where.get((r, c), (0, 0))[1] for r in range(n) for c in range(n)]
+    arrays_at = at
+    off_bytes = struct.pack(f"<{len(offsets)}I", *offsets)
+    cnt_bytes = struct.pack(f"<{len(counts)}I", *counts)
+    bps_at = arrays_at + len(off_bytes) + len(cnt_bytes)
+    ifd_at = bps_at + 6
+    entries = [(256, 4, 1, side), (257, 4, 1, side), (258, 3, 3, bps_at), (259, 3, 1, 8), (262, 3, 1, 2),
+               (277, 3, 1, 3), (284, 3, 1, 1), (322, 3, 1, tile), (323, 3, 1, tile),
+               (324, 4, len(offsets), arrays_at), (325, 4, len(counts), arrays_at + len(off_bytes))]
+    ifd = struct.pack("<H", len(entries))
+    for tag, typ, cnt, val in entries:
+        packed = struct.pack("<HI", val, 0)[:4] if (typ == 3 and cnt == 1) else struct.pack("<I", val)
+        ifd += struct.pack("<HHI", tag, typ, cnt) + packed
+    ifd += struct.pack("<I", 0)
+    with open(dst, "wb") as fh:
+        fh.write(b"II*\x00" + struct.pack("<I", ifd_at))
+        fh.write(data + off_bytes + cnt_bytes + struct.pack("<3H", 8, 8, 8) + ifd)
+    return dst

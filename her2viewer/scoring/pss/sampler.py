@@ -101,16 +101,9 @@ def source_mpp(source: SlideSource) -> float:
 def read_l0_box(source: SlideSource, l0_x: float, l0_y: float, l0_w: float, l0_h: float, out_w: int,
                 out_h: int) -> np.ndarray:
     """Level-0 box resampled to (out_h, out_w, 3) uint8, read from the best pyramid level."""
-    ds = max(l0_w / out_w, l0_h / out_h, 1e-6)
-    level = source.best_level_for_downsample(max(ds, 1.0))
-    lvl_ds = source.level_downsamples[level]
-    lw = max(1, int(math.ceil(l0_w / lvl_ds)))
-    lh = max(1, int(math.ceil(l0_h / lvl_ds)))
-    img = source.read_region(level, int(math.floor(l0_x)), int(math.floor(l0_y)), lw, lh)
-    if (lw, lh) != (out_w, out_h):
-        interp = cv2.INTER_AREA if lw >= out_w else cv2.INTER_LINEAR
-        img = cv2.resize(img, (out_w, out_h), interpolation=interp)
-    return img
+    from her2viewer.slide.scaled import read_scaled
+
+    return read_scaled(source, (l0_x, l0_y, l0_w, l0_h), (out_w, out_h))
 
 
 def quick_tissue_mask(rgb: np.ndarray, *, max_od_threshold: float = 0.3, min_od_threshold: float = 0.05
@@ -209,15 +202,24 @@ class PSSSampler:
         return pts
 
     def _whole_patch(self) -> np.ndarray:
-        """The region's bbox padded to a white square and resized to patch_size."""
+        """The region's bbox padded to a white square and resized to patch_size (the bbox is shrunk first,
+        so a 60,000 x 16 px region never becomes a 60,000 x 60,000 px square in memory)."""
         P = self.spec.patch_size
         x, y, w, h = self.bbox
-        side = max(w, h)
-        sx, sy = x - (side - w) / 2.0, y - (side - h) / 2.0
+        scale = max(w, h) / P  # level-0 px per output px
+        bw, bh = max(1, min(P, round(w / scale))), max(1, min(P, round(h / scale)))
         if self._full is not None:
-            # crop the square from the canvas (white where it leaves the canvas), then resize
-            return self._crop(self._full, self.ds_full, sx, sy, side, P)
-        return read_l0_box(self.source, sx, sy, side, side, P, P)
+            ox = int(round((x - self.origin[0]) / self.ds_full))
+            oy = int(round((y - self.origin[1]) / self.ds_full))
+            crop = self._full[oy:oy + max(1, int(round(h / self.ds_full))), ox:ox + max(1, int(round(w / self.ds_full)))]
+            interp = cv2.INTER_AREA if crop.shape[1] >= bw else cv2.INTER_LINEAR
+            inner = cv2.resize(crop, (bw, bh), interpolation=interp)
+        else:
+            inner = read_l0_box(self.source, x, y, w, h, bw, bh)
+        out = np.full((P, P, 3), 255, np.uint8)
+        px, py = (P - bw) // 2, (P - bh) // 2
+        out[py:py + bh, px:px + bw] = inner
+        return out
 
     # -- sampling -------------------------------------------------------------------------------------
     def _crop(self, canvas: np.ndarray, ds: float, l0_x: float, l0_y: float, l0_side: float,
