@@ -164,7 +164,7 @@ def geojson_cases() -> dict[str, object]:
         "measure-inf": fc(*[polygon_feature(square, measurements={"area": float("inf") if i == 2 else 1.0})
                             for i in range(5)]),
         "bowtie": fc(polygon_feature(bowtie)),
-        "deep": fc(polygon_feature(_nest(3000))),
+        "deep": fc(polygon_feature(_nest(600))),
         "geometry-null": fc({"type": "Feature", "geometry": None, "properties": {}}),
         "props-list": fc({"type": "Feature", "geometry": {"type": "Polygon", "coordinates": square},
                           "properties": [1, 2]}),
@@ -219,7 +219,7 @@ def result_cases(good: dict) -> dict[str, dict]:
         "slide-number": with_(slide=12),
         "missing-method": {k: v for k, v in good.items() if k != "method"},
         "missing-score": {k: v for k, v in good.items() if k != "score"},
-        "deep": with_(extra=_nest(5000)),
+        "deep": with_(extra=_nest(600)),
         "review-long": with_(review={"comment": "Lorem ipsum dolor sit amet. " * 150, "reviewer": "x" * 5000}),
         "top-list": [good],  # type: ignore[dict-item]
     }
