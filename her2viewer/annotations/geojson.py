@@ -30,8 +30,9 @@ from shapely.geometry.base import BaseGeometry
 
 from ..atomic import atomic_write_text
 from .model import Annotation, AnnotationSet, ClassRegistry, check_rgb
+from .validity import MAX_TEXT, PropertyProblem, check_properties, finite_or_null, too_many_vertices
 
-MAX_VERTICES = 5_000_000
+MAX_VERTICES = 2_000_000  # in one file: about 1 GB while parsing
 MAX_BYTES = 512 * 2**20
 MAX_ABS_COORD = 1e9  # level-0 pixels; no slide is a billion pixels wide
 _RESERVED = {"objectType", "classification", "name", "isLocked", "color"}
@@ -74,6 +75,8 @@ def read_geojson(path: str | Path, *, repair: bool = True, max_vertices: int = M
         size = p.stat().st_size
     except OSError as e:
         raise AnnotationIOError(p, f"cannot read the file ({e.strerror or e})") from e
+    if not p.is_file():  # a named pipe would block the read below
+        raise AnnotationIOError(p, "it is not a regular file")
     if size > max_bytes:
         raise AnnotationIOError(p, f"the file is {size / 2**20:.0f} MiB, more than the {max_bytes / 2**20:.0f} "
                                    "MiB an annotation file may have")
@@ -87,6 +90,9 @@ def read_geojson(path: str | Path, *, repair: bool = True, max_vertices: int = M
 def parse_geojson_text(text: str, *, source: str | Path = "<text>", repair: bool = True,
                        max_vertices: int = MAX_VERTICES) -> ImportResult:
     """Parse GeoJSON text (see `read_geojson`)."""
+    if too_many_vertices(text, max_vertices):
+        raise AnnotationIOError(source, f"the file has more than {max_vertices:,} vertices in all; refusing to "
+                                        "import it")
     try:
         obj = json.loads(text, parse_constant=_reject_constant)
     except _Problem as e:
@@ -202,7 +208,13 @@ def _parse_feature(feat: Any, budget: list[int], out: ImportResult, repair: bool
     fid = feat.get("id")
     if isinstance(fid, bool) or not isinstance(fid, (str, int)) or fid in ("", "PathAnnotationObject"):
         fid = str(uuid.uuid4())
+    if len(name) > MAX_TEXT or (cls_name is not None and len(cls_name) > 1000):
+        raise _Problem("the name or class name is too long")
     extra = {k: v for k, v in props.items() if k not in _RESERVED}
+    try:
+        check_properties(extra)
+    except PropertyProblem as e:
+        raise _Problem(str(e)) from None
     return Annotation(str(fid), geom, cls_name, name, color, extra, locked)
 
 
@@ -345,7 +357,7 @@ def to_feature(ann: Annotation, classes: ClassRegistry | None = None) -> dict[st
         props["color"] = list(ann.color)
     props["isLocked"] = bool(ann.locked)
     for k, v in ann.properties.items():
-        props.setdefault(k, v)
+        props.setdefault(k, finite_or_null(v))  # one bad value must not make every autosave fail
     return {"type": "Feature", "id": ann.id, "geometry": _plain(mapping(ann.geometry)), "properties": props}
 
 
