@@ -76,6 +76,12 @@ class ModelCard:
         classes = d.get("classes", ["0", "1+", "2+", "3+"])
         if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
             raise CheckpointError(f"{where}: 'classes' must be a list of strings")
+        from .card_check import CardLimitError, check_card_limits
+
+        try:
+            check_card_limits(d)  # before any model is built from these numbers
+        except CardLimitError as e:
+            raise CheckpointError(f"{where}: {e}") from None
         known = {k: v for k, v in d.items() if k in names}
         unknown = {k: v for k, v in d.items() if k not in names and k != "format"}
         card = cls(**known)
@@ -139,12 +145,12 @@ def read_card(path: str | Path) -> ModelCard:
     _, card_path = checkpoint_files(path)
     if not card_path.is_file():
         raise CheckpointError(f"{card_path}: model card not found")
+    from ..jsonfile import JSONFileError, read_json
+
     try:
-        d = json.loads(card_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as e:
-        raise CheckpointError(f"{card_path}: cannot read the model card: {e}") from e
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"{card_path}: the model card is not valid JSON ({e})") from e
+        d = read_json(card_path, "model card", max_bytes=16 * 2**20)
+    except JSONFileError as e:
+        raise CheckpointError(str(e)) from e
     return ModelCard.from_dict(d, where=str(card_path))
 
 

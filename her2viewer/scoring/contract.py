@@ -8,7 +8,10 @@ their values, bounded sizes and depth. Each problem names its field (`cores[3].b
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
+
+import numpy as np
 
 #: a result nested deeper than this is refused (the contract needs about 6 levels)
 MAX_DEPTH = 32
@@ -23,7 +26,7 @@ _QC_NUMBERS = ("tissue_fraction", "tumour_cells", "focus", "mpp_uncertainty")
 
 def is_number(v: Any) -> bool:
     """A finite int or float (not a bool)."""
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) and math.isfinite(float(v))
 
 
 def depth_of(obj: Any, limit: int = MAX_DEPTH) -> int:
@@ -56,7 +59,7 @@ def _text(where: str, v: Any, problems: list[str], *, optional: bool = True) -> 
 
 
 def _bbox(where: str, v: Any, problems: list[str]) -> None:
-    if not (isinstance(v, list) and len(v) == 4 and all(is_number(x) for x in v)):
+    if not (isinstance(v, (list, tuple)) and len(v) == 4 and all(is_number(x) for x in v)):
         problems.append(f"{where} must be [x, y, w, h] of four finite numbers (got {_show(v)})")
 
 
@@ -68,7 +71,7 @@ def _show(v: Any) -> str:
 def _list(where: str, v: Any, problems: list[str], key: str) -> list:
     if v is None:
         return []
-    if not isinstance(v, list):
+    if not isinstance(v, (list, tuple)):
         problems.append(f"{where} must be a list (got {type(v).__name__})")
         return []
     if len(v) > MAX_ITEMS[key]:
@@ -123,19 +126,20 @@ def _check_heatmap(where: str, h: Any, problems: list[str]) -> None:
         problems.append(f"{where} must be an object")
         return
     shape, values = h.get("shape"), h.get("values")
-    if not (isinstance(shape, list) and len(shape) == 2 and all(isinstance(n, int) and n > 0 for n in shape)):
+    if not (isinstance(shape, (list, tuple)) and len(shape) == 2
+            and all(isinstance(n, numbers.Integral) and n > 0 for n in shape)):
         problems.append(f"{where}.shape must be [rows, cols] of positive whole numbers")
         return
     if shape[0] * shape[1] > MAX_ITEMS["heatmap"]:
         problems.append(f"{where}.shape {shape} is too large")
         return
-    if not isinstance(values, list) or len(values) != shape[0] * shape[1]:
+    if not isinstance(values, (list, tuple)) or len(values) != shape[0] * shape[1]:
         problems.append(f"{where}.values must be a list of rows x cols = {shape[0] * shape[1]} numbers")
     elif not all(v is None or is_number(v) for v in values):
         problems.append(f"{where}.values must be finite numbers or null")
     _text(f"{where}.name", h.get("name"), problems, optional=False)
     origin = h.get("l0_origin")
-    if not (isinstance(origin, list) and len(origin) == 2 and all(is_number(v) for v in origin)):
+    if not (isinstance(origin, (list, tuple)) and len(origin) == 2 and all(is_number(v) for v in origin)):
         problems.append(f"{where}.l0_origin must be [x, y] of finite numbers")
     if not (is_number(h.get("l0_cell_size")) and h["l0_cell_size"] > 0):
         problems.append(f"{where}.l0_cell_size must be a positive number")
@@ -155,12 +159,12 @@ def _check_evidence(ev: Any, problems: list[str]) -> None:
             problems.append(f"{where} must be an object")
             continue
         _bbox(f"{where}.bbox", b.get("bbox"), problems)
-        if not isinstance(b.get("sample"), int) or not isinstance(b.get("score"), str):
-            problems.append(f"{where} needs a whole-number sample and a text score")
+        if not isinstance(b.get("sample"), numbers.Integral) or not isinstance(b.get("score"), (str, type(None))):
+            problems.append(f"{where} needs a whole-number sample and a text (or null) score")
     cells = ev.get("cells")
     if cells is not None:
         cols = ("x", "y", "intensity", "complete")
-        if not isinstance(cells, dict) or not all(isinstance(cells.get(k), list) for k in cols):
+        if not isinstance(cells, dict) or not all(isinstance(cells.get(k), (list, tuple)) for k in cols):
             problems.append("evidence.cells must be an object with lists x, y, intensity, complete")
         elif len({len(cells[k]) for k in cols}) != 1 or len(cells["x"]) > MAX_ITEMS["cells"]:
             problems.append("evidence.cells lists x, y, intensity, complete must have one (bounded) length")
@@ -194,7 +198,7 @@ def check_nested(d: dict, problems: list[str]) -> None:
             _number(f"qc.{k}", qc.get(k), problems)
         sv = qc.get("stain_vectors")
         if sv is not None and not (isinstance(sv, dict) and all(
-                isinstance(v, list) and all(is_number(x) for x in v) for v in sv.values())):
+                isinstance(v, (list, tuple)) and all(is_number(x) for x in v) for v in sv.values())):
             problems.append("qc.stain_vectors must be an object of number lists")
     _check_samples(d, problems)
     _check_cores(d, problems)

@@ -230,15 +230,24 @@ def card_cases(good: dict) -> dict[str, dict]:
     def with_(**kw: object) -> dict:
         return {**good, **kw}
 
+    arch = good.get("architecture", {})
+    kwargs = arch.get("kwargs", {})
+    spec = good.get("input_spec", {})
     return {
         "card-list": [good],  # type: ignore[dict-item]
         "classes-object": with_(classes={"a": 1}),
-        "huge-args": with_(args={**good.get("args", {}), "in_channels": 10**9, "hidden": 10**9}),
-        "patch-size-huge": with_(input={**good.get("input", {}), "patch_size": 10**9}),
-        "mpp-nan": with_(input={**good.get("input", {}), "mpp": float("nan")}),
-        "arch-unknown": with_(arch="no-such-net"),
+        "classes-many": with_(classes=[str(i) for i in range(5000)]),
+        "huge-in-dim": with_(architecture={**arch, "kwargs": {**kwargs, "in_dim": 10**9, "hidden": 10**9}}),
+        "huge-n-patches": with_(architecture={**arch, "kwargs": {**kwargs, "n_patches": 10**7}}),
+        "kwargs-list": with_(architecture={**arch, "kwargs": [1, 2]}),
+        "arch-unknown": with_(architecture={"name": "no-such-net", "kwargs": {}}),
+        "arch-string": with_(architecture="pss"),
+        "patch-size-huge": with_(input_spec={**spec, "patch_size": 10**9}),
+        "mpp-nan": with_(input_spec={**spec, "mpp": float("nan")}),
+        "spec-list": with_(input_spec=[1]),
         "name-list": with_(name=[1]),
-        "args-list": with_(args=[1, 2]),
+        "missing-name": {k: v for k, v in good.items() if k != "name"},
+        "sha-number": with_(sha256=12),
     }
 
 
