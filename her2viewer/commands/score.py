@@ -221,7 +221,7 @@ def run(args: argparse.Namespace) -> int:
     """Score the slide; print JSON or a summary; one-line errors naming the file."""
     from ..models.checkpoint import CheckpointError
     from ..scoring.base import ScoreOptions, available_methods
-    from ..scoring.driver import score_slide
+    from ..scoring.driver import NothingToScoreError, score_slide
     from ..slide import SlideOpenError, open_slide
 
     if args.method not in available_methods():
@@ -270,6 +270,8 @@ def run(args: argparse.Namespace) -> int:
         return fail(str(e))
     except CheckpointError as e:
         return fail(f"bad model checkpoint: {e}")
+    except NothingToScoreError as e:
+        return fail(f"{e} (the Ignore annotations of {args.annotations})" if args.annotations else str(e))
     except (ValueError, RuntimeError) as e:
         log.debug("scoring failed", exc_info=True)
         return fail(f"cannot score {args.path}: {e}")

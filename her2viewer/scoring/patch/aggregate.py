@@ -219,6 +219,11 @@ class CountAggregator:
             raise AggregatorError(f"{p}: cannot read the aggregator file ({e})") from e
         if not isinstance(d, dict) or d.get("format") != AGGREGATOR_FORMAT:
             raise AggregatorError(f"{p}: not a {AGGREGATOR_FORMAT} file")
+        for key, typ in (("kind", str), ("slide_classes", list), ("patch_classes", list), ("params", dict),
+                         ("X", list), ("y", list)):
+            if key in d and not isinstance(d[key], typ):
+                raise AggregatorError(f"{p}: '{key}' must be {'an object' if typ is dict else f'a {typ.__name__}'}, "
+                                      f"found a {type(d[key]).__name__}")
         try:
             agg = cls(d["kind"], list(d["slide_classes"]), list(d["patch_classes"]), dict(d.get("params", {})))
             X = np.asarray(d["X"], np.float64).reshape(-1, len(agg.patch_classes))
