@@ -52,6 +52,13 @@ def run(args: argparse.Namespace) -> int:
                     "to render a view headless, or `her2viewer score SLIDE` to score it")
     if args.screenshot and not os.path.exists(args.paths[0]):
         return fail(f"{args.paths[0]} does not exist")
+    if args.screenshot:  # an unreadable slide: one line and exit 2 here, before the viewer starts
+        from ..slide import SlideOpenError, open_slide
+
+        try:
+            open_slide(args.paths[0]).close()
+        except SlideOpenError as exc:
+            return fail(str(exc))
     try:
         from ..scoring.base import ScoreOptions
         from ..ui.app import parse_size, parse_view, run_viewer

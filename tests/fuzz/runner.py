@@ -58,7 +58,8 @@ def build_cases(folder: Path, *, slide_variants: int = 8, json_variants: int = 8
 
 def _env() -> dict[str, str]:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+    code = env.get("HER2_FUZZ_CODE", str(REPO))  # another checkout's code, to compare before / after
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (code, env.get("PYTHONPATH", "")) if p)
     env.setdefault("QT_QPA_PLATFORM", "offscreen")
     env.setdefault("OMP_NUM_THREADS", "1")
     return env

@@ -62,3 +62,13 @@ def test_jpeg_header_claiming_huge_size_is_refused(tmp_path: Path) -> None:
     assert image_size(path) == (60_000, 60_000)
     with pytest.raises(SlideOpenError, match="60000 x 60000"):
         check_image_header(path)
+
+
+def test_screenshot_of_an_unreadable_slide_is_one_line_and_exit_2(small_tiff: Path, tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture) -> None:
+    from her2viewer.cli import main
+
+    bad = corpus.ifd_loop(small_tiff, tmp_path / "loop.svs")
+    assert main(["gui", str(bad), "--screenshot", str(tmp_path / "shot.png")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(bad) in err[0] and not (tmp_path / "shot.png").exists()
