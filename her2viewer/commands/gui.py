@@ -52,13 +52,6 @@ def run(args: argparse.Namespace) -> int:
                     "to render a view headless, or `her2viewer score SLIDE` to score it")
     if args.screenshot and not os.path.exists(args.paths[0]):
         return fail(f"{args.paths[0]} does not exist")
-    if args.screenshot:  # an unreadable slide: one line and exit 2 here, before the viewer starts
-        from ..slide import SlideOpenError, open_slide
-
-        try:
-            open_slide(args.paths[0]).close()
-        except SlideOpenError as exc:
-            return fail(str(exc))
     try:
         from ..scoring.base import ScoreOptions
         from ..ui.app import parse_size, parse_view, run_viewer
@@ -70,5 +63,12 @@ def run(args: argparse.Namespace) -> int:
         return fail(str(exc))
     except ImportError as exc:
         return fail(f"the viewer needs Qt (PySide6), which cannot be loaded: {exc}")
+    if args.screenshot:  # an unreadable slide: one line and exit 2 here, before the viewer starts
+        from ..slide import SlideOpenError, open_slide
+
+        try:
+            open_slide(args.paths[0]).close()
+        except SlideOpenError as exc:
+            return fail(str(exc))
     return run_viewer(args.paths, screenshot=args.screenshot, view=view, size=size, overlays=overlays,
                       whole_window=args.window, score=args.score, score_options=score_options)
