@@ -71,7 +71,8 @@ def run_case(case: Case, timeout_s: float = TIMEOUT_S) -> Outcome:
     err_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"fuzz-{os.getpid()}-{id(case)}.err"
     with open(err_path, "w+b") as err:
         proc = subprocess.Popen([sys.executable, "-m", "her2viewer", *case.argv], stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=err, env=_env(), start_new_session=True)
+                                stdout=subprocess.DEVNULL, stderr=err, env=_env(), start_new_session=True,
+                                cwd=err_path.parent)  # not the checkout: `-m` puts the cwd first on sys.path
         status, usage, timed_out = None, None, False
         while status is None:
             pid, st, ru = os.wait4(proc.pid, os.WNOHANG)
