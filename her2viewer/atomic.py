@@ -19,11 +19,13 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(e, OSError) and e.filename is None:  # e.g. ENOSPC from write(): say which file
+            raise OSError(e.errno, e.strerror or str(e), str(path)) from e
         raise
 
 

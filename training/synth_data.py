@@ -18,6 +18,8 @@ from pathlib import Path
 
 import cv2
 
+from her2viewer.atomic import atomic_write_text
+from her2viewer.csvio import csv_text
 from her2viewer.scoring.asco import SCORES4
 
 log = logging.getLogger(__name__)
@@ -54,10 +56,7 @@ def _one(args: tuple[str, int, int]) -> dict:
     row = {"file": name, "label": core.label, "patient_id": f"synth-{seed}", "seed": seed,
            "diameter_px": diameter, "generator_version": core.stats.get("generator_version", "")}
     row.update({k: core.stats.get(k, "") for k in STAT_KEYS})
-    with open(meta_path, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(row))
-        w.writeheader()
-        w.writerow(row)
+    atomic_write_text(meta_path, csv_text(list(row), [row]))
     return row
 
 
@@ -73,10 +72,7 @@ def write_balanced_set(out: str | Path, seeds: list[int], diameters: tuple[int, 
     else:
         rows = [_one(j) for j in jobs]
     labels = out / "labels.csv"
-    with open(labels, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    atomic_write_text(labels, csv_text(list(rows[0]), rows))
     return labels
 
 

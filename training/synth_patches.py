@@ -212,12 +212,10 @@ def _write_core(job: tuple[str, int, PatchSettings]) -> list[dict[str, Any]]:
 
 def _write_csv(path: Path, rows: Sequence[dict[str, Any]]) -> Path:
     """Write rows with COLUMNS to path (atomically); returns path."""
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(COLUMNS))
-        w.writeheader()
-        w.writerows(rows)
-    tmp.replace(path)
+    from her2viewer.atomic import atomic_write_text
+    from her2viewer.csvio import csv_text
+
+    atomic_write_text(path, csv_text(list(COLUMNS), rows))
     return path
 
 

@@ -31,8 +31,9 @@ from shapely.geometry.base import BaseGeometry
 from ..atomic import atomic_write_text
 from ..jsonfile import JSONFileError, parse_json, read_json
 from .model import Annotation, AnnotationSet, ClassRegistry, check_rgb
+from .validity import MAX_TEXT, PropertyProblem, check_properties, finite_or_null, too_many_vertices
 
-MAX_VERTICES = 5_000_000
+MAX_VERTICES = 2_000_000  # in one file: about 1 GB while parsing
 MAX_BYTES = 512 * 2**20
 MAX_ABS_COORD = 1e9  # level-0 pixels; no slide is a billion pixels wide
 _RESERVED = {"objectType", "classification", "name", "isLocked", "color"}
@@ -80,6 +81,9 @@ def read_geojson(path: str | Path, *, repair: bool = True, max_vertices: int = M
 def parse_geojson_text(text: str, *, source: str | Path = "<text>", repair: bool = True,
                        max_vertices: int = MAX_VERTICES) -> ImportResult:
     """Parse GeoJSON text (see `read_geojson`)."""
+    if too_many_vertices(text, max_vertices):
+        raise AnnotationIOError(source, f"the file has more than {max_vertices:,} vertices in all; refusing to "
+                                        "import it")
     try:
         obj = parse_json(text, source, "annotation file")
     except JSONFileError as e:
@@ -184,7 +188,13 @@ def _parse_feature(feat: Any, budget: list[int], out: ImportResult, repair: bool
     fid = feat.get("id")
     if isinstance(fid, bool) or not isinstance(fid, (str, int)) or fid in ("", "PathAnnotationObject"):
         fid = str(uuid.uuid4())
+    if len(name) > MAX_TEXT or (cls_name is not None and len(cls_name) > 1000):
+        raise _Problem("the name or class name is too long")
     extra = {k: v for k, v in props.items() if k not in _RESERVED}
+    try:
+        check_properties(extra)
+    except PropertyProblem as e:
+        raise _Problem(str(e)) from None
     return Annotation(str(fid), geom, cls_name, name, color, extra, locked)
 
 
@@ -332,7 +342,7 @@ def to_feature(ann: Annotation, classes: ClassRegistry | None = None) -> dict[st
         props["color"] = list(ann.color)
     props["isLocked"] = bool(ann.locked)
     for k, v in ann.properties.items():
-        props.setdefault(k, v)
+        props.setdefault(k, finite_or_null(v))  # one bad value must not make every autosave fail
     return {"type": "Feature", "id": ann.id, "geometry": _plain(mapping(ann.geometry)), "properties": props}
 
 

@@ -18,7 +18,7 @@ file as a patch data set; other classes keep their names.
 from __future__ import annotations
 
 import csv
-import io
+import hashlib
 import logging
 import re
 from collections.abc import Iterable, Sequence
@@ -32,6 +32,7 @@ from shapely.geometry import box
 from shapely.strtree import STRtree
 
 from ..atomic import atomic_write_text
+from ..csvio import csv_text
 from ..progress import Task
 from ..slide.base import SlideSource
 from ..slide.region import RegionMask
@@ -175,8 +176,19 @@ def read_patch(source: SlideSource, l0_x: int, l0_y: int, l0_size: float, size: 
     return img
 
 
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9+._-]+", "_", name).strip("._") or "unlabelled"
+def _safe(name: str, empty: str = "unlabelled") -> str:
+    return re.sub(r"[^A-Za-z0-9+._-]+", "_", name).strip("._")[:80] or empty
+
+
+def slide_folder(slide_path: str | Path, slide_name: str) -> str:
+    """`<sanitised name>-<8 hex of the resolved path>`: slides whose names sanitise alike (`标本.svs`,
+    `切片.svs`) or that share a name in two folders never share a patch folder."""
+    try:
+        key = str(Path(slide_path).expanduser().resolve())
+    except (OSError, RuntimeError):
+        key = str(slide_path)
+    digest = hashlib.sha1(key.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{_safe(slide_name, 'slide')}-{digest}"
 
 
 @dataclass
@@ -215,13 +227,14 @@ def export_patches(source: SlideSource, annotations: Sequence[Annotation], out_d
     plans = plan_patches(source.dimensions, labeler, l0_size=l0_size, tissue=tissue, min_tissue=min_tissue,
                          include_unlabelled=include_unlabelled)
     out = Path(out_dir)
+    folder = slide_folder(source.path, slide)
     rows: list[dict[str, str]] = []
     counts: dict[str, int] = {}
     for i, pl in enumerate(plans):
         if task is not None:
             task.report(i / max(1, len(plans)), f"patch {i + 1} of {len(plans)}")
         label = csv_label(pl.label)
-        rel = Path(_safe(slide)) / _safe(label) / f"{_safe(slide)}_x{pl.l0_x}_y{pl.l0_y}.png"
+        rel = Path(folder) / _safe(label) / f"{folder}_x{pl.l0_x}_y{pl.l0_y}.png"
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
         img = read_patch(source, pl.l0_x, pl.l0_y, pl.l0_size, size)
         if not cv2.imwrite(str(out / rel), cv2.cvtColor(img, cv2.COLOR_RGB2BGR)):
@@ -231,7 +244,11 @@ def export_patches(source: SlideSource, annotations: Sequence[Annotation], out_d
                      "overlap": f"{pl.overlap:.4f}"})
         counts[label] = counts.get(label, 0) + 1
     csv_path = out / csv_name
-    kept = [r for r in _read_rows(csv_path) if r.get("slide") != slide] if append else []
+    kept = []
+    if append:  # this slide's earlier rows (by its own folder) are replaced, and their stale images removed
+        old = _read_rows(csv_path)
+        kept = [r for r in old if not r["path"].startswith(folder + "/")]
+        _remove_stale(out, {r["path"] for r in old} - {r["path"] for r in kept} - {r["path"] for r in rows})
     _write_rows(csv_path, kept + rows)
     log.info("%s: %d patches (%s) -> %s", slide, len(rows), counts, csv_path)
     return PatchExport(csv_path, rows, counts)
@@ -245,11 +262,15 @@ def _read_rows(path: Path) -> list[dict[str, str]]:
 
 
 def _write_rows(path: Path, rows: list[dict[str, str]]) -> None:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(CSV_COLUMNS), lineterminator="\n")
-    w.writeheader()
-    w.writerows(rows)
-    atomic_write_text(path, buf.getvalue())
+    """The labels CSV, formula-safe (a class named `=HYPERLINK(...)` stays text in a spreadsheet)."""
+    atomic_write_text(path, csv_text(CSV_COLUMNS, rows))
+
+
+def _remove_stale(out: Path, rel_paths: set[str]) -> None:
+    for rel in rel_paths:
+        p = out / rel
+        if ".." not in Path(rel).parts and p.is_file():
+            p.unlink()
 
 
 def tissue_region_mask(source: SlideSource) -> RegionMask:
@@ -259,5 +280,5 @@ def tissue_region_mask(source: SlideSource) -> RegionMask:
     return tissue_mask(source).as_region_mask()
 
 
-__all__ = ["CSV_COLUMNS", "LabelRule", "PatchExport", "PatchLabel", "PatchLabeler", "PatchPlan", "csv_label",
+__all__ = ["CSV_COLUMNS", "slide_folder", "LabelRule", "PatchExport", "PatchLabel", "PatchLabeler", "PatchPlan", "csv_label",
            "decide_label", "export_patches", "plan_patches", "read_patch", "tissue_region_mask"]

@@ -2,6 +2,8 @@
 
 Files live in PROJECT/annotations/<slide id>.geojson (QuPath-compatible GeoJSON with a "her2viewer"
 member holding the slide path and the class list), so a crash loses at most the edit being written.
+Two writers of one slide are detected (see `locking`): the second is told with `ConcurrentEditError` and
+its data is kept in a conflict copy; nothing is silently overwritten.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .geojson import AnnotationIOError, read_geojson, write_geojson
+from .locking import ConcurrentEditError, Version, conflict_copy_path, file_version, locked
 from .model import AnnotationSet, Change, ClassRegistry
 
 log = logging.getLogger(__name__)
@@ -33,8 +36,13 @@ class AnnotationStore:
 
     def __init__(self, project_dir: str | Path) -> None:
         self.root = Path(project_dir) / "annotations"
+        self.lock_dir = Path(project_dir) / ".annotation-locks"
         self.last_error: AnnotationIOError | None = None
         self._detach: dict[int, Callable[[], None]] = {}
+        #: the version of each slide's file this store last loaded or wrote (None: it did not exist)
+        self._seen: dict[str, Version | None] = {}
+        #: where a slide's edits go after a conflict (the conflict copy), instead of the shared file
+        self._conflicts: dict[str, Path] = {}
 
     def path_for(self, sid: str) -> Path:
         """The file that holds a slide's annotations."""
@@ -43,20 +51,44 @@ class AnnotationStore:
         return self.root / f"{sid}.geojson"
 
     def save(self, sid: str, annotations: AnnotationSet, slide_path: str | Path | None = None) -> Path:
-        """Write a slide's annotations atomically; returns the file."""
+        """Write a slide's annotations atomically; returns the file.
+
+        Raises ConcurrentEditError (after writing a conflict copy) when another writer saved the file
+        since this store loaded or saved it; later saves of that slide go on to the conflict copy.
+        """
         path = self.path_for(sid)
         meta = {"slide_id": sid, "classes": annotations.classes.to_list()}
         if slide_path is not None:
             meta["slide"] = os.fspath(slide_path)
-        write_geojson(path, annotations, annotations.classes, her2viewer=meta)
+        if sid in self._conflicts:
+            write_geojson(self._conflicts[sid], annotations, annotations.classes, her2viewer=meta)
+            raise ConcurrentEditError(path, self._conflicts[sid])
+        with locked(self.lock_dir / f"{sid}.lock"):
+            now = file_version(path)
+            if sid in self._seen and now != self._seen[sid]:
+                copy = conflict_copy_path(path)
+                write_geojson(copy, annotations, annotations.classes, her2viewer=meta)
+                self._conflicts[sid] = copy
+                raise ConcurrentEditError(path, copy)
+            write_geojson(path, annotations, annotations.classes, her2viewer=meta)
+            self._seen[sid] = file_version(path)
         return path
+
+    def resolve_conflict(self, sid: str) -> None:
+        """Forget a conflict: the next save overwrites the shared file with this store's annotations."""
+        self._conflicts.pop(sid, None)
+        self._seen.pop(sid, None)
 
     def load(self, sid: str) -> AnnotationSet:
         """A slide's saved annotations (an empty set when none were saved); raises AnnotationIOError."""
         path = self.path_for(sid)
-        if not path.exists():
+        version = file_version(path)  # before reading: a newer file read with an older version is safe
+        if version is None:
+            self._seen[sid] = None
             return AnnotationSet()
         res = read_geojson(path)
+        self._seen[sid] = version
+        self._conflicts.pop(sid, None)
         classes = ClassRegistry()
         meta = res.foreign.get("her2viewer")
         if isinstance(meta, dict) and isinstance(meta.get("classes"), list):

@@ -66,6 +66,13 @@ def run(args: argparse.Namespace) -> int:
         return fail(str(exc))
     except ImportError as exc:
         return fail(f"the viewer needs Qt (PySide6), which cannot be loaded: {exc}")
+    if args.screenshot:  # an unreadable slide: one line and exit 2 here, before the viewer starts
+        from ..slide import SlideOpenError, open_slide
+
+        try:
+            open_slide(args.paths[0]).close()
+        except SlideOpenError as exc:
+            return fail(str(exc))
     return run_viewer(args.paths, screenshot=args.screenshot, view=view, size=size, overlays=overlays,
                       whole_window=args.window, score=args.score, score_options=score_options,
                       project=args.project)

@@ -266,6 +266,7 @@ def run(args: argparse.Namespace) -> int:
     from ..scoring.base import ScoreOptions
     from ..scoring.driver import score_slide
     from ..slide import SlideOpenError, open_slide
+    from ..tissue.regions import NothingToScoreError
 
     if problem := _argument_problem(args):
         return fail(problem)
@@ -301,6 +302,8 @@ def run(args: argparse.Namespace) -> int:
         return fail(str(e))
     except CheckpointError as e:
         return fail(f"bad model checkpoint: {e}")
+    except NothingToScoreError as e:
+        return fail(f"{e} (the Ignore annotations of {args.annotations})" if args.annotations else str(e))
     except (ValueError, RuntimeError) as e:
         log.debug("scoring failed", exc_info=True)
         return fail(f"cannot score {args.path}: {e}")

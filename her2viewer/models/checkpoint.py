@@ -77,6 +77,12 @@ class ModelCard:
         classes = d.get("classes", ["0", "1+", "2+", "3+"])
         if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
             raise CheckpointError(f"{where}: 'classes' must be a list of strings")
+        from .card_check import CardLimitError, check_card_limits
+
+        try:
+            check_card_limits(d)  # before any model is built from these numbers
+        except CardLimitError as e:
+            raise CheckpointError(f"{where}: {e}") from None
         known = {k: v for k, v in d.items() if k in names}
         unknown = {k: v for k, v in d.items() if k not in names and k != "format"}
         card = cls(**known)
@@ -140,8 +146,9 @@ def read_card(path: str | Path) -> ModelCard:
     _, card_path = checkpoint_files(path)
     if not card_path.is_file():
         raise CheckpointError(f"{card_path}: model card not found")
+
     try:
-        d = read_json(card_path, "model card", allow_nonfinite=True)
+        d = read_json(card_path, "model card", max_bytes=16 * 2**20, allow_nonfinite=True)
     except JSONFileError as e:
         raise CheckpointError(str(e)) from None
     return ModelCard.from_dict(d, where=str(card_path))

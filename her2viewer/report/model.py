@@ -10,6 +10,10 @@ from typing import Any
 from ..jsonfile import JSONFileError, read_json
 from ..scoring.asco import SCORES4, to_3way
 
+#: review text kept for the report: short fields and the comment (longer text is cut)
+FIELD_LIMIT = 600
+COMMENT_LIMIT = 6000
+
 
 class ReportInputError(ValueError):
     """A review or case file cannot be used; the message names the file and the problem."""
@@ -51,6 +55,7 @@ class ReviewInfo:
         for k, v in text.items():
             if not isinstance(v, str):
                 raise ValueError(f"{k} must be a string")
+            text[k] = v[: COMMENT_LIMIT if k == "comment" else FIELD_LIMIT]
         return cls(str(d.get("score", "")), ish, **text)
 
     @classmethod

@@ -28,6 +28,7 @@ from reportlab.platypus import (
     Table,
     TableStyle,
 )
+from reportlab.platypus.doctemplate import LayoutError
 
 from .. import __version__
 from ..atomic import atomic_write_bytes
@@ -69,9 +70,22 @@ _GRID = TableStyle([("GRID", (0, 0), (-1, -1), 0.4, colors.HexColor("#BBBBBB")),
 _HEAD = colors.HexColor("#E8EDF3")
 
 
-def _p(text: Any, style: str = "body") -> Paragraph:
-    """A paragraph of plain (escaped) text."""
-    return Paragraph(escape(str(text)), _ST[style])
+#: text cut to these lengths so no table row grows taller than a page (reportlab's LayoutError)
+CELL_TEXT = 160
+SHORT_TEXT = 600
+LONG_TEXT = 6000
+MAX_MESSAGES = 30
+
+
+def clip(text: Any, limit: int = SHORT_TEXT) -> str:
+    """`text` as a string of at most `limit` characters (an ellipsis marks a cut)."""
+    s = str(text)
+    return s if len(s) <= limit else s[: max(0, limit - 1)] + "\u2026"
+
+
+def _p(text: Any, style: str = "body", limit: int = SHORT_TEXT) -> Paragraph:
+    """A paragraph of plain (escaped) text, cut to `limit` characters."""
+    return Paragraph(escape(clip(text, limit)), _ST[style])
 
 
 def _table(rows: list[list[Any]], widths: Sequence[float], header: bool = True, style: str = "cell") -> Table:
@@ -87,7 +101,7 @@ def _table(rows: list[list[Any]], widths: Sequence[float], header: bool = True, 
 # ---- sections ---------------------------------------------------------------------------------------
 
 def _header_block(result: ScoreResult, case: CaseInfo, thumb: Any) -> list[Any]:
-    case_rows = [[_p(k, "label"), _p(v, "cell")] for k, v in case.rows()]
+    case_rows = [[_p(k, "label", 40), _p(v, "cell", CELL_TEXT)] for k, v in case.rows()[:20]]
     case_t = Table(case_rows, colWidths=[78, 150], hAlign="LEFT")
     case_t.setStyle(_GRID)
     if thumb is None:
@@ -144,8 +158,8 @@ def _qc_block(result: ScoreResult) -> list[Any]:
         rows.append(["Stain vectors (OD)", "; ".join(f"{k} " + ", ".join(f"{v:.3f}" for v in vec)
                                                      for k, vec in sv.items())])
     out: list[Any] = [_p("Input checks", "h2"), _table(rows, [110, BODY_W - 110])]
-    for m in qc.get("messages", []):
-        out.append(_p("• " + m, "small"))
+    for m in list(qc.get("messages", []))[:MAX_MESSAGES]:
+        out.append(_p("• " + str(m), "small"))
     return [KeepTogether(out)]
 
 
@@ -180,16 +194,22 @@ def _score_block(result: ScoreResult, review: ReviewInfo | None, case: CaseInfo 
     else:
         right += _score_html(review.score, review.score3)
         ish = {True: "positive", False: "negative", None: "not given"}[review.ish_positive]
-        right += [_p(f"Reviewer: {review.reviewer or '-'}", "cell"), _p(f"Time: {review.time or '-'}", "cell"),
-                  _p(f"ISH: {ish}", "cell"), _p(f"Comment: {review.comment or '-'}", "cell")]
+        comment = review.comment or "-"
+        short = comment if len(comment) <= 300 else clip(comment, 280) + " (the full comment is below)"
+        right += [_p(f"Reviewer: {review.reviewer or '-'}", "cell", CELL_TEXT),
+                  _p(f"Time: {review.time or '-'}", "cell", 60), _p(f"ISH: {ish}", "cell"),
+                  _p(f"Comment: {short}", "cell", 400)]
         if result.score is not None and review.score != result.score:
             right.append(_p(f"The reviewer changed the suggested score {result.score} to {review.score}.", "small"))
     t = Table([[left, right]], colWidths=[BODY_W / 2, BODY_W / 2])
     t.setStyle(TableStyle([("BOX", (0, 0), (0, 0), 0.8, colors.grey), ("BOX", (1, 0), (1, 0), 0.8, colors.grey),
                            ("VALIGN", (0, 0), (-1, -1), "TOP"), ("BACKGROUND", (0, 0), (0, 0), _HEAD)]))
     out: list[Any] = [Spacer(1, 8), t]
+    if review is not None and len(review.comment or "") > 300:  # a paragraph flows across pages; a cell does not
+        out += [Spacer(1, 4), Paragraph(f"<b>Reviewer comment:</b> {escape(clip(review.comment, LONG_TEXT))}",
+                                        _ST["body"])]
     if result.explanation:
-        out += [Spacer(1, 4), Paragraph(f"<b>Why:</b> {escape(result.explanation)}", _ST["body"])]
+        out += [Spacer(1, 4), Paragraph(f"<b>Why:</b> {escape(clip(result.explanation, LONG_TEXT))}", _ST["body"])]
     return out
 
 
@@ -274,9 +294,9 @@ def _cores_block(result: ScoreResult, case: CaseInfo | None = None,
         note = c.subclass and f"HER2-{c.subclass}" or ""
         if c.cells and isinstance(c.cells.get("n_tumour", c.cells.get("n")), (int, float)):
             note = (note + "; " if note else "") + f"{int(c.cells.get('n_tumour', c.cells.get('n'))):,} cells"
-        rows.append([c.id, patients.get(c.id, "-"), c.score, c.score3]
+        rows.append([clip(c.id, 24), patients.get(c.id, "-"), c.score, c.score3]
                     + [f"{float(c.probabilities.get(s, 0.0)):.2f}" for s in SCORES4]
-                    + ["-" if c.confidence is None else f"{c.confidence:.2f}", note])
+                    + ["-" if c.confidence is None else f"{c.confidence:.2f}", clip(note, 120)])
     widths = [36, 56, 40, 44, 40, 40, 40, 40, 40, BODY_W - 376]
     if not patients:   # no TMA map: no patient column
         rows = [r[:1] + r[2:] for r in rows]
@@ -389,8 +409,8 @@ def _method_block(result: ScoreResult) -> list[Any]:
     params = {k: v for k, v in result.params.items() if isinstance(v, (str, int, float, bool)) and k != "note"}
     param_text = ", ".join(f"{k}={v}" for k, v in list(params.items())[:16]) or "-"
     rows = [[_p("Method", "label"), _p(f"{result.method}: {METHOD_NAMES.get(result.method, '')}", "cell")],
-            [_p("Model", "label"), _p(m.name, "cell")],
-            [_p("Model version", "label"), _p(m.version or "-", "cell")],
+            [_p("Model", "label"), _p(m.name, "cell", CELL_TEXT)],
+            [_p("Model version", "label"), _p(m.version or "-", "cell", CELL_TEXT)],
             [_p("Model sha256", "label"), _p(m.sha256 or "none (no trained weights)", "mono")],
             [_p("Criteria", "label"), _p(_criteria_text(result), "cell")],
             [_p("Parameters", "label"), _p(param_text, "small")],
@@ -454,6 +474,7 @@ def build_report(result: ScoreResult, *, source: Any = None, case: CaseInfo | No
         case.criteria = _criteria_text(result)
     if not case.slide_name:
         case.slide_name = Path(result.slide).name or result.slide
+    case.slide_name = clip(case.slide_name, 120)
     thumb = None
     if source is not None:
         try:
@@ -487,7 +508,10 @@ def build_report(result: ScoreResult, *, source: Any = None, case: CaseInfo | No
                             bottomMargin=MARGIN + 6, title=f"HER2 report \u2014 {case.slide_name}",
                             author="HER2 Viewer", subject=f"HER2 {result.score or result.score3 or 'not assessable'} ({result.method}); {RUO_STATEMENT}",
                             creator=f"HER2 Viewer {__version__}")
-    doc.build(story, canvasmaker=_canvas_class(case.slide_name))
+    try:
+        doc.build(story, canvasmaker=_canvas_class(case.slide_name))
+    except LayoutError as e:  # a safety net: the cuts above should keep every flowable inside a page
+        raise ValueError(f"the report for {case.slide_name} cannot be laid out ({clip(e, 200)})") from e
     return buf.getvalue()
 
 

@@ -4,12 +4,11 @@ exportable to CSV (`score --measurements OUT.csv`, the viewer's Measurements doc
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 from typing import Any
 
 from ..atomic import atomic_write_text
+from ..csvio import csv_rows_text
 from .result import ScoreResult
 
 #: (column title, key of the cells dict, decimals)
@@ -63,11 +62,7 @@ def measurement_rows(result: ScoreResult) -> list[list[str]]:
 
 def measurements_csv(result: ScoreResult) -> str:
     """The table as CSV text (with the header)."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(HEADER)
-    w.writerows(measurement_rows(result))
-    return buf.getvalue()
+    return csv_rows_text([HEADER, *measurement_rows(result)])
 
 
 def write_measurements_csv(result: ScoreResult, path: str | Path) -> Path:

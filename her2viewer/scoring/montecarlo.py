@@ -17,7 +17,6 @@ confidence and class as its original, so which copy is kept does not matter).
 from __future__ import annotations
 
 import csv
-import io
 import json
 import logging
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from ..csvio import csv_rows_text
 from ..jsonfile import JSONFileError, read_json
 from .asco import SCORES4
 from .pss.protocol import pss_confidence
@@ -195,28 +195,24 @@ def run_study(cores: list[PoolCore], *, n_values: list[int] | tuple[int, ...] = 
 
 def curve_csv(curve: StudyCurve) -> str:
     """The curve as CSV: value, min, median, max, mean accuracy (percent)."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow([curve.name, *curve.fixed, "acc_min", "acc_median", "acc_max", "acc_mean"])
+    rows: list[list[Any]] = [[curve.name, *curve.fixed, "acc_min", "acc_median", "acc_max", "acc_mean"]]
     for i, v in enumerate(curve.values):
-        w.writerow([v, *curve.fixed.values(), *(f"{100 * a[i]:.3f}" for a in
-                                                (curve.acc_min, curve.acc_median, curve.acc_max, curve.acc_mean))])
-    return buf.getvalue()
+        rows.append([v, *curve.fixed.values(), *(f"{100 * a[i]:.3f}" for a in
+                                                 (curve.acc_min, curve.acc_median, curve.acc_max, curve.acc_mean))])
+    return csv_rows_text(rows)
 
 
 def confusion_csv(curves: list[StudyCurve]) -> str:
     """Confusion matrices at the median draw, long format: study, N, k, true, predicted, count."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["study", "N", "k", "true", "predicted", "count"])
+    rows: list[list[Any]] = [["study", "N", "k", "true", "predicted", "count"]]
     for c in curves:
         for i, v in enumerate(c.values):
             n = v if c.name == "N" else c.fixed["N"]
             k = v if c.name == "k" else c.fixed["k"]
             for t in range(4):
                 for p in range(4):
-                    w.writerow([c.name, n, k, SCORES4[t], SCORES4[p], int(c.confusion[i][t, p])])
-    return buf.getvalue()
+                    rows.append([c.name, n, k, SCORES4[t], SCORES4[p], int(c.confusion[i][t, p])])
+    return csv_rows_text(rows)
 
 
 def write_study(out_dir: str | Path, cores: list[PoolCore], *, draws: int = DEFAULT_DRAWS, seed: int = 0,

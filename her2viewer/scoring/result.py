@@ -274,20 +274,22 @@ class ScoreResult:
 
     @classmethod
     def from_json(cls, text: str) -> ScoreResult:
+
         try:
-            d = parse_json(text, "result", "result", allow_nonfinite=True)
+            d = parse_json(text, "<text>", "score result")
         except JSONFileError as e:
-            raise ContractError(e.problem) from None
+            raise ContractError(e.problem) from e
         return cls.from_dict(d)
 
     @classmethod
     def load(cls, path: str | Path) -> ScoreResult:
         """Read a result file; the error names the file."""
+
         p = Path(path)
         try:
-            return cls.from_dict(read_json(p, "result", allow_nonfinite=True))
+            return cls.from_dict(read_json(p, "score result"))  # a pipe, a huge or a non-UTF-8 file: a message
         except JSONFileError as e:
-            raise ContractError(str(e)) from None
+            raise ContractError(str(e)) from e
         except ContractError as e:
             raise ContractError(f"{p}: {e}") from e
 
@@ -414,5 +416,8 @@ def validate_contract(d: Any) -> None:
             problems.append(f"cores[{i}].score {c['score']!r} is not a HER2 score")
     if d.get("cells") is not None and not isinstance(d["cells"], dict):
         problems.append("cells must be an object or null")
+    from .contract import check_nested
+
+    check_nested(d, problems)
     if problems:
-        raise ContractError("; ".join(problems))
+        raise ContractError("; ".join(problems[:12]) + (f"; and {len(problems) - 12} more" if len(problems) > 12 else ""))

@@ -208,18 +208,19 @@ class SlideBase(ABC):
         return out
 
     def thumbnail(self, max_size: int) -> np.ndarray:
-        """The whole slide as an RGB array whose longer side is at most `max_size` pixels."""
-        import cv2
-
+        """The whole slide as an RGB array whose longer side is at most `max_size` pixels (read chunk by
+        chunk: a slide without a pyramid is never read whole)."""
         W, H = self.dimensions
-        scale = max(W, H) / float(max_size)
-        level = self.best_level_for_downsample(max(scale, 1.0))
-        lw, lh = self._level_dims[level]
-        img = self.read_region(level, 0, 0, lw, lh)
-        tw, th = max(1, round(W / max(scale, 1.0))), max(1, round(H / max(scale, 1.0)))
-        if (tw, th) != (lw, lh):
-            img = cv2.resize(img, (tw, th), interpolation=cv2.INTER_AREA)
-        return img
+        scale = max(max(W, H) / float(max_size), 1.0)
+        tw, th = max(1, round(W / scale)), max(1, round(H / scale))
+        return self.read_scaled((0, 0, W, H), (tw, th))
+
+    def read_scaled(self, l0_box: tuple[float, float, float, float], out_size: tuple[int, int]) -> np.ndarray:
+        """The level-0 box (x, y, w, h) as RGB uint8 of `out_size` (w, h), read from the best level in chunks."""
+        from .scaled import read_scaled
+
+        self._check_open()
+        return read_scaled(self, l0_box, out_size)
 
     @abstractmethod
     def _read_level(self, level: int, lvl_x: int, lvl_y: int, w: int, h: int) -> np.ndarray:

@@ -13,6 +13,8 @@ import numpy as np
 from ._util import capture_tifffile_log, mpp_from_resolution, to_rgb8
 from .array_source import ArraySlide
 from .base import SlideOpenError
+from .image_header import check_image_header
+from .tiff_guard import guard_tiff, require_regular_file
 
 log = logging.getLogger(__name__)
 
@@ -94,9 +96,11 @@ def _decode_raster(path: Path, data: bytes) -> np.ndarray:
 def decode_image(path: str | Path) -> tuple[np.ndarray, float | None]:
     """Decode a whole raster image file to RGB uint8 (alpha laid on white) and its mpp if credible."""
     path = Path(path)
+    require_regular_file(path)
     with open(path, "rb") as fh:
         head = fh.read(32)
     if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        guard_tiff(path)
         with capture_tifffile_log():
             try:
                 return _decode_tiff(path)
@@ -104,6 +108,7 @@ def decode_image(path: str | Path) -> tuple[np.ndarray, float | None]:
                 raise
             except Exception as exc:
                 raise SlideOpenError(path, f"the TIFF data cannot be decoded ({exc})") from exc
+    check_image_header(path, head)  # a decompression bomb is refused before any decoding
     data = path.read_bytes()
     _check_complete(path, head, data[-4096:])
     return _decode_raster(path, data), _pil_mpp(path)

@@ -40,7 +40,9 @@ def _check_tiff_complete(path: Path, size: int) -> None:
     import tifffile
 
     from ._util import capture_tifffile_log, past_end_offset
+    from .tiff_guard import guard_tiff
 
+    guard_tiff(path, size)  # loops, absurd sizes and pointers past the end, before tifffile walks the pages
     end = 0
     with capture_tifffile_log() as messages:
         try:
@@ -113,13 +115,11 @@ def _candidates(path: Path, head: bytes, size: int) -> list[tuple[str, Callable[
 
 def open_slide(path: str | Path) -> SlideSource:
     """Open a whole-slide image or a raster image with the right backend; raises SlideOpenError."""
+    from .tiff_guard import require_regular_file
+
     path = Path(path).expanduser()
-    if not path.exists():
-        raise SlideOpenError(path, "the file does not exist")
-    if path.is_dir():
-        raise SlideOpenError(path, "it is a directory, not a slide file")
+    size = require_regular_file(path).st_size  # a named pipe or device would block the open below
     try:
-        size = path.stat().st_size
         with open(path, "rb") as fh:
             head = fh.read(512)
     except PermissionError as exc:

@@ -14,6 +14,7 @@ from openslide import lowlevel
 
 from ._util import ReadGuard, composite_on_white, plausible_mpp
 from .base import SlideBase, SlideOpenError
+from .tiff_guard import guard_tiff, require_regular_file
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,10 @@ class OpenSlideSource(SlideBase):
     def __init__(self, path: str | Path) -> None:
         super().__init__()
         self.path = str(path)
+        require_regular_file(path)
+        with open(path, "rb") as fh:
+            if fh.read(4) in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+                guard_tiff(path)  # a looping IFD chain would hang OpenSlide
         try:
             self._osr = openslide.OpenSlide(self.path)
         except openslide.OpenSlideUnsupportedFormatError as exc:
@@ -76,10 +81,16 @@ class OpenSlideSource(SlideBase):
             if self._assoc is None:
                 self._assoc = {}
                 with self._guard.reading():
-                    for name, img in self._osr.associated_images.items():
+                    try:
+                        names = list(self._osr.associated_images.keys())
+                    except (openslide.OpenSlideError, OSError) as exc:  # e.g. a truncated SVS
+                        log.warning("%s: cannot list associated images: %s", self.path, exc)
+                        names = []
+                    for name in names:
                         try:
+                            img = self._osr.associated_images[name]
                             self._assoc[name] = composite_on_white(np.asarray(img.convert("RGBA")))
-                        except openslide.OpenSlideError as exc:
+                        except (openslide.OpenSlideError, OSError, KeyError) as exc:
                             log.warning("%s: cannot read associated image %r: %s", self.path, name, exc)
             return dict(self._assoc)
 

@@ -4,9 +4,7 @@ size with the 20x assumption (and a warning) when the file has none."""
 from __future__ import annotations
 
 import logging
-import math
 
-import cv2
 import numpy as np
 
 from .base import SlideSource
@@ -33,14 +31,8 @@ def source_mpp(source: SlideSource) -> float:
 
 def read_l0_box(source: SlideSource, l0_x: float, l0_y: float, l0_w: float, l0_h: float, out_w: int,
                 out_h: int) -> np.ndarray:
-    """Level-0 box resampled to (out_h, out_w, 3) uint8, read from the best pyramid level."""
-    ds = max(l0_w / out_w, l0_h / out_h, 1e-6)
-    level = source.best_level_for_downsample(max(ds, 1.0))
-    lvl_ds = source.level_downsamples[level]
-    lw = max(1, int(math.ceil(l0_w / lvl_ds)))
-    lh = max(1, int(math.ceil(l0_h / lvl_ds)))
-    img = source.read_region(level, int(math.floor(l0_x)), int(math.floor(l0_y)), lw, lh)
-    if (lw, lh) != (out_w, out_h):
-        interp = cv2.INTER_AREA if lw >= out_w else cv2.INTER_LINEAR
-        img = cv2.resize(img, (out_w, out_h), interpolation=interp)
-    return img
+    """Level-0 box resampled to (out_h, out_w, 3) uint8, read from the best pyramid level in chunks (a big box
+    of a single-level slide is never held whole)."""
+    from .scaled import read_scaled
+
+    return read_scaled(source, (l0_x, l0_y, l0_w, l0_h), (out_w, out_h))

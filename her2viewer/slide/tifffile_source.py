@@ -19,6 +19,7 @@ import tifffile
 
 from ._util import ReadGuard, capture_tifffile_log, mpp_from_resolution, plausible_mpp, to_rgb8
 from .base import SlideBase, SlideOpenError
+from .tiff_guard import guard_tiff
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,7 @@ class TiffFileSource(SlideBase):
     def __init__(self, path: str | Path) -> None:
         super().__init__()
         self.path = str(path)
+        guard_tiff(path)
         with capture_tifffile_log() as messages:
             try:
                 self._tf = tifffile.TiffFile(self.path)

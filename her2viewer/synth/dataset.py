@@ -9,14 +9,13 @@ The TMA slide's cores are listed in tma_cores.csv (grid id, label, level-0 centr
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 from pathlib import Path
 
 import numpy as np
 
 from ..atomic import atomic_write_bytes, atomic_write_text
+from ..csvio import csv_text
 from ..progress import Task
 from ..scoring.asco import SCORES4
 from ..slide.writer import encode_image
@@ -42,12 +41,7 @@ def balanced_labels(n: int, rng: np.random.Generator, per_patient: int) -> list[
 
 
 def _csv_text(rows: list[dict], columns: list[str]) -> str:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in r.items()})
-    return buf.getvalue()
+    return csv_text(columns, ({k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in r.items()} for r in rows))
 
 
 def write_dataset(outdir: str | Path, *, n_cores: int, seed: int, tma: bool = False, wsi: bool = False,

@@ -7,8 +7,6 @@ GENERATOR_VERSION, so a new generator makes a new demo instead of reusing a stal
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 import os
@@ -16,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from ..atomic import atomic_write_text
+from ..csvio import csv_text
 from ..progress import Task
 from . import GENERATOR_VERSION
 
@@ -60,15 +59,11 @@ def make_demo_slide(path: Path, *, diameter_px: int | None = None, task: Task | 
     try:
         recs = write_tma_slide(tmp, seed=DEMO_SEED, rows=3, cols=4, diameter_px=d, mpp=DEMO_MPP,
                                labels=list(DEMO_LABELS), task=task)
-        buf = io.StringIO()
         cols = ["core_id", "row", "col", "label", "x", "y", "bbox", "seed", "subclass", "pct_complete_strong",
                 "pct_complete_weak_moderate", "pct_incomplete_strong", "pct_any_staining", "n_tumour_cells",
                 "generator_version"]
-        w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
-        w.writeheader()
-        for r in recs:
-            w.writerow({**r, **r["stats"], "bbox": json.dumps(r["bbox"])})
-        atomic_write_text(path.with_suffix(".csv"), buf.getvalue())
+        rows = ({**r, **r["stats"], "bbox": json.dumps(r["bbox"])} for r in recs)
+        atomic_write_text(path.with_suffix(".csv"), csv_text(cols, rows))
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -74,14 +74,10 @@ def read_low_res(source: SlideSource, downsample: float) -> np.ndarray:
     """The whole slide as RGB at `downsample` (mask pixel grid: ceil(W / ds) x ceil(H / ds))."""
     l0_w, l0_h = source.dimensions
     out_w, out_h = max(1, math.ceil(l0_w / downsample)), max(1, math.ceil(l0_h / downsample))
-    level = source.best_level_for_downsample(downsample)
-    lvl_ds = source.level_downsamples[level]
-    lvl_w = max(1, math.ceil(out_w * downsample / lvl_ds))
-    lvl_h = max(1, math.ceil(out_h * downsample / lvl_ds))
-    rgb = source.read_region(level, 0, 0, lvl_w, lvl_h)
-    if (lvl_w, lvl_h) != (out_w, out_h):
-        rgb = cv2.resize(rgb, (out_w, out_h), interpolation=cv2.INTER_AREA)
-    return rgb
+    from her2viewer.slide.scaled import read_scaled
+
+    # chunk by chunk: a single-level slide is never read whole (the box covers whole output pixels)
+    return read_scaled(source, (0, 0, out_w * downsample, out_h * downsample), (out_w, out_h))
 
 
 def tissueness(rgb: np.ndarray, blur_sigma: float = 1.0) -> np.ndarray:

@@ -122,6 +122,10 @@ def exclude_area(region: Region, exclude: Any) -> Region | None:
     return Region(region.l0_bbox, RegionMask(keep, mask.l0_origin, mask.downsample), region.id)
 
 
+class NothingToScoreError(ValueError):
+    """The excluded (Ignore) areas cover everything there was to score; the message names the slide."""
+
+
 def regions_for(source: SlideSource, scope: str | Region = "auto", *, exclude: Any = None
                 ) -> tuple[str, list[Region]]:
     """What to score: ("tma", cores) | ("slide", [tissue]) | ("region", [region]), minus `exclude`;
@@ -131,7 +135,8 @@ def regions_for(source: SlideSource, scope: str | Region = "auto", *, exclude: A
         return kind, regions
     kept = [r for r in (exclude_area(r, exclude) for r in regions) if r is not None]
     if not kept:
-        raise ValueError("nothing is left to score outside the excluded (Ignore) areas")
+        raise NothingToScoreError(f"nothing is left to score in {getattr(source, 'path', 'the slide')} outside "
+                                  "the excluded (Ignore) areas")
     if len(kept) < len(regions):
         log.info("%d region(s) lie wholly inside the excluded areas and are not scored", len(regions) - len(kept))
     return kind, kept

@@ -44,6 +44,51 @@ class AggregatorError(ValueError):
     """An aggregator file or its data cannot be used; the message names the file."""
 
 
+#: allowed hyper-parameters per kind with their bounds (ints and floats inclusive; a set lists choices)
+PARAM_LIMITS: dict[str, dict[str, Any]] = {
+    "vote": {},
+    "rf": {"n_estimators": (1, 2000), "max_depth": (1, 100), "random_state": (0, 2**32 - 1),
+           "min_samples_leaf": (1, 10_000)},
+    "svm": {"C": (1e-6, 1e6), "kernel": {"rbf", "linear", "poly", "sigmoid"}, "gamma": (1e-9, 1e9),
+            "calibration_folds": (2, 20), "degree": (1, 10)},
+    "mlp": {"hidden_layer_sizes": (1, 1024), "alpha": (0.0, 1e3), "max_iter": (1, 10_000),
+            "random_state": (0, 2**32 - 1)},
+}
+#: training vectors stored in an aggregator file
+MAX_TRAINING_ROWS = 100_000
+_MAX_LAYERS = 5
+
+
+def _bounded(kind: str, key: str, value: Any, limit: Any) -> None:
+    """Raise AggregatorError unless `value` is None, a choice of `limit`, or a finite number inside it."""
+    if value is None or (key == "gamma" and value in ("scale", "auto")):
+        return
+    if isinstance(limit, set):
+        if value not in limit:
+            raise AggregatorError(f"{kind} parameter {key}={value!r} is not one of {', '.join(sorted(limit))}")
+        return
+    lo, hi = limit
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
+        raise AggregatorError(f"{kind} parameter {key}={value!r} is outside {lo}..{hi}")
+    if isinstance(lo, int) and not isinstance(value, int):
+        raise AggregatorError(f"{kind} parameter {key}={value!r} must be a whole number")
+
+
+def check_params(kind: str, params: dict[str, Any]) -> None:
+    """Refuse unknown or out-of-range hyper-parameters (a hostile `n_estimators` would hang the fit)."""
+    limits = PARAM_LIMITS.get(kind, {})
+    for key, value in params.items():
+        if key not in limits:
+            raise AggregatorError(f"unknown {kind} parameter {key!r}; allowed: {', '.join(limits) or 'none'}")
+        if key == "hidden_layer_sizes":
+            if not isinstance(value, (list, tuple)) or not 1 <= len(value) <= _MAX_LAYERS:
+                raise AggregatorError(f"mlp hidden_layer_sizes must be a list of 1..{_MAX_LAYERS} layer sizes")
+            for v in value:
+                _bounded(kind, key, v, limits[key])
+        else:
+            _bounded(kind, key, value, limits[key])
+
+
 def count_vector(patch_probs: np.ndarray, n_classes: int) -> np.ndarray:
     """Fractions of patches whose most probable class is each of n_classes ((n, C) -> (C,))."""
     if len(patch_probs) == 0:
@@ -102,12 +147,19 @@ class CountAggregator:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise AggregatorError(f"unknown aggregator kind {self.kind!r}; use one of {', '.join(KINDS)}")
+        if not isinstance(self.params, dict):
+            raise AggregatorError("the aggregator parameters must be an object")
         self.params = {**DEFAULT_PARAMS[self.kind], **self.params}
+        check_params(self.kind, self.params)
 
     def fit(self, X: np.ndarray, y: Sequence[int]) -> CountAggregator:
         """Fit on count vectors X (n, n_patch_classes) and slide class indices y."""
+        if len(X) > MAX_TRAINING_ROWS:
+            raise AggregatorError(f"{len(X)} training vectors, over the limit of {MAX_TRAINING_ROWS}")
         self.X = np.asarray(X, np.float64)
         self.y = np.asarray(y, int)
+        if not np.isfinite(self.X).all():
+            raise AggregatorError("the training count vectors hold non-finite numbers")
         if self.X.ndim != 2 or self.X.shape[1] != len(self.patch_classes) or len(self.X) != len(self.y):
             raise AggregatorError(f"count vectors must be (n, {len(self.patch_classes)}) with n labels, got "
                                   f"{self.X.shape} and {self.y.shape}")
@@ -168,12 +220,19 @@ class CountAggregator:
             raise AggregatorError(str(e)) from None
         if not isinstance(d, dict) or d.get("format") != AGGREGATOR_FORMAT:
             raise AggregatorError(f"{p}: not a {AGGREGATOR_FORMAT} file")
+        for key, typ in (("kind", str), ("slide_classes", list), ("patch_classes", list), ("params", dict),
+                         ("X", list), ("y", list)):
+            if key in d and not isinstance(d[key], typ):
+                raise AggregatorError(f"{p}: '{key}' must be {'an object' if typ is dict else f'a {typ.__name__}'}, "
+                                      f"found a {type(d[key]).__name__}")
         try:
             agg = cls(d["kind"], list(d["slide_classes"]), list(d["patch_classes"]), dict(d.get("params", {})))
             X = np.asarray(d["X"], np.float64).reshape(-1, len(agg.patch_classes))
             agg.fit(X, d["y"])
-        except (KeyError, TypeError, ValueError) as e:
+        except AggregatorError as e:
             raise AggregatorError(f"{p}: {e}") from e
+        except (KeyError, TypeError, ValueError, OverflowError) as e:
+            raise AggregatorError(f"{p}: {type(e).__name__}: {e}") from e
         if d.get("sklearn_version") != sklearn.__version__ and agg.kind != "vote":
             log.warning("%s was written with scikit-learn %s; re-fitted with %s (results may differ slightly)", p,
                         d.get("sklearn_version"), sklearn.__version__)

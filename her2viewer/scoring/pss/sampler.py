@@ -178,15 +178,24 @@ class PSSSampler:
         return pts
 
     def _whole_patch(self) -> np.ndarray:
-        """The region's bbox padded to a white square and resized to patch_size."""
+        """The region's bbox padded to a white square and resized to patch_size (the bbox is shrunk first,
+        so a 60,000 x 16 px region never becomes a 60,000 x 60,000 px square in memory)."""
         P = self.spec.patch_size
         x, y, w, h = self.bbox
-        side = max(w, h)
-        sx, sy = x - (side - w) / 2.0, y - (side - h) / 2.0
+        scale = max(w, h) / P  # level-0 px per output px
+        bw, bh = max(1, min(P, round(w / scale))), max(1, min(P, round(h / scale)))
         if self._full is not None:
-            # crop the square from the canvas (white where it leaves the canvas), then resize
-            return self._crop(self._full, self.ds_full, sx, sy, side, P)
-        return read_l0_box(self.source, sx, sy, side, side, P, P)
+            ox = int(round((x - self.origin[0]) / self.ds_full))
+            oy = int(round((y - self.origin[1]) / self.ds_full))
+            crop = self._full[oy:oy + max(1, int(round(h / self.ds_full))), ox:ox + max(1, int(round(w / self.ds_full)))]
+            interp = cv2.INTER_AREA if crop.shape[1] >= bw else cv2.INTER_LINEAR
+            inner = cv2.resize(crop, (bw, bh), interpolation=interp)
+        else:
+            inner = read_l0_box(self.source, x, y, w, h, bw, bh)
+        out = np.full((P, P, 3), 255, np.uint8)
+        px, py = (P - bw) // 2, (P - bh) // 2
+        out[py:py + bh, px:px + bw] = inner
+        return out
 
     # -- sampling -------------------------------------------------------------------------------------
     def _crop(self, canvas: np.ndarray, ds: float, l0_x: float, l0_y: float, l0_side: float,

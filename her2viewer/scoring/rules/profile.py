@@ -99,21 +99,26 @@ class StainProfile:
         except ValueError as e:
             raise ProfileError(f"{where}: {e}") from None
         floor = t.get("sector_floor")
-        if floor is not None and (isinstance(floor, bool) or not isinstance(floor, (int, float)) or floor <= 0):
+        if floor is not None and (isinstance(floor, bool) or not isinstance(floor, (int, float)) or floor <= 0
+                                  or not math.isfinite(floor)):
             raise ProfileError(f"{where}: thresholds.sector_floor must be a positive number, got {floor!r}")
         cv = d.get("cross_validation") or {}
+        n_images = d.get("n_images", 0) or 0
+        if isinstance(n_images, bool) or not isinstance(n_images, int) or not 0 <= n_images <= 10**9:
+            raise ProfileError(f"{where}: n_images must be a whole number, got {str(n_images)[:40]!r}")
         return cls(membrane, values["positive_pct"], None if floor is None else float(floor), str(d.get("name", "")), str(d.get("version", "1")),
-                   str(d.get("fitted_on", "")), int(d.get("n_images", 0) or 0), str(d.get("data_licence", "")),
+                   str(d.get("fitted_on", ""))[:1000], n_images, str(d.get("data_licence", ""))[:1000],
                    cv if isinstance(cv, dict) else {}, str(d.get("created", "")))
 
     @classmethod
     def load(cls, path: str | Path) -> StainProfile:
         """Read a profile file; ProfileError naming the file for a missing, unreadable or wrong one."""
+
         p = Path(path)
         if not p.exists():
             raise ProfileError(f"{p}: no such stain profile")
         try:
-            d = read_json(p, "stain profile", allow_nonfinite=True)
+            d = read_json(p, "stain profile", max_bytes=16 * 2**20)
         except JSONFileError as e:
             raise ProfileError(str(e)) from None
         prof = cls.from_dict(d, str(p))
