@@ -6,7 +6,7 @@ Inputs (made here from the synthetic generator and crafted bytes; the shared rea
 slides (truncated, bit-flipped, IFD loop, patched width, PNG/JPEG bombs, named pipe, empty, text), GeoJSON,
 result JSON, model cards with weights, stain profiles, plus byte-level damage of the JSON files. Each case
 runs `python -m her2viewer ...` with a time limit; the table counts ok / clean error / unnamed error /
-traceback / hang / crash / memory > 2 GB (peak RSS of the child, from wait4), and lists every case that is
+traceback / hang / crash / memory > 2 GB (the child's own peak RSS, VmHWM), and lists every case that is
 not ok or a clean error.
 """
 

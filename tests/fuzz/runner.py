@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
+
+from tests.child_peak import child_argv, child_env, read_peak_mb
 
 from .cases import CATEGORIES, MEMORY_LIMIT_MB, REPO, TIMEOUT_S, Case, Outcome, json_inputs, slide_inputs
 
@@ -68,28 +69,25 @@ def _env() -> dict[str, str]:
 def run_case(case: Case, timeout_s: float = TIMEOUT_S) -> Outcome:
     """Run one case as `python -m her2viewer ...`; classify how it ended (see CATEGORIES)."""
     t0 = time.monotonic()
-    err_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"fuzz-{os.getpid()}-{id(case)}.err"
+    stem = Path(os.environ.get("TMPDIR", "/tmp")) / f"fuzz-{os.getpid()}-{id(case)}"
+    err_path, peak_path = stem.with_suffix(".err"), stem.with_suffix(".peak")
     with open(err_path, "w+b") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "her2viewer", *case.argv], stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=err, env=_env(), start_new_session=True,
-                                cwd=err_path.parent)  # not the checkout: `-m` puts the cwd first on sys.path
-        status, usage, timed_out = None, None, False
-        while status is None:
-            pid, st, ru = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                status, usage = st, ru
-                break
-            if time.monotonic() - t0 > timeout_s:
-                timed_out = True
-                os.killpg(proc.pid, signal.SIGKILL)
-                _, status, usage = os.wait4(proc.pid, 0)
-                break
-            time.sleep(0.05)
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        # the child reports its own peak: wait4's ru_maxrss would include this (pytest) process's peak
+        proc = subprocess.Popen(child_argv(case.argv), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=err, env=child_env(peak_path, _env()), start_new_session=True,
+                                cwd=err_path.parent)  # not the checkout, which would come first on sys.path
+        timed_out = False
+        try:
+            proc.wait(timeout=max(0.0, timeout_s - (time.monotonic() - t0)))
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
         err.seek(0)
         stderr = err.read().decode("utf-8", "replace")
     err_path.unlink(missing_ok=True)
-    peak_mb = usage.ru_maxrss / 1024.0 if usage is not None else 0.0
+    peak_mb = read_peak_mb(peak_path) or 0.0
+    peak_path.unlink(missing_ok=True)
     return Outcome(case, _classify(case, proc.returncode, stderr, timed_out, peak_mb), proc.returncode,
                    time.monotonic() - t0, peak_mb, stderr)
 
