@@ -139,14 +139,63 @@ def test_brush_stroke_and_extending_it(qtbot, drawing):
     assert g2.area > g.area and g2.contains(Point(*l0(view, 300, 290)))
 
 
-def test_points(qtbot, drawing):
+def test_points_go_to_one_multipoint_annotation_per_class(qtbot, drawing):
     view, session, tools = drawing
     tools.set_tool("point")
+    session.current_class = "Tumour"
     click(qtbot, view, (50, 60))
     click(qtbot, view, (400, 300))
-    geoms = [a.geometry for a in session.aset]
-    assert [g.geom_type for g in geoms] == ["Point", "Point"]
-    assert (geoms[1].x, geoms[1].y) == pytest.approx(l0(view, 400, 300))
+    session.current_class = "Stroma"
+    click(qtbot, view, (200, 100))
+    session.current_class = "Tumour"
+    click(qtbot, view, (300, 300))
+    anns = list(session.aset)
+    assert [(a.cls, a.kind) for a in anns] == [("Tumour", "MultiPoint"), ("Stroma", "MultiPoint")]
+    tumour = [c for g in anns[0].geometry.geoms for c in (g.x, g.y)]
+    assert tumour == pytest.approx([*l0(view, 50, 60), *l0(view, 400, 300), *l0(view, 300, 300)])
+    assert session.selected == [anns[0].id]
+    assert session.undo_stack.count() == 4                 # one undo step per point
+    session.undo_stack.undo()
+    assert len(session.aset[anns[0].id].geometry.geoms) == 2
+    session.undo_stack.undo()
+    assert session.aset.ids() == [anns[0].id]
+    session.undo_stack.undo()
+    session.undo_stack.undo()
+    assert len(session.aset) == 0
+    session.undo_stack.redo()
+    assert len(only(session).geometry.geoms) == 1
+
+
+def test_right_click_removes_a_point(qtbot, drawing):
+    view, session, tools = drawing
+    tools.set_tool("point")
+    for p in ((50, 60), (400, 300)):
+        click(qtbot, view, p)
+    qtbot.mouseClick(view, Qt.MouseButton.RightButton, pos=QPoint(402, 301))
+    g = only(session).geometry
+    assert len(g.geoms) == 1 and (g.geoms[0].x, g.geoms[0].y) == pytest.approx(l0(view, 50, 60))
+    qtbot.mouseClick(view, Qt.MouseButton.RightButton, pos=QPoint(50, 60))
+    assert len(session.aset) == 0                          # the last point takes the annotation with it
+    session.undo_stack.undo()
+    session.undo_stack.undo()
+    assert len(only(session).geometry.geoms) == 2
+
+
+def test_points_round_trip_through_geojson(qtbot, drawing, tmp_path):
+    view, session, tools = drawing
+    tools.set_tool("point")
+    session.current_class = "Tumour"
+    for p in ((50, 60), (400, 300), (10, 20)):
+        click(qtbot, view, p)
+    before = only(session)
+    session.export_geojson(tmp_path / "points.geojson")
+    session.delete(session.aset.ids())
+    session.import_geojson(tmp_path / "points.geojson")
+    after = only(session)
+    assert after.kind == "MultiPoint" and after.cls == "Tumour"
+    assert after.geometry.equals(before.geometry)
+    click(qtbot, view, (600, 400))                         # the imported annotation keeps collecting points
+    assert len(only(session).geometry.geoms) == 4
 
 
 def test_select_move_edit_vertex_delete_and_undo(qtbot, drawing):

@@ -72,7 +72,7 @@ def test_list_panel_shows_area_navigates_and_changes_class(qtbot, window, tab):
     assert panel.table.item(0, 0).text() == "invasive"
     assert panel.table.item(0, 1).text() == "HER2 2+"
     assert panel.table.item(0, 2).text() == "20,000 \u00b5m\u00b2"      # 400 x 200 px at 0.5 um/px
-    assert panel.table.item(1, 2).text() == "-"
+    assert panel.table.item(1, 2).text() == "1 point"
     tab.view.set_downsample(1.0)
     panel._on_cell_clicked(1, 0)
     assert s.selected == [b.id]

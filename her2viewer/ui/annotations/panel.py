@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from .layer import point_coords
 from .session import SlideAnnotations
 
 UNCLASSIFIED = "Unclassified"
@@ -32,6 +33,14 @@ def format_area(area_px: float, mpp: float | None) -> str:
     if um2 >= 1e6:
         return f"{um2 / 1e6:,.3g} mm\u00b2"
     return f"{um2:,.0f} \u00b5m\u00b2"
+
+
+def size_text(ann, mpp: float | None) -> str:
+    """The list's Area column: the area, or how many points a points annotation has ('-' for lines)."""
+    if ann.area_px > 0:
+        return format_area(ann.area_px, mpp)
+    n = len(point_coords(ann.geometry))
+    return f"{n} point{'s' if n != 1 else ''}" if n else "-"
 
 
 def color_icon(rgb: tuple[int, int, int], size: int = 12) -> QIcon:
@@ -149,7 +158,7 @@ class AnnotationPanel(QWidget):
                 name = QTableWidgetItem(a.name)
                 name.setData(Qt.ItemDataRole.UserRole, a.id)
                 cls = QTableWidgetItem(color_icon(s.aset.color_of(a)), a.cls or UNCLASSIFIED)
-                area = QTableWidgetItem(format_area(a.area_px, s.mpp) if a.area_px > 0 else "-")
+                area = QTableWidgetItem(size_text(a, s.mpp))
                 area.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 name.setToolTip(f"{a.kind}; double-click to rename")
                 for c, item in enumerate((name, cls, area)):

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
+from shapely.geometry import MultiPoint
 from shapely.geometry.base import BaseGeometry
 
 from her2viewer.annotations.editing import clip_to_slide
@@ -24,9 +25,11 @@ from her2viewer.annotations.store import AnnotationStore, slide_id
 from her2viewer.slide.base import SlideSource
 
 from .commands import AddAnnotations, RemoveAnnotations, ReplaceAnnotations
-from .layer import AnnotationLayer
+from .layer import AnnotationLayer, point_coords
 
 log = logging.getLogger(__name__)
+
+POINT_KINDS = ("Point", "MultiPoint")
 
 
 def default_project_dir(slide_path: str | Path) -> Path:
@@ -148,13 +151,46 @@ class SlideAnnotations(QObject):
         self.select([])
 
     # -- edits (all undoable) ---------------------------------------------------------------------------
-    def add(self, geom: BaseGeometry, cls_name: str | None = ..., name: str = "") -> Annotation:
+    def add(self, geom: BaseGeometry, cls_name: str | None = ..., name: str = "", text: str = "") -> Annotation:
         """Add a drawn shape (clipped to the slide) with the current class; selects it. Raises ShapeError."""
         geom = clip_to_slide(geom, self.source.dimensions)
         ann = Annotation.create(geom, self.current_class if cls_name is ... else cls_name, name=name)
-        self.undo_stack.push(AddAnnotations(self.aset, [ann]))
+        self.undo_stack.push(AddAnnotations(self.aset, [ann], text))
         self.select([ann.id])
         return ann
+
+    def points_annotation(self, cls_name: str | None) -> Annotation | None:
+        """The unlocked points annotation of a class that new points go to (the latest one), or None."""
+        for ann in reversed(list(self.aset)):
+            if ann.cls == cls_name and ann.kind in POINT_KINDS and not ann.locked:
+                return ann
+        return None
+
+    def add_point(self, p: tuple[float, float]) -> Annotation:
+        """Add a point to the current class's multipoint annotation (the first point creates it); one undo
+        step per point; selects the annotation."""
+        xy = (float(p[0]), float(p[1]))
+        target = self.points_annotation(self.current_class)
+        if target is None:
+            return self.add(MultiPoint([xy]), text="Add point")
+        new = target.with_(geometry=MultiPoint([*point_coords(target.geometry), xy]))
+        self.undo_stack.push(ReplaceAnnotations(self.aset, [new], "Add point"))
+        self.select([new.id])
+        return new
+
+    def remove_point(self, ann_id: str, index: int) -> None:
+        """Take one point out of a points annotation (deleting the annotation with its last point)."""
+        ann = self.aset.get(ann_id)
+        if ann is None or ann.locked:
+            return
+        pts = point_coords(ann.geometry)
+        if not 0 <= index < len(pts):
+            return
+        if len(pts) == 1:
+            self.undo_stack.push(RemoveAnnotations(self.aset, [ann_id], "Remove point"))
+            return
+        rest = pts[:index] + pts[index + 1:]
+        self.undo_stack.push(ReplaceAnnotations(self.aset, [ann.with_(geometry=MultiPoint(rest))], "Remove point"))
 
     def delete(self, ids: Sequence[str] | None = None) -> int:
         """Delete annotations (default: the selection); returns how many."""

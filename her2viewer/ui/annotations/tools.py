@@ -3,7 +3,9 @@
 Tools: "pan" (the view's own navigation), "select" (click to select, Ctrl+click to add, drag to move,
 drag a white handle to move a vertex), "rect", "ellipse", "polygon" (click vertices, double-click, Enter
 or a click on the first vertex closes, Backspace drops the last one), "freehand" (drag an outline),
-"brush" (drag a round brush; a stroke that starts inside the selected area adds to it), "point" (click).
+"brush" (drag a round brush of `brush_px` screen pixels; a stroke that starts inside the selected area adds to
+it), "point" (a click adds a point to the current class's one multipoint annotation, a right-click removes the
+point under the cursor).
 Esc cancels the shape being drawn, then clears the selection. Widget pixels become level-0 pixels through
 the view's viewport; tolerances are screen pixels times the downsample.
 """
@@ -19,7 +21,8 @@ from shapely.geometry.base import BaseGeometry
 from her2viewer.annotations import editing
 from her2viewer.annotations.editing import ShapeError
 
-from .session import SlideAnnotations
+from .layer import point_coords
+from .session import POINT_KINDS, SlideAnnotations
 
 TOOLS = ("pan", "select", "rect", "ellipse", "polygon", "freehand", "brush", "point")
 TOOL_LABELS = {"pan": "Navigate", "select": "Select / move / edit", "rect": "Rectangle", "ellipse": "Ellipse",
@@ -113,6 +116,8 @@ class AnnotationTools(QObject):
         return False
 
     def _press(self, ev: QMouseEvent) -> bool:
+        if ev.button() == Qt.MouseButton.RightButton and self._tool == "point":
+            return self.remove_point_at(self.l0(ev.position()))
         if ev.button() != Qt.MouseButton.LeftButton:
             return False
         p = self.l0(ev.position())
@@ -120,7 +125,7 @@ class AnnotationTools(QObject):
         if tool == "select":
             return self._press_select(p, ev.modifiers())
         if tool == "point":
-            self._create(editing.point(p))
+            self.session.add_point(p)
             return True
         if tool == "polygon":
             if len(self._points) >= 3 and math.dist(p, self._points[0]) <= self.CLOSE_PX * self.ds:
@@ -245,6 +250,21 @@ class AnnotationTools(QObject):
             self.session.add(geom)
         except ShapeError as e:
             self.session.sigMessage.emit(f"No annotation drawn: {e}.")
+
+    def remove_point_at(self, p: tuple[float, float]) -> bool:
+        """Remove the point of a points annotation nearest `p` (within the click tolerance); True if one was."""
+        best: tuple[float, str, int] | None = None
+        for ann in self.session.aset:
+            if ann.kind not in POINT_KINDS or ann.locked:
+                continue
+            for index, q in enumerate(point_coords(ann.geometry)):
+                d = math.dist(p, q)
+                if d <= self.HIT_PX * self.ds and (best is None or d < best[0]):
+                    best = (d, ann.id, index)
+        if best is None:
+            return False
+        self.session.remove_point(best[1], best[2])
+        return True
 
     def finish_polygon(self) -> None:
         """Close the polygon being clicked and add it."""
