@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QUndoGroup
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QToolBar
+from PySide6.QtGui import QAction, QKeySequence, QUndoGroup
+from PySide6.QtWidgets import QDockWidget, QFileDialog
 
 from her2viewer.annotations.geojson import AnnotationIOError
 from her2viewer.progress import Task
@@ -28,7 +28,8 @@ from ..common.menus import find_menu
 from .classes import ClassesDialog
 from .panel import AnnotationPanel
 from .session import SlideAnnotations
-from .tools import TOOL_LABELS, TOOL_SHORTCUTS, TOOLS, AnnotationTools
+from .toolbar import AnnotationToolBar
+from .tools import AnnotationTools
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,7 @@ class AnnotationManager(QObject):
         tab.layers.add(session.layer)
         self._keep_on_top(tab.layers, session.layer)
         tools = AnnotationTools(tab.view, session, parent=tab)
+        tools.set_brush_px(self.toolbar.brush_px)
         tools.set_tool(self.tool)
         session.sigMessage.connect(lambda msg: self.window.statusBar().showMessage(msg, 5000))
         self.undo_group.addStack(session.undo_stack)
@@ -162,19 +164,11 @@ class AnnotationManager(QObject):
             self._action(edit, "Annotation &Classes...", self.edit_classes),
         ]
         annotate = find_menu(w, "&Annotate")
-        self.toolbar = QToolBar("Annotation tools", w)
-        self.toolbar.setObjectName("toolbar_annotations")
+        self.toolbar = AnnotationToolBar(w, annotate, getattr(w, "settings", None))
         w.addToolBar(self.toolbar)
-        group = QActionGroup(self)
-        self.tool_actions: dict[str, QAction] = {}
-        for name in TOOLS:
-            act = self._action(annotate, TOOL_LABELS[name], lambda _=False, n=name: self.set_tool(n),
-                               TOOL_SHORTCUTS[name], checkable=True)
-            act.setToolTip(f"{TOOL_LABELS[name]} ({TOOL_SHORTCUTS[name]})")
-            group.addAction(act)
-            self.toolbar.addAction(act)
-            self.tool_actions[name] = act
-        self.tool_actions["pan"].setChecked(True)
+        self.toolbar.sigToolChosen.connect(self.set_tool)
+        self.toolbar.sigBrushSizeChanged.connect(self.set_brush_px)
+        self.tool_actions: dict[str, QAction] = self.toolbar.tool_actions
         annotate.addSeparator()
         annotate.addAction(self.dock.toggleViewAction())
         file = find_menu(w, "&File")
@@ -201,9 +195,12 @@ class AnnotationManager(QObject):
         self.tool = name
         for _tab, _s, tools in self.sessions.values():
             tools.set_tool(name)
-        act = self.tool_actions.get(name)
-        if act is not None and not act.isChecked():
-            act.setChecked(True)
+        self.toolbar.check_tool(name)
+
+    def set_brush_px(self, px: int) -> None:
+        """Use a brush radius (screen pixels) on every open slide."""
+        for _tab, _s, tools in self.sessions.values():
+            tools.set_brush_px(px)
 
     def _select_all(self) -> None:
         s = self.current()

@@ -21,6 +21,7 @@ from shapely.geometry.base import BaseGeometry
 from her2viewer.annotations import editing
 from her2viewer.annotations.editing import ShapeError
 
+from .brush import BRUSH_DEFAULT_PX, brush_cursor, clamp_brush
 from .layer import point_coords
 from .session import POINT_KINDS, SlideAnnotations
 
@@ -41,7 +42,6 @@ class AnnotationTools(QObject):
     HANDLE_PX = 8.0       # vertex handle grab distance
     CLOSE_PX = 8.0        # a polygon click this close to the first vertex closes it
     MIN_PX = 3.0          # smallest rectangle / ellipse side
-    brush_px = 12.0       # brush radius in screen pixels
 
     def __init__(self, view, session: SlideAnnotations, parent: QObject | None = None) -> None:
         super().__init__(parent or view)
@@ -49,6 +49,7 @@ class AnnotationTools(QObject):
         self.session = session
         session.view = view
         self._tool = "pan"
+        self.brush_px = float(BRUSH_DEFAULT_PX)         # brush radius in screen pixels
         self._points: list[tuple[float, float]] = []   # polygon vertices / freehand / brush path
         self._start: tuple[float, float] | None = None
         self._drag: str | None = None                   # "draw" | "move" | "vertex"
@@ -68,13 +69,21 @@ class AnnotationTools(QObject):
             raise ValueError(f"unknown tool {name!r}; expected one of {', '.join(TOOLS)}")
         self.cancel()
         self._tool = name
-        if name in DRAWING:
+        if name == "brush":
+            self.view.setCursor(brush_cursor(self.brush_px))
+        elif name in DRAWING:
             self.view.setCursor(Qt.CursorShape.CrossCursor)
         elif name == "select":
             self.view.setCursor(Qt.CursorShape.ArrowCursor)
         else:
             self.view.unsetCursor()
         self.sigToolChanged.emit(name)
+
+    def set_brush_px(self, px: float) -> None:
+        """Set the brush radius in screen pixels (kept within its limits); the brush cursor follows."""
+        self.brush_px = float(clamp_brush(px))
+        if self._tool == "brush":
+            self.view.setCursor(brush_cursor(self.brush_px))
 
     def cancel(self) -> bool:
         """Drop the shape being drawn or the drag in progress; True if there was one."""
