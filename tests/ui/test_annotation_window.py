@@ -240,3 +240,88 @@ def test_selected_annotation_is_the_scoring_scope_and_the_report_uses_the_shown_
     assert job.scope.l0_bbox == (200, 200, 400, 600)    # the selected annotation minus the Ignore box
     assert job.scope.id == "invasive"
     assert window.annotations.current_result(tab) is None  # nothing scored yet: the report scores first
+
+
+def real_double_click(widget, pos):
+    """What a mouse sends for a double-click: press, release, double-click, release."""
+    from PySide6.QtCore import QEvent, QPointF, Qt
+    from PySide6.QtGui import QMouseEvent
+    from PySide6.QtWidgets import QApplication
+
+    left, none = Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton
+    for typ, buttons in ((QEvent.Type.MouseButtonPress, left), (QEvent.Type.MouseButtonRelease, none),
+                         (QEvent.Type.MouseButtonDblClick, left), (QEvent.Type.MouseButtonRelease, none)):
+        ev = QMouseEvent(typ, QPointF(pos), QPointF(widget.mapToGlobal(pos)), left, buttons,
+                         Qt.KeyboardModifier.NoModifier)
+        QApplication.sendEvent(widget, ev)
+
+
+def name_editor(panel):
+    from PySide6.QtWidgets import QAbstractItemView
+
+    table = panel.table
+    if table.state() != QAbstractItemView.State.EditingState:
+        return None
+    index = table.currentIndex()
+    return table.indexWidget(index), index.row(), index.column()
+
+
+def test_one_double_click_renames_and_enter_commits_an_undoable_rename(qtbot, window, tab):
+    from PySide6.QtCore import Qt
+
+    s = window.annotations.current()
+    a, b = add_two(s)
+    panel = window.annotations.panel
+    cell = panel.table.visualItemRect(panel.table.item(1, 1)).center()    # the Class column of b's row
+    real_double_click(panel.table.viewport(), cell)
+    editor, row, col = name_editor(panel)
+    assert (row, col) == (1, 0) and s.selected == [b.id]
+    editor.selectAll()
+    qtbot.keyClicks(editor, "cell cluster")
+    qtbot.keyClick(editor, Qt.Key.Key_Return)            # the delegate commits on the next event loop pass
+    qtbot.waitUntil(lambda: name_editor(panel) is None)
+    assert s.aset[b.id].name == "cell cluster" and panel.table.item(1, 0).text() == "cell cluster"
+    assert name_editor(panel) is None
+    assert s.undo_stack.undoText() == "Rename"
+    s.undo_stack.undo()
+    assert s.aset[b.id].name == "" and panel.table.item(1, 0).text() == ""
+
+
+def test_the_double_click_survives_the_list_being_rebuilt_after_its_first_click(qtbot, window, tab):
+    from PySide6.QtCore import QEvent, QPointF, Qt
+    from PySide6.QtGui import QMouseEvent
+    from PySide6.QtWidgets import QApplication
+
+    s = window.annotations.current()
+    add_two(s)
+    panel = window.annotations.panel
+    vp = panel.table.viewport()
+    pos = panel.table.visualItemRect(panel.table.item(0, 0)).center()
+    for typ, buttons in ((QEvent.Type.MouseButtonPress, Qt.MouseButton.LeftButton),
+                         (QEvent.Type.MouseButtonRelease, Qt.MouseButton.NoButton)):
+        QApplication.sendEvent(vp, QMouseEvent(typ, QPointF(pos), QPointF(vp.mapToGlobal(pos)),
+                                               Qt.MouseButton.LeftButton, buttons, Qt.KeyboardModifier.NoModifier))
+    s.sigChanged.emit()                                   # e.g. an edit elsewhere rebuilds the list
+    QApplication.sendEvent(vp, QMouseEvent(QEvent.Type.MouseButtonDblClick, QPointF(pos), QPointF(vp.mapToGlobal(pos)),
+                                           Qt.MouseButton.LeftButton, Qt.MouseButton.LeftButton,
+                                           Qt.KeyboardModifier.NoModifier))
+    assert name_editor(panel)[1:] == (0, 0)
+
+
+def test_f2_and_edit_rename_open_the_editor_of_the_selected_annotation(qtbot, window, tab):
+    from PySide6.QtCore import Qt
+
+    s = window.annotations.current()
+    a, b = add_two(s)
+    panel = window.annotations.panel
+    assert window.annotations.rename_selected() is False              # nothing selected
+    s.select([b.id])
+    edit_menu = next(act.menu() for act in window.menuBar().actions() if act.text() == "&Edit")
+    rename = next(act for act in edit_menu.actions() if act.text() == "Re&name Annotation")
+    assert rename.shortcut().toString() == "F2"
+    rename.trigger()
+    editor, row, col = name_editor(panel)
+    assert (row, col) == (1, 0) and s.selected == [b.id]
+    editor.setText("second")
+    qtbot.keyClick(editor, Qt.Key.Key_Enter)
+    qtbot.waitUntil(lambda: s.aset[b.id].name == "second")

@@ -161,6 +161,7 @@ class AnnotationManager(QObject):
             self._action(edit, "&Delete Annotation", lambda: self.current() and self.current().delete(),
                          QKeySequence.StandardKey.Delete),
             self._action(edit, "Select &All Annotations", self._select_all, "Ctrl+Shift+A"),
+            self._action(edit, "Re&name Annotation", self.rename_selected, "F2"),
             self._action(edit, "Annotation &Classes...", self.edit_classes),
         ]
         annotate = find_menu(w, "&Annotate")
@@ -201,6 +202,12 @@ class AnnotationManager(QObject):
         """Use a brush radius (screen pixels) on every open slide."""
         for _tab, _s, tools in self.sessions.values():
             tools.set_brush_px(px)
+
+    def rename_selected(self) -> bool:
+        """Open the name editor of the selected annotation in the list (shown if it was hidden)."""
+        self.dock.show()
+        self.dock.raise_()
+        return self.panel.rename_selected()
 
     def _select_all(self) -> None:
         s = self.current()

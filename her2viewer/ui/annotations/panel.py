@@ -1,10 +1,15 @@
 """The annotation list dock: name, class, area (um^2 from the slide's mpp, px^2 without), type; a click
-selects an annotation and centres the view on it; class changes, renames and deletes are undoable edits."""
+selects an annotation and centres the view on it; class changes, renames and deletes are undoable edits.
+
+A double-click anywhere on a row (or F2, or Edit > Rename Annotation) opens the name editor at once; Enter
+commits the new name as one undoable step. The double-click is handled here rather than by the table's edit
+trigger, which ignores a double-click whose first click landed on another index (the list scrolled or was
+rebuilt in between) and does not edit from the Class and Area columns."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelectionModel, Qt, Signal
-from PySide6.QtGui import QColor, QIcon, QPixmap
+from PySide6.QtCore import QEvent, QItemSelectionModel, QObject, Qt, Signal
+from PySide6.QtGui import QColor, QIcon, QMouseEvent, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -87,8 +92,8 @@ class AnnotationPanel(QWidget):
         self.table.setWordWrap(False)
         self.table.setMinimumHeight(160)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked
-                                   | QAbstractItemView.EditTrigger.EditKeyPressed)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.EditKeyPressed)
+        self.table.viewport().installEventFilter(self)
         hdr = self.table.horizontalHeader()
         hdr.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         for c in (1, 2):
@@ -114,6 +119,7 @@ class AnnotationPanel(QWidget):
         layout.addWidget(self.summary)
         self._ids: list[str] = []
         self._syncing = False
+        self._from_table = False
         self.set_session(None)
 
     def set_session(self, session: SlideAnnotations | None) -> None:
@@ -145,32 +151,42 @@ class AnnotationPanel(QWidget):
         self.refresh()
 
     def refresh(self) -> None:
-        """Rebuild the rows from the session."""
+        """Show the session's annotations: rows updated in place while the same annotations are listed (an
+        open name editor and the scroll position stay), rebuilt when annotations came or went."""
         s = self.session
+        anns = list(s.aset) if s is not None else []
         self._syncing = True
-        self.table.setRowCount(0)
-        self._ids = []
-        if s is not None:
-            anns = list(s.aset)
+        ids = [a.id for a in anns]
+        if ids != self._ids:
+            self.table.setRowCount(0)
             self.table.setRowCount(len(anns))
-            for r, a in enumerate(anns):
-                self._ids.append(a.id)
-                name = QTableWidgetItem(a.name)
-                name.setData(Qt.ItemDataRole.UserRole, a.id)
-                cls = QTableWidgetItem(color_icon(s.aset.color_of(a)), a.cls or UNCLASSIFIED)
-                area = QTableWidgetItem(size_text(a, s.mpp))
-                area.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-                name.setToolTip(f"{a.kind}; double-click to rename")
-                for c, item in enumerate((name, cls, area)):
-                    if c:
-                        item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
-                    self.table.setItem(r, c, item)
-            n = len(anns)
-            self.summary.setText(f"{n} annotation{'s' if n != 1 else ''}")
-        else:
-            self.summary.setText("No slide open")
+            self._ids = ids
+        for r, a in enumerate(anns):
+            self._fill_row(r, a)
+        n = len(anns)
+        self.summary.setText(f"{n} annotation{'s' if n != 1 else ''}" if s is not None else "No slide open")
         self._syncing = False
         self._sync_selection()
+
+    def _fill_row(self, row: int, ann) -> None:
+        s = self.session
+        texts = (ann.name, ann.cls or UNCLASSIFIED, size_text(ann, s.mpp))
+        if self.table.item(row, 0) is None:
+            for c, text in enumerate(texts):
+                item = QTableWidgetItem(text)
+                if c:
+                    item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
+                self.table.setItem(row, c, item)
+            self.table.item(row, 0).setData(Qt.ItemDataRole.UserRole, ann.id)
+            self.table.item(row, 2).setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        tip = f"{ann.kind}; double-click or F2 to rename"
+        for c, text in enumerate(texts):
+            item = self.table.item(row, c)
+            if item.text() != text:
+                item.setText(text)
+            if item.toolTip() != tip:
+                item.setToolTip(tip)
+        self.table.item(row, 1).setIcon(color_icon(s.aset.color_of(ann)))
 
     def _sync_selection(self) -> None:
         s = self.session
@@ -183,7 +199,7 @@ class AnnotationPanel(QWidget):
             for i in s.selected:
                 if i in index:
                     model.select(self.table.model().index(index[i], 0), flags)
-            if s.selected and s.selected[-1] in index:
+            if s.selected and s.selected[-1] in index and not self._from_table:
                 self.table.scrollToItem(self.table.item(index[s.selected[-1]], 0))
             first = s.aset.get(s.selected[0]) if s.selected else None
             if first is not None:
@@ -201,7 +217,37 @@ class AnnotationPanel(QWidget):
     def _on_rows_selected(self) -> None:
         if self._syncing or self.session is None:
             return
-        self.session.select(self.selected_ids())
+        self._from_table = True          # the row clicked is in view: do not scroll it away mid double-click
+        try:
+            self.session.select(self.selected_ids())
+        finally:
+            self._from_table = False
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        """A double-click on a row opens its name editor."""
+        if (obj is self.table.viewport() and event.type() == QEvent.Type.MouseButtonDblClick
+                and isinstance(event, QMouseEvent) and event.button() == Qt.MouseButton.LeftButton):
+            index = self.table.indexAt(event.position().toPoint())
+            if index.isValid():
+                self.rename_row(index.row())
+                return True
+        return super().eventFilter(obj, event)
+
+    def rename_row(self, row: int) -> bool:
+        """Open the name editor of a row; False when there is no such row."""
+        item = self.table.item(row, 0)
+        if item is None:
+            return False
+        self.table.setCurrentItem(item, QItemSelectionModel.SelectionFlag.NoUpdate)
+        self.table.editItem(item)
+        return True
+
+    def rename_selected(self) -> bool:
+        """Open the name editor of the first selected annotation; False when none is selected."""
+        s = self.session
+        if s is None or not s.selected or s.selected[0] not in self._ids:
+            return False
+        return self.rename_row(self._ids.index(s.selected[0]))
 
     def _on_cell_clicked(self, row: int, _col: int) -> None:
         """A click on a row takes the view to that annotation."""
