@@ -23,6 +23,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from her2viewer.annotations.model import Annotation
+
 from .layer import point_coords
 from .session import SlideAnnotations
 
@@ -40,7 +42,7 @@ def format_area(area_px: float, mpp: float | None) -> str:
     return f"{um2:,.0f} \u00b5m\u00b2"
 
 
-def size_text(ann, mpp: float | None) -> str:
+def size_text(ann: Annotation, mpp: float | None) -> str:
     """The list's Area column: the area, or how many points a points annotation has ('-' for lines)."""
     if ann.area_px > 0:
         return format_area(ann.area_px, mpp)
@@ -168,7 +170,7 @@ class AnnotationPanel(QWidget):
         self._syncing = False
         self._sync_selection()
 
-    def _fill_row(self, row: int, ann) -> None:
+    def _fill_row(self, row: int, ann: Annotation) -> None:
         s = self.session
         texts = (ann.name, ann.cls or UNCLASSIFIED, size_text(ann, s.mpp))
         if self.table.item(row, 0) is None:
