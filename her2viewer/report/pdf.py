@@ -163,6 +163,11 @@ def _qc_block(result: ScoreResult) -> list[Any]:
     return [KeepTogether(out)]
 
 
+def multi_patient(result: ScoreResult, case: CaseInfo | None) -> bool:
+    """Whether the result's cores come from more than one patient (then no slide-level call is reported)."""
+    return bool(result.cores) and case is not None and len(case.patients) > 1
+
+
 def _score_block(result: ScoreResult, review: ReviewInfo | None, case: CaseInfo | None = None,
                  core_reviews: dict[str, ReviewInfo] | None = None) -> list[Any]:
     left: list[Any] = [_p("Suggested score (software)", "label"), *_score_html(result.score, result.score3)]
@@ -174,7 +179,7 @@ def _score_block(result: ScoreResult, review: ReviewInfo | None, case: CaseInfo 
     if result.score == "2+" and result.ish_positive is None:
         extra.append("2+ is equivocal: reflex ISH; 3-way Low assumes ISH negative.")
     left += [_p(e, "small") for e in extra]
-    if case is not None and len(case.patients) > 1 and result.cores:
+    if multi_patient(result, case):
         # cores of different patients: a slide-level call would mix patients
         left = [_p("Suggested score (software)", "label"), Paragraph("Multi-patient TMA", _ST["mid"]),
                 _p(f"The cores come from {len(case.patients)} patients: each core's suggested score is in the "
@@ -208,7 +213,7 @@ def _score_block(result: ScoreResult, review: ReviewInfo | None, case: CaseInfo 
     if review is not None and len(review.comment or "") > 300:  # a paragraph flows across pages; a cell does not
         out += [Spacer(1, 4), Paragraph(f"<b>Reviewer comment:</b> {escape(clip(review.comment, LONG_TEXT))}",
                                         _ST["body"])]
-    if result.explanation:
+    if result.explanation and not multi_patient(result, case):   # a slide-level reason mixes patients
         out += [Spacer(1, 4), Paragraph(f"<b>Why:</b> {escape(clip(result.explanation, LONG_TEXT))}", _ST["body"])]
     return out
 
@@ -290,11 +295,15 @@ def _cores_block(result: ScoreResult, case: CaseInfo | None = None,
     counts = {s: sum(c.score == s for c in result.cores) for s in SCORES4}
     summary = ", ".join(f"{v} x {s}" for s, v in counts.items() if v)
     rows = [["Core", "Patient", "Score", "3-way", "P(0)", "P(1+)", "P(2+)", "P(3+)", "Conf.", "Note"]]
+    equivocal = False
     for c in result.cores:
         note = c.subclass and f"HER2-{c.subclass}" or ""
         if c.cells and isinstance(c.cells.get("n_tumour", c.cells.get("n")), (int, float)):
             note = (note + "; " if note else "") + f"{int(c.cells.get('n_tumour', c.cells.get('n'))):,} cells"
-        rows.append([clip(c.id, 24), patients.get(c.id, "-"), c.score, c.score3]
+        score3 = c.score3
+        if c.score == "2+" and getattr(c, "ish_positive", None) is None:
+            score3, equivocal = f"{c.score3}*", True
+        rows.append([clip(c.id, 24), patients.get(c.id, "-"), c.score, score3]
                     + [f"{float(c.probabilities.get(s, 0.0)):.2f}" for s in SCORES4]
                     + ["-" if c.confidence is None else f"{c.confidence:.2f}", clip(note, 120)])
     widths = [36, 56, 40, 44, 40, 40, 40, 40, 40, BODY_W - 376]
@@ -308,7 +317,7 @@ def _cores_block(result: ScoreResult, case: CaseInfo | None = None,
             r.insert(len(r) - 1, rv.score if rv else "-")
             if rv:
                 r[-1] = (r[-1] + "; " if r[-1] else "") + f"{rv.reviewer or 'reviewed'} {rv.time[:16]}".strip()
-        widths = widths[:-1] + [50, widths[-1] - 50]
+        widths = widths[:-1] + [58, widths[-1] - 58]
     t = _table(rows, widths)
     col = 2 if patients else 1
     style = [("BACKGROUND", (col, i), (col, i), SCORE_COLORS[r[col]].clone(alpha=0.35))
@@ -318,19 +327,35 @@ def _cores_block(result: ScoreResult, case: CaseInfo | None = None,
     tail = " The slide score above is the highest core score." if top == result.score else ""
     if case is not None and len(case.patients) > 1:
         tail = f" The cores come from {len(case.patients)} patients (TMA map): read each patient's cores."
-    return [CondPageBreak(120), _p(f"TMA cores ({len(result.cores)})", "h2"),
-            _p(f"Per-core suggested scores: {summary}.{tail}"),
-            Spacer(1, 4), t]
+    out: list[Any] = [CondPageBreak(120), _p(f"TMA cores ({len(result.cores)})", "h2"),
+                      _p(f"Per-core suggested scores: {summary}.{tail}"), Spacer(1, 4), t]
+    if equivocal:
+        out.append(_p("* IHC 2+ is equivocal: reflex ISH is required; the 3-way Low holds only if ISH is "
+                      "negative (High if positive).", "small"))
+    return out
 
 
-def _evidence_block(result: ScoreResult, source: Any) -> list[Any]:
-    """2-4 fields at high magnification where the evidence is, cells coloured by membrane class, scale bar."""
+def _where(result: ScoreResult, box: tuple[float, float, float, float], case: CaseInfo | None) -> str:
+    """' in core A1 (patient P001)' for a field inside a TMA core; '' otherwise."""
+    cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
+    for c in result.cores:
+        x, y, w, h = c.bbox
+        if x <= cx < x + w and y <= cy < y + h:
+            patient = case.core_patients.get(c.id) if case is not None else None
+            return f" in core {c.id}" + (f" (patient {patient})" if patient else "")
+    return ""
+
+
+def _evidence_block(result: ScoreResult, source: Any, case: CaseInfo | None = None) -> list[Any]:
+    """2-4 fields at high magnification where the evidence is, cells coloured by membrane class, scale bar;
+    in a TMA each caption names the core (and its patient)."""
     if source is None or not result.assessable:
         return []
     mpp = getattr(source, "mpp", None)
     try:
         fields = choose_fields(result, tuple(source.dimensions), mpp)
-        pictures = [(render_field(source, f, result, mpp), f.caption) for f in fields]
+        pictures = [(render_field(source, f, result, mpp), f.caption + _where(result, f.box, case))
+                    for f in fields]
     except Exception as e:  # noqa: BLE001 - a slide that cannot be read again only loses the pictures
         log.warning("no evidence pictures: %s", e)
         return []
@@ -388,18 +413,23 @@ def _criteria_text(result: ScoreResult) -> str:
     return text
 
 
-def _signoff_block(review: ReviewInfo | None) -> list[Any]:
-    """Who signs the report: the reviewer and date when reviewed, lines to fill in otherwise."""
+def _signoff_block(review: ReviewInfo | None, per_core: bool = False) -> list[Any]:
+    """Who signs the report: the reviewer and date when reviewed, lines to fill in otherwise; `per_core`: the
+    final scores are the reviewed core scores of the TMA table."""
     line = "_" * 28
     who = review.reviewer if review is not None and review.reviewer else line
     when = review.time[:10] if review is not None and review.time else line
+    final = (f"HER2 {review.score} (3-way {review.score3})" if review is not None and not per_core
+             else "per core: the Reviewed column of the TMA cores table" if per_core else line)
     rows = [[_p("Pathologist", "label"), _p(who, "cell"), _p("Date", "label"), _p(when, "cell")],
             [_p("Signature", "label"), _p("_" * 28, "cell"), _p("Final HER2 score", "label"),
-             _p(f"HER2 {review.score} (3-way {review.score3})" if review is not None else line, "cell")]]
+             _p(final, "cell")]]
     t = Table(rows, colWidths=[70, BODY_W / 2 - 70, 80, BODY_W / 2 - 80], rowHeights=[None, 36], hAlign="LEFT")
     t.setStyle(_GRID)
     t.setStyle(TableStyle([("VALIGN", (0, 1), (-1, 1), "BOTTOM")]))
-    note = ("I have reviewed the images and the software's suggestion; the final score above is mine."
+    note = ("The final scores are per core: each core's reviewed score in the TMA cores table; a core without "
+            "one is not yet confirmed." if per_core else
+            "I have reviewed the images and the software's suggestion; the final score above is mine."
             if review is not None else "Not yet reviewed: the final score is to be entered by the pathologist.")
     return [KeepTogether([_p("Sign-off", "h2"), _p(note, "small"), Spacer(1, 3), t])]
 
@@ -462,6 +492,13 @@ def _canvas_class(slide_name: str) -> type[rl_canvas.Canvas]:
     return _Canvas
 
 
+def _subject(result: ScoreResult, case: CaseInfo) -> str:
+    """The PDF's subject line: the call (none for a multi-patient TMA), the method, research use only."""
+    call = ("multi-patient TMA, per-core scores" if multi_patient(result, case)
+            else f"HER2 {result.score or result.score3 or 'not assessable'}")
+    return f"{call} ({result.method}); {RUO_STATEMENT}"
+
+
 def build_report(result: ScoreResult, *, source: Any = None, case: CaseInfo | None = None,
                  review: ReviewInfo | None = None, core_reviews: dict[str, ReviewInfo] | None = None,
                  comparison: list[ScoreResult] | None = None, thumbnail_px: int = 1024) -> bytes:
@@ -495,18 +532,20 @@ def build_report(result: ScoreResult, *, source: Any = None, case: CaseInfo | No
     story += _header_block(result, case, thumb)
     story += _score_block(result, review, case, core_reviews)
     story += _qc_block(result)
-    story += _probability_block(result)
-    story += _sample_block(result)
-    story += _cells_block(result.cells)
-    story += _evidence_block(result, source)
+    if not multi_patient(result, case):   # pooled over cores of different patients they would mean nothing
+        story += _probability_block(result)
+        story += _sample_block(result)
+        story += _cells_block(result.cells)
+    story += _evidence_block(result, source, case)
     story += _cores_block(result, case, core_reviews)
     story += _comparison_block(comparison)
     story += _method_block(result)
-    story += _signoff_block(review)
+    story += _signoff_block(review, per_core=bool(result.cores) and (multi_patient(result, case)
+                                                                     or (review is None and bool(core_reviews))))
     buf = io.BytesIO()
     doc = SimpleDocTemplate(buf, pagesize=A4, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN,
                             bottomMargin=MARGIN + 6, title=f"HER2 report \u2014 {case.slide_name}",
-                            author="HER2 Viewer", subject=f"HER2 {result.score or result.score3 or 'not assessable'} ({result.method}); {RUO_STATEMENT}",
+                            author="HER2 Viewer", subject=_subject(result, case),
                             creator=f"HER2 Viewer {__version__}")
     try:
         doc.build(story, canvasmaker=_canvas_class(case.slide_name))

@@ -125,6 +125,13 @@ def _score_for_screenshot(window: MainWindow, tab: SlideTab, method: str, option
     return True
 
 
+def scored_mpp(result: ScoreResult) -> float | None:
+    """The pixel size a result was scored at (its input checks' value), if it states one."""
+    qc = result.qc if isinstance(result.qc, dict) else {}
+    mpp = qc.get("mpp")
+    return float(mpp) if isinstance(mpp, (int, float)) and 0.05 <= mpp <= 20 else None
+
+
 def run_snapshot(path: str, out: str, *, view: tuple | None = None, magnification: float | None = None,
                  result: ScoreResult | None = None, overlays: Sequence[str] = (), max_side: int = 1600,
                  mpp: float | None = None, timeout_s: float = 180.0) -> int:
@@ -145,6 +152,8 @@ def run_snapshot(path: str, out: str, *, view: tuple | None = None, magnificatio
                 print(f"her2viewer: error: {errors[0] if errors else f'timed out opening {path}'}", file=sys.stderr)
                 return 2
             tab = window.current_tab()
+            if mpp is None and result is not None and not getattr(tab.source, "mpp", None):
+                mpp = scored_mpp(result)       # the pixel size the result was scored at (its estimate)
             if mpp is not None:
                 window.set_pixel_size(tab, mpp)
             W, H = (int(v) for v in tab.source.dimensions)

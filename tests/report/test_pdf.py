@@ -145,6 +145,12 @@ def test_multi_patient_tma_report_has_per_core_patients_and_no_slide_call(tmp_pa
     text = " ".join(_pages_text(out))
     assert "Multi-patient TMA" in text and "3 patients" in text
     assert "HER2 3+" not in text.split("TMA cores")[0]          # no slide-level call above the core table
+    head = text.split("TMA cores")[0]
+    # nor pooled class probabilities, cell percentages or a slide-level reason mixing the patients
+    assert "Class probabilities" not in head and "Cell percentages" not in head and "Why:" not in head
+    assert "per core: the Reviewed column" in text                  # the sign-off is per core
+    if any(c.score == "2+" for c in result.cores):
+        assert "reflex ISH is required" in text                     # 2+ cores: 3-way Low only if ISH negative
     assert f"{ids[0]} PAT-0" in text and f"{ids[1]} PAT-1" in text
     # a TMA map that names no patient column is refused, naming the file
     bad = tmp_path / "bad.csv"
@@ -234,3 +240,16 @@ def test_evidence_fields_are_where_the_cells_are_and_in_the_report(tmp_path):
     with_ev = write_report(tmp_path / "a.pdf", result, source=src)
     assert "Evidence at high magnification" in " ".join(_pages_text(with_ev))
     assert _n_images(with_ev) >= 1 + len(fields)
+
+
+def test_evidence_fields_in_a_tma_name_their_core_and_patient():
+    from her2viewer.report.model import CaseInfo
+    from her2viewer.report.pdf import _where
+
+    result = tma_result()
+    core = result.cores[3]
+    x, y, w, h = core.bbox
+    case = CaseInfo(core_patients={core.id: "PAT-7"})
+    assert _where(result, (x + 5, y + 5, 20, 20), case) == f" in core {core.id} (patient PAT-7)"
+    assert _where(result, (x + 5, y + 5, 20, 20), None) == f" in core {core.id}"
+    assert _where(result, (0, 0, 4, 4), case) == ""              # in the gap between cores

@@ -148,3 +148,18 @@ def test_result_heatmap_is_clipped_to_the_image(make_view, qtbot):
     assert (shown[100, 100] != plain[100, 100]).any()                 # on the image: tinted
     assert (shown[100, 280:300] == plain[100, 280:300]).all()         # past the edge (1024/4 = 256): clear
     assert (shown[280:300, 100] == plain[280:300, 100]).all()
+
+
+def test_hundreds_of_sampled_patches_start_hidden_but_listed(qtbot):
+    from her2viewer.scoring.result import Evidence, ModelInfo, PatchBox, ScoreResult
+    from her2viewer.ui.scoring.result_layers import MAX_SHOWN_BOXES, PATCHES, result_layers
+
+    def layer(n: int):
+        boxes = [PatchBox((10 * i % 900, 10, 100, 100), i % 5, "1+") for i in range(n)]
+        r = ScoreResult("t.png", "pss", "1+", {"1+": 1.0}, ModelInfo("m", None, "1"),
+                        evidence=Evidence(patch_boxes=boxes))
+        return next(la for la in result_layers(r, (1024, 1024)) if la.name == PATCHES)
+
+    assert layer(20).visible
+    many = layer(MAX_SHOWN_BOXES + 130)
+    assert not many.visible and len(many.shapes) == MAX_SHOWN_BOXES + 130

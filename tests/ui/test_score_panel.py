@@ -237,3 +237,71 @@ def test_three_way_result_shows_its_own_call_and_three_bars(qtbot):
     assert len(heights) == 3 and heights[2] == pytest.approx(0.7)
     ticks = panel.prob_plot.getAxis("bottom")._tickLevels[0]
     assert [t[1] for t in ticks] == ["0", "Low", "High"]
+
+
+def test_each_tab_keeps_its_own_scoring_panel_state(qtbot, make_window, data, tmp_path):
+    """Status, progress, errors, scope and Cancel belong to a slide tab, not to the window."""
+    from her2viewer.ui.scoring.controls import SCOPES
+
+    other = write_pyramidal_tiff(tmp_path / "other.tif", generate_core("0", 3, diameter_px=500).image,
+                                 mpp=0.5, tile_size=256)
+    w, ctl, first = make_window(data["slide"], tmp_path / "project")
+    w.open_paths([str(other)])
+    qtbot.waitUntil(lambda: w.current_tab() is not first and w.current_tab() is not None, timeout=20_000)
+    second = w.current_tab()
+    c = ctl.controls
+    # an error on the second tab, with its own scope
+    c.scope_combo.setCurrentIndex([k for k, _ in SCOPES].index("core"))
+    assert ctl.run(method="rules") is None and "No TMA core" in c.error_text.toPlainText()
+    # a long job on the first tab
+    w.tabs.setCurrentWidget(first)
+    assert c.error_text.toPlainText() == "" and c.scope_key() == "auto"
+    job_id = ctl.run(method="pss", options=ScoreOptions(n_samples=5000, top_k=5, model_path=str(data["ckpt"])),
+                     use_cache=False)
+    qtbot.waitUntil(lambda: c.progress.value() > 50, timeout=60_000)
+    assert c.cancel_button.isEnabled()
+    # the second tab: its error and scope back, the first tab's job neither shown nor cancellable from here
+    w.tabs.setCurrentWidget(second)
+    assert "No TMA core" in c.error_text.toPlainText() and c.scope_key() == "core"
+    assert not c.cancel_button.isEnabled() and c.progress.format() == "idle"
+    assert "Running pss" not in c.status_label.text() and "%" not in c.status_label.text()
+    c.cancel_button.setEnabled(True)
+    c.cancel_button.click()                    # Cancel on the second tab leaves the first tab's job running
+    assert ctl.engine.job(job_id).state in ("queued", "running")
+    qtbot.wait(300)
+    kept = ctl.state(first).panel.progress
+    assert kept > 50                           # the first tab's progress went on in the background
+    w.tabs.setCurrentWidget(first)
+    assert c.cancel_button.isEnabled() and c.progress.value() >= kept and c.error_text.toPlainText() == ""
+    c.cancel_button.click()
+    kind, _ = ctl.wait_result(job_id, 10)
+    assert kind == "cancelled"
+    qtbot.waitUntil(lambda: c.status_label.text() == "Cancelled.", timeout=5_000)
+    assert not c.cancel_button.isEnabled()
+    w.tabs.setCurrentWidget(second)
+    assert c.status_label.text() != "Cancelled." and ctl.result_for(second) is None
+
+
+def test_wrapped_labels_keep_their_height_however_often_the_panel_is_shown(qtbot):
+    """QLabel.heightForWidth counts the last minimum height: the labels grew 16 px a call, to thousands."""
+    from her2viewer.scoring.result import ModelInfo, ScoreResult
+    from her2viewer.ui.scoring.score_panel import ScorePanel
+
+    panel = ScorePanel()
+    qtbot.addWidget(panel)
+    panel.resize(370, 800)
+    panel.show()
+    r = ScoreResult("s.png", "rules", "2+", {"2+": 0.9, "1+": 0.1}, ModelInfo("m", None, "1"), confidence=0.9,
+                    explanation="complete weak-to-moderate membranes in 39% of tumour cells",
+                    qc={"status": "warning", "stain": "dab_ihc", "messages": ["pixel size estimated"]})
+    panel.set_result(r)
+    first = [lab.minimumHeight() for lab in (panel.qc_banner, panel.explanation_label, panel.model_label)]
+    for _ in range(30):
+        panel.set_result(r)
+        panel.resize(371, 800)
+        panel.resize(370, 800)
+    again = [lab.minimumHeight() for lab in (panel.qc_banner, panel.explanation_label, panel.model_label)]
+    assert again == first and max(first) < 200
+    # the 2+ caveat wraps instead of widening the panel
+    assert "equivocal" in panel.call3_label.text() and panel.call3_label.wordWrap()
+    assert panel.minimumSizeHint().width() <= 370   # fits the dock: no sideways scrolling

@@ -74,3 +74,32 @@ def test_export_snapshot_from_the_window(qtbot, tmp_path, slide):
     r = tab.view.l0_rect()
     assert (w, h) == (int(np.ceil(r.width() / 4)), int(np.ceil(r.height() / 4)))   # 20x -> 5x: a quarter
     win.close()
+
+
+def test_a_file_without_pixel_size_takes_the_one_its_result_was_scored_at(tmp_path):
+    png = tmp_path / "tile.png"
+    Image.fromarray(textured_image(800, 400, seed=3)).save(png)
+    r = ScoreResult("tile.png", "rules", "2+", {"2+": 1.0}, ModelInfo("m", None, "1"),
+                    qc={"status": "ok", "stain": "dab_ihc", "mpp": 0.5, "mpp_source": "estimated",
+                        "messages": []})
+    res = tmp_path / "r.json"
+    res.write_text(r.to_json())
+    out = tmp_path / "v.png"
+    assert main(["snapshot", str(png), "--out", str(out), "--magnification", "10"]) == 2   # no pixel size
+    assert main(["snapshot", str(png), "--out", str(out), "--magnification", "10", "--result", str(res)]) == 0
+    assert np.asarray(Image.open(out)).shape[:2] == (200, 400)        # scored at 0.5 um/px (20x): 10x is half
+
+
+def test_legend_plates_widen_for_long_titles_and_elide_past_the_limit(qtbot):
+    from PySide6.QtGui import QImage, QPainter
+
+    from her2viewer.ui.viewer.legend import BAR_W, MAX_TITLE_W, title_width
+
+    img = QImage(400, 300, QImage.Format.Format_RGB32)
+    p = QPainter(img)
+    try:
+        assert title_width(p, ["short"]) == BAR_W
+        assert BAR_W < title_width(p, ["Score: membrane_hscore heatmap (0-1)"]) <= MAX_TITLE_W
+        assert title_width(p, ["x" * 500]) == MAX_TITLE_W
+    finally:
+        p.end()

@@ -108,7 +108,7 @@ class ComparisonRun(QObject):
             except ValueError as e:
                 self.failed[m] = str(e)
                 continue
-            self.jobs[self.controller.engine.submit(job)] = m
+            self.jobs[self.controller.submit(self.tab, job, show=False)] = m
         self.sigUpdated.emit()
 
     def _finished(self, job_id: int, result: ScoreResult) -> None:

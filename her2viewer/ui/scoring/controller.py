@@ -25,7 +25,7 @@ from her2viewer.scoring.result import CoreResult, ScoreResult
 from her2viewer.slide.region import Region
 
 from ..review.panel import ReviewPanel
-from .controls import SCOPES, ScoringControls
+from .controls import SCOPES, PanelState, ScoringControls
 from .engine import InferenceEngine, ScoreJob
 from .measurements_panel import MeasurementsPanel
 from .result_layers import CORES, CoreScoreLayer, install_result_layers
@@ -63,6 +63,7 @@ class TabState:
     jobs: list[int] = field(default_factory=list)
     criteria: tuple[str, str] = ("breast", "resection")   # chosen per slide
     comparison: Any = None   # the last ComparisonRun of this slide (the report prints it)
+    panel: PanelState = field(default_factory=PanelState)   # the Scoring panel while another tab is shown
 
 
 class ScoringController(QObject):
@@ -87,6 +88,8 @@ class ScoringController(QObject):
         self.actions: list[QAction] = []
         self.states: dict[int, TabState] = {}
         self._tabs_by_key: dict[int, QWidget] = {}
+        self._job_tabs: dict[int, int] = {}       # every job (runs and comparisons) -> its tab's key
+        self._shown_key: int | None = None        # the tab whose panel state the controls show
         self.controls.sigRun.connect(self.run)
         self.controls.sigCancel.connect(self.cancel)
         self.controls.sigCriteriaChanged.connect(self._criteria_changed)
@@ -95,7 +98,7 @@ class ScoringController(QObject):
         self.engine.sigFinished.connect(self._on_finished)
         self.engine.sigFailed.connect(self._on_failed)
         self.engine.sigCancelled.connect(self._on_cancelled)
-        self.engine.sigIdle.connect(lambda: self.controls.set_busy(False))
+        self.engine.sigIdle.connect(self._on_idle)
         self.engine.sigDevice.connect(lambda d: self.controls.device_label.setText(f"Device: {d}"))
         self.engine.sigCachedFound.connect(self._on_cached)
         self.engine.sigMethods.connect(self.controls.set_methods)
@@ -141,11 +144,32 @@ class ScoringController(QObject):
         return st
 
     def _tab_for_job(self, job_id: int) -> QWidget | None:
-        open_tabs = {id(t) for t in self.window.slide_tabs()}
-        for key, st in self.states.items():
-            if job_id in st.jobs and key in open_tabs:
-                return self._tabs_by_key[key]
-        return None
+        key = self._job_tabs.get(job_id)
+        if key is None or key not in {id(t) for t in self.window.slide_tabs()}:
+            return None
+        return self._tabs_by_key.get(key)
+
+    def panel(self, tab: QWidget | None) -> ScoringControls | PanelState:
+        """Where a tab's status, progress and errors go: the controls while it is shown, else its kept
+        state (shown again when the user comes back to the tab)."""
+        if tab is None or (id(tab) == self._shown_key and tab is self.window.current_tab()):
+            return self.controls
+        return self.state(tab).panel
+
+    def submit(self, tab: QWidget, job: ScoreJob, *, show: bool = True) -> int:
+        """Queue a job for a tab; with `show` its result becomes the tab's shown result."""
+        job_id = self.engine.submit(job)
+        self._job_tabs[job_id] = id(tab)
+        if show:
+            self.state(tab).jobs.append(job_id)
+        self.panel(tab).set_busy(True)
+        return job_id
+
+    def _refresh_busy(self, tab: QWidget | None) -> None:
+        if tab is None:
+            return
+        active = {j.id for j in self.engine.active_jobs()}
+        self.panel(tab).set_busy(any(self._job_tabs.get(j) == id(tab) for j in active))
 
     def forget_closed_tabs(self) -> None:
         """Drop the state of tabs that were closed (closing their databases)."""
@@ -153,8 +177,11 @@ class ScoringController(QObject):
         for key in [k for k in self.states if k not in open_tabs]:
             st = self.states.pop(key)
             self._tabs_by_key.pop(key, None)
-            for job_id in st.jobs:
+            if key == self._shown_key:
+                self._shown_key = None
+            for job_id in [j for j, k in self._job_tabs.items() if k == key]:
                 self.engine.cancel(job_id)
+                self._job_tabs.pop(job_id, None)
             if st.db is not None:
                 st.db.close()
 
@@ -221,7 +248,7 @@ class ScoringController(QObject):
         try:
             job = self.job_for(tab, method, options, scope_key)
         except ValueError as exc:
-            self.controls.show_error(str(exc))
+            self.panel(tab).show_error(str(exc))
             return None
         job.use_cache = use_cache
         if method:
@@ -230,10 +257,8 @@ class ScoringController(QObject):
             self.controls.method_combo.setCurrentText(method)
         if "Scoring" in self.docks:
             self.docks["Scoring"].raise_()
-        job_id = self.engine.submit(job)
-        self.state(tab).jobs.append(job_id)
-        self.controls.set_busy(True)
-        self.controls.status_label.setText(f"Queued: {job.method} on {job.label}")
+        job_id = self.submit(tab, job)
+        self.panel(tab).set_status(f"Queued: {job.method} on {job.label}")
         return job_id
 
     def case_details_dialog(self) -> QWidget | None:
@@ -270,7 +295,6 @@ class ScoringController(QObject):
         dlg.show()
         self.comparison_dialog = dlg
         run.start()
-        self.controls.set_busy(True)
         return run
 
     def _activate_region(self, name: str) -> None:
@@ -337,39 +361,63 @@ class ScoringController(QObject):
         return self.run(method, replace(self.controls.options(), force=True))
 
     def cancel(self) -> None:
-        """Cancel every queued and running job."""
-        self.engine.cancel_all()
+        """Cancel the queued and running jobs of the current slide (every job when no slide is open)."""
+        tab = self.window.current_tab()
+        if tab is None:
+            self.engine.cancel_all()
+            return
+        for job in self.engine.active_jobs():
+            if self._job_tabs.get(job.id) == id(tab):
+                self.engine.cancel(job.id)
 
     # -- engine signals ---------------------------------------------------------------------------------------
     def _on_started(self, job_id: int) -> None:
         job = self.engine.job(job_id)
-        self.controls.set_busy(True)
+        tab = self._tab_for_job(job_id)
+        if tab is None:
+            return
+        panel = self.panel(tab)
+        panel.set_busy(True)
         if job is not None:
-            self.controls.status_label.setText(f"Running {job.method} on {job.slide_name} ({job.label})")
+            panel.set_status(f"Running {job.method} on {job.slide_name} ({job.label})")
 
     def _on_progress(self, job_id: int, fraction: float, message: str, eta_s: float) -> None:
-        self.controls.show_progress(fraction, message, eta_s)
+        tab = self._tab_for_job(job_id)
+        if tab is not None:
+            self.panel(tab).show_progress(fraction, message, eta_s)
 
     def _on_finished(self, job_id: int, result: ScoreResult) -> None:
         job = self.engine.job(job_id)
         tab = self._tab_for_job(job_id)
+        if tab is None:
+            return
         from_cache = bool(job and job.from_cache)
         when = "loaded from the cache" if from_cache else f"in {result.elapsed_s:.1f} s"
         call = (result.score or result.score3) if result.assessable else "not assessable"
-        self.controls.status_label.setText(f"{result.method}: {call} ({when})")
-        self.controls.progress.setValue(1000)
-        self.controls.progress.setFormat("done")
-        if tab is not None:
+        self.panel(tab).show_done(f"{result.method}: {call} ({when})")
+        self._refresh_busy(tab)
+        if job_id in self.state(tab).jobs:
             self.show_result(tab, result, from_cache=from_cache)
-            if "Review" in self.docks and not self.engine.busy:
+            if "Review" in self.docks and not self.engine.busy and tab is self.window.current_tab():
                 self.docks["Review"].raise_()
 
     def _on_failed(self, job_id: int, message: str) -> None:
-        self.controls.show_error(message)
-        self.controls.status_label.setText("Failed.")
+        tab = self._tab_for_job(job_id)
+        panel = self.panel(tab)
+        panel.show_error(message)
+        panel.set_status("Failed.")
+        self._refresh_busy(tab)
 
     def _on_cancelled(self, job_id: int) -> None:
-        self.controls.status_label.setText("Cancelled.")
+        tab = self._tab_for_job(job_id)
+        if tab is not None:
+            self.panel(tab).set_status("Cancelled.")
+            self._refresh_busy(tab)
+
+    def _on_idle(self) -> None:
+        self.controls.set_busy(False)
+        for st in self.states.values():
+            st.panel.set_busy(False)
 
     def _on_cached(self, slide_path: str, found: list) -> None:
         for tab in self.window.slide_tabs():
@@ -399,6 +447,7 @@ class ScoringController(QObject):
         """Show the current tab's result and review target in the panels."""
         self.forget_closed_tabs()
         tab = self.window.current_tab()
+        self._switch_panel_state(tab)
         if tab is None:
             self.score_panel.set_result(None)
             self.measurements_panel.set_result(None)
@@ -421,6 +470,16 @@ class ScoringController(QObject):
             self.review_panel._error(st.db_error)
         self.show_reviewed()
         self.sigResultShown.emit(st.result)
+
+    def _switch_panel_state(self, tab: QWidget | None) -> None:
+        """Keep what the Scoring panel shows for the tab left, show the kept state of the tab come to."""
+        key = id(tab) if tab is not None else None
+        if key == self._shown_key:
+            return
+        if self._shown_key in self.states:
+            self.states[self._shown_key].panel = self.controls.panel_state()
+        self._shown_key = key
+        self.controls.restore_panel_state(self.state(tab).panel if tab is not None else PanelState())
 
     def _core(self, st: TabState, core_id: str | None) -> CoreResult | None:
         if st.result is None or core_id is None:

@@ -4,6 +4,7 @@ with ETA, device and errors. Emits what the user asks for; the controller does i
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,48 @@ CRITERIA_CHOICES = (
     ("Gastric resection \u2014 ASCO/CAP/ASCP 2016", ("gastric", "resection")),
     ("Gastric biopsy \u2014 ASCO/CAP/ASCP 2016", ("gastric", "biopsy")),
 )
+
+
+@dataclass
+class PanelState:
+    """What the Scoring panel shows for one slide tab while another tab is current: the same calls as
+    `ScoringControls` (`set_status`, `show_progress`, `show_done`, `show_error`, `set_busy`) record it."""
+
+    status: str = ""
+    progress: int = 0
+    progress_format: str = "idle"
+    errors: str = ""
+    scope: str = "auto"
+    busy: bool = False
+
+    def set_status(self, text: str) -> None:
+        """The status sentence."""
+        self.status = text
+
+    def show_progress(self, fraction: float, message: str, eta_s: float) -> None:
+        """Progress value and text with the ETA."""
+        self.progress, self.progress_format = progress_text(fraction, eta_s)
+        self.status = message
+
+    def show_done(self, text: str) -> None:
+        """A finished job: full bar and its sentence."""
+        self.progress, self.progress_format, self.status = 1000, "done", text
+
+    def show_error(self, message: str) -> None:
+        """An error sentence (newest first)."""
+        self.errors = message + ("\n" + self.errors if self.errors else "")
+
+    def set_busy(self, busy: bool) -> None:
+        """Whether jobs of this tab are queued or running."""
+        self.busy = busy
+        if not busy and self.progress_format != "done":
+            self.progress, self.progress_format = 0, "idle"
+
+
+def progress_text(fraction: float, eta_s: float) -> tuple[int, str]:
+    """The progress bar's value (0-1000) and text for a fraction done and an ETA."""
+    eta = format_eta(eta_s)
+    return int(round(fraction * 1000)), f"{fraction:.0%}" + (f"  \u2014  {eta}" if eta else "")
 
 
 def format_eta(seconds: float) -> str:
@@ -277,20 +320,46 @@ class ScoringControls(QWidget):
         return str(self.scope_combo.currentData())
 
     def set_busy(self, busy: bool) -> None:
-        """Enable Cancel while jobs run."""
+        """Enable Cancel while jobs of the shown tab run."""
         self.cancel_button.setEnabled(busy)
-        if not busy:
+        if not busy and self.progress.format() != "done":
             self.progress.setValue(0)
             self.progress.setFormat("idle")
 
+    def set_status(self, text: str) -> None:
+        """The status sentence under the progress bar."""
+        self.status_label.setText(text)
+
     def show_progress(self, fraction: float, message: str, eta_s: float) -> None:
         """Progress bar value and text with the ETA."""
-        self.progress.setValue(int(round(fraction * 1000)))
-        eta = format_eta(eta_s)
-        self.progress.setFormat(f"{fraction:.0%}" + (f"  \u2014  {eta}" if eta else ""))
+        value, text = progress_text(fraction, eta_s)
+        self.progress.setValue(value)
+        self.progress.setFormat(text)
         self.status_label.setText(message)
+
+    def show_done(self, text: str) -> None:
+        """A finished job: full bar and its sentence."""
+        self.progress.setValue(1000)
+        self.progress.setFormat("done")
+        self.status_label.setText(text)
 
     def show_error(self, message: str) -> None:
         """Show an error sentence (newest first)."""
         old = self.error_text.toPlainText()
         self.error_text.setPlainText(message + ("\n" + old if old else ""))
+
+    def panel_state(self) -> PanelState:
+        """What the panel shows now (kept for a tab when another becomes current)."""
+        return PanelState(status=self.status_label.text(), progress=self.progress.value(),
+                          progress_format=self.progress.format(), errors=self.error_text.toPlainText(),
+                          scope=self.scope_key(), busy=self.cancel_button.isEnabled())
+
+    def restore_panel_state(self, state: PanelState) -> None:
+        """Show a tab's kept status, progress, errors, scope and busy state."""
+        self.status_label.setText(state.status)
+        self.progress.setValue(state.progress)
+        self.progress.setFormat(state.progress_format)
+        self.error_text.setPlainText(state.errors)
+        i = self.scope_combo.findData(state.scope)
+        self.scope_combo.setCurrentIndex(max(i, 0))
+        self.cancel_button.setEnabled(state.busy)

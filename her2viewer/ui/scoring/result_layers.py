@@ -22,6 +22,7 @@ from ..viewer.layers import Layer, LayerStack, RasterLayer, Shape, VectorLayer
 RESULT_PREFIX = "Score: "
 CELLS = RESULT_PREFIX + "cells"
 PATCHES = RESULT_PREFIX + "sampled patches"
+MAX_SHOWN_BOXES = 120   # more sampled patches than this start hidden (ticked on in the Layers list)
 CORES = RESULT_PREFIX + "TMA cores"
 
 
@@ -300,7 +301,9 @@ def result_layers(result: ScoreResult, image_size: tuple[int, int] | None = None
     if ev.patch_boxes:
         shapes = [Shape("box", b.bbox, color=SCORE_COLORS.get(b.score, "#808080"), label=f"#{b.sample} {b.score}")
                   for b in ev.patch_boxes]
-        layers.append(VectorLayer(PATCHES, shapes, line_width=1.5, show_labels=False))
+        # hundreds of boxes bury the tissue: then listed, unticked, for the user to show (the heatmap sums them)
+        layers.append(VectorLayer(PATCHES, shapes, line_width=1.0 if len(shapes) > 40 else 1.5, show_labels=False,
+                                  visible=len(shapes) <= MAX_SHOWN_BOXES))
     if result.cores:
         layers.append(CoreScoreLayer(CORES, result.cores))
     return layers

@@ -184,6 +184,7 @@ class ScorePanel(QWidget):
         mid.setPixelSize(20)
         mid.setBold(True)
         self.call3_label.setFont(mid)
+        self.call3_label.setWordWrap(True)      # "2+ (equivocal: ISH required) ..." must not widen the dock
         self.confidence_label = QLabel("")
         self.scope_label = QLabel("")
         for w in (self.call3_label, self.confidence_label, self.scope_label):
@@ -317,7 +318,9 @@ class ScorePanel(QWidget):
         of its text (a dock's layout would squash them otherwise)."""
         width = max(50, self.width() - 8)
         for lab in (self.qc_banner, self.explanation_label, self.model_label):
-            # padding and border (up to 14 px across) narrow the text and add to its height
+            # padding and border (up to 14 px across) narrow the text and add to its height; QLabel's
+            # heightForWidth counts the minimum height set last time, so clear it first (it grew on each call)
+            lab.setMinimumHeight(0)
             lab.setMinimumHeight(lab.heightForWidth(width - 16) + 16 if lab.isVisibleTo(self) and lab.text() else 0)
         fm = self.call_label.fontMetrics()
         self.call_label.setMinimumWidth(max(90, fm.horizontalAdvance(self.call_label.text()) + 28))
