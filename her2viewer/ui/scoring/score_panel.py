@@ -381,7 +381,8 @@ class ScorePanel(QWidget):
         self.call_label.setStyleSheet(f"QLabel {{ background: {color.name()}; color: {fg}; border-radius: 6px; }}")
         if score == "2+" and r.ish_positive is None:
             # the 3-way call of a 2+ depends on ISH, which the software does not know
-            self.call3_label.setText("2+ (equivocal: ISH required) \u2014 3-way Low if ISH negative, High if positive")
+            self.call3_label.setText("2+ (equivocal: ISH required)<br><span style='font-size: 12px; "
+                                     "font-weight: normal;'>3-way Low if ISH is negative, High if positive</span>")
         else:
             self.call3_label.setText("3-way: " + (score3 or "\u2014") + (f"   (HER2-{subclass})" if subclass else ""))
         self.confidence_label.setText("confidence: \u2014" if conf is None else f"confidence: {conf:.0%}")
