@@ -25,9 +25,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mpp", type=float, default=None, metavar="UM_PER_PX",
                         help="the images' pixel size in um/px when their files state none (default: estimated)")
     parser.add_argument("--name", default=None, help="the profile's name (default: the data folder's name)")
-    parser.add_argument("--fit", default="scale", choices=["scale", "full"],
-                        help="scale (default): one factor on the OD cut-offs and the completeness cut; full: "
-                        "every cut-off and the percentage cut (needs many images)")
+    parser.add_argument("--fit", default="scale", choices=["scale", "intensity", "full"],
+                        help="scale (default): one factor on the OD cut-offs and the completeness cut; intensity: "
+                        "the weak-moderate and strong cut-offs apart and the completeness cut; full: every cut-off "
+                        "and the percentage cut (needs many images)")
     parser.add_argument("--licence", default="", help="licence of the images, recorded in the profile")
 
 

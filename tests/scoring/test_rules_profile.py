@@ -149,3 +149,17 @@ def test_cohesion_keeps_nests_and_drops_scattered_nuclei():
     assert keep[:60].mean() > 0.9 and keep[60:].mean() < 0.2
     off = cohesive(pts[:, 0], pts[:, 1], np.ones(len(pts), bool), 1.0, NucleusParams(cohesion_min=0))
     assert off.all()
+
+
+def test_intensity_fit_recovers_strong_membranes_that_read_paler_than_a_scale_allows():
+    # unstained cells as dark as the shipped faint cut allows, but complete strong membranes of only ~0.3 OD:
+    # a factor small enough for the 3+ calls the 0 images 1+
+    pattern = {"0": (0.05, 0.2), "1+": (0.12, 0.3), "2+": (0.2, 0.9), "3+": (0.3, 0.95)}
+    images = [_measured(lab, od, comp, seed=s) for s in range(3) for lab, (od, comp) in pattern.items()]
+    shipped = default_profile()
+    scale = C.evaluate(images, *C.fit_profile(images, shipped, "scale")[:2])
+    membrane, pct, loss = C.fit_profile(images, shipped, "intensity")
+    assert C.evaluate(images, membrane, pct).accuracy == 1.0 and loss == 0.0
+    assert scale.accuracy < 1.0                                   # one factor cannot split 2+ from 3+ here
+    assert membrane.faint == shipped.membrane.faint and 0.2 < membrane.strong <= 0.33
+    assert C.leave_one_out(images, shipped, mode="intensity").accuracy >= 0.9

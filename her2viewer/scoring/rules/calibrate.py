@@ -157,9 +157,14 @@ def _valid(v: dict[str, float]) -> bool:
     return 0 < v["faint"] < v["moderate"] < v["strong"]
 
 
-FIT_MODES = ("scale", "full")
+FIT_MODES = ("scale", "intensity", "full")
 #: "scale": one factor on the three OD cut-offs (a lab's stain reads darker or paler) and the completeness cut
 SCALES = np.round(np.geomspace(0.35, 2.5, 43), 4)
+#: "intensity": the faint cut kept, the weak-moderate and strong cuts fitted apart (a stain whose strong
+#: membranes read paler than its weak ones suggest), and the completeness cut
+INTENSITY_GRID = {"moderate": np.round(np.geomspace(0.08, 0.7, 19), 4),
+                  "strong": np.round(np.geomspace(0.15, 1.2, 19), 4),
+                  "complete": np.round(np.linspace(0.3, 0.8, 6), 3)}
 
 
 def fit_profile(images: Sequence[MeasuredImage], start: StainProfile | None = None, mode: str = "scale",
@@ -167,10 +172,13 @@ def fit_profile(images: Sequence[MeasuredImage], start: StainProfile | None = No
     """(membrane thresholds, percentage cut, mean loss) minimising the robust loss on `images`.
 
     Mode "scale" (default) fits two numbers: one factor on the start's three OD cut-offs and the completeness
-    cut (ties go to the start); "full" searches every cut-off and the percentage cut (needs many images)."""
+    cut (ties go to the start); "intensity" three: the weak-moderate and strong cut-offs apart and the
+    completeness cut; "full" searches every cut-off and the percentage cut (needs many images)."""
     start = start or StainProfile()
     if mode == "scale":
         return _fit_scale(images, start)
+    if mode == "intensity":
+        return _fit_intensity(images, start)
     if mode != "full":
         raise ValueError(f"unknown fit mode {mode!r}; use one of {', '.join(FIT_MODES)}")
     m0 = start.membrane
@@ -217,6 +225,28 @@ def _fit_scale(images: Sequence[MeasuredImage], start: StainProfile) -> tuple[Me
             near = abs(float(np.log(s))) + abs(float(c) - m0.complete)   # ties: the nearest to the start
             if best is None or (loss, near) < (best[0], best[1]):
                 best = (loss, near, values)
+    assert best is not None
+    v = best[2]
+    return (MembraneThresholds(v["faint"], v["moderate"], v["strong"], v["complete"]), v["positive_pct"],
+            best[0] / max(1, len(images)))
+
+
+def _fit_intensity(images: Sequence[MeasuredImage], start: StainProfile) -> tuple[MembraneThresholds, float, float]:
+    m0 = start.membrane
+    best: tuple[float, float, dict[str, float]] | None = None
+    g = INTENSITY_GRID
+    for mod in g["moderate"]:
+        for strong in g["strong"]:
+            if not m0.faint < mod < strong:
+                continue
+            for c in g["complete"]:
+                values = {"faint": m0.faint, "moderate": float(mod), "strong": float(strong), "complete": float(c),
+                          "positive_pct": start.positive_pct}
+                loss = _loss(images, values)
+                near = (abs(float(np.log(mod / m0.moderate))) + abs(float(np.log(strong / m0.strong)))
+                        + abs(float(c) - m0.complete))        # ties: the nearest to the start
+                if best is None or (loss, near) < (best[0], best[1]):
+                    best = (loss, near, values)
     assert best is not None
     v = best[2]
     return (MembraneThresholds(v["faint"], v["moderate"], v["strong"], v["complete"]), v["positive_pct"],

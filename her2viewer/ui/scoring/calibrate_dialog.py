@@ -86,6 +86,8 @@ class CalibrateDialog(QDialog):
         form.addRow("Labelled images:", row)
         self.fit_combo = QComboBox()
         self.fit_combo.addItem("Stain scale and completeness (2 numbers; few images)", "scale")
+        self.fit_combo.addItem("Weak-moderate and strong cut-offs apart, and completeness (3 numbers)",
+                               "intensity")
         self.fit_combo.addItem("Every cut-off and the percentage (many images)", "full")
         form.addRow("Fit:", self.fit_combo)
         layout.addLayout(form)
