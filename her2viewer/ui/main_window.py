@@ -76,6 +76,7 @@ class MainWindow(QMainWindow):
 
     def __init__(self, settings: QSettings | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self._pending_tabs: list[tuple[QDockWidget, QDockWidget]] | None = []   # None once shown
         self.settings = settings or app_settings()
         self.setWindowTitle("HER2 Viewer")
         self.resize(1400, 900)
@@ -430,6 +431,23 @@ class MainWindow(QMainWindow):
         tab = self.current_tab()
         if tab is not None:
             tab.set_display(settings)
+
+    def tabifyDockWidget(self, first: QDockWidget, second: QDockWidget) -> None:  # noqa: N802 (Qt's name)
+        """Tab `second` onto `first`. Before the window is first shown this is kept for the first show: Qt 6.11
+        tabifying two groups before then leaves a stale copy of a tab bar drawn over the docks."""
+        if self._pending_tabs is None:
+            super().tabifyDockWidget(first, second)
+        else:
+            self._pending_tabs.append((first, second))
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        """On the first show, tab the docks that were tabified before it (the first of each pair in front)."""
+        super().showEvent(event)
+        pending, self._pending_tabs = self._pending_tabs, None
+        for first, second in pending or []:
+            super().tabifyDockWidget(first, second)
+        for first, _second in pending or []:
+            first.raise_()
 
     def closeEvent(self, event) -> None:
         for tab in self.slide_tabs():

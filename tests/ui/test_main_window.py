@@ -194,3 +194,24 @@ def test_help_menu_lists_shortcuts_and_about_names_the_models(qtbot, window):
     assert __version__ in text and "pss_default" in text and "synthetic" in text and "Research use only" in text
     menus = [a.text().replace("&", "") for a in window.menuBar().actions()]
     assert menus[-1] == "Help"
+
+
+def test_each_dock_tab_group_has_one_tab_bar(qtbot, window, tmp_path):
+    """Qt 6.11 left a stale second tab bar (drawn over the docks) when docks were tabified before the first show."""
+    from PySide6.QtWidgets import QApplication, QTabBar
+
+    def groups() -> list[tuple[str, ...]]:
+        for _ in range(5):
+            QApplication.processEvents()
+        return sorted(tuple(b.tabText(i) for i in range(b.count())) for b in window.findChildren(QTabBar)
+                      if b.isVisible() and b.count() and b.parent() is window
+                      and b.geometry().right() > 0 and b.geometry().bottom() > 0)   # hidden groups sit off-window
+
+    start = groups()
+    assert ("Display", "Heatmap") in start and ("Scoring", "Review") in start
+    assert len(start) == len(set(start))
+    window.resize(1300, 800)
+    assert groups() == start                          # none left behind where the window was smaller
+    window.project.open_project(tmp_path / "proj", create=True)
+    after = groups()
+    assert ("Score", "Project") in after and len(after) == len(set(after))
