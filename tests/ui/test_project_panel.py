@@ -163,3 +163,13 @@ def test_tma_map_puts_patients_in_the_core_table(qtbot, window, cores, tmp_path)
     bad.write_text("x,y\n1,2\n")
     assert not ctl.import_tma_map(tab, str(bad))
     assert errors and "bad.csv" in errors[0]
+
+
+def test_images_sharing_a_file_name_are_told_apart_by_their_folders():
+    from pathlib import Path
+
+    from her2viewer.ui.project.table import display_names
+
+    names = display_names([Path("/s/lab1/cores/c1.png"), Path("/s/lab2/cores/c1.png"), Path("/s/lab1/cores/c2.png")])
+    assert names[2] == "c2.png" and len(set(names)) == 3
+    assert names[0] == "c1.png (lab1/cores)" and names[1] == "c1.png (lab2/cores)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
@@ -25,12 +26,14 @@ class ProjectTableModel(QAbstractTableModel):
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
         self.entries: list[ImageEntry] = []
+        self.names: list[str] = []
         self.thumbs: dict[str, QPixmap] = {}
 
     def set_entries(self, entries: list[ImageEntry]) -> None:
         """Replace the rows (thumbnails already loaded are kept)."""
         self.beginResetModel()
         self.entries = list(entries)
+        self.names = display_names([e.path for e in self.entries])
         self.endResetModel()
 
     def set_thumbnail(self, slide_id: str, image: QImage) -> None:
@@ -61,9 +64,9 @@ class ProjectTableModel(QAbstractTableModel):
             return None
         e, col = self.entries[index.row()], index.column()
         if role == Qt.ItemDataRole.DisplayRole:
-            return _text(e, col)
+            return self.names[index.row()] if col == NAME else _text(e, col)
         if role == Qt.ItemDataRole.UserRole:          # the sort key
-            return _sort_key(e, col)
+            return self.names[index.row()].lower() if col in (NAME, THUMB) else _sort_key(e, col)
         if role == Qt.ItemDataRole.DecorationRole and col == THUMB:
             return self.thumbs.get(e.slide.id)
         if role == Qt.ItemDataRole.BackgroundRole and col == STATUS:
@@ -73,6 +76,18 @@ class ProjectTableModel(QAbstractTableModel):
                 return f"suggested by {e.method}"
             return e.error or e.slide.path
         return None
+
+
+def display_names(paths: list[Path]) -> list[str]:
+    """File names, with as many parent folders as tell apart images that share a name ("a.png (run2)")."""
+    names = [p.name for p in paths]
+    for depth in range(1, 8):
+        dup = {n for n in names if names.count(n) > 1}
+        if not dup:
+            break
+        names = [f"{p.name} ({'/'.join(p.parent.parts[-depth:])})" if n in dup or p.name != n else n
+                 for p, n in zip(paths, names, strict=True)]
+    return names
 
 
 def _text(e: ImageEntry, col: int) -> str:
