@@ -109,3 +109,15 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     bad.write_text("epochs = 3\nfoo = 1\n")
     assert main(["train", "--config", str(bad), "--data", str(tmp_path), "--out", str(tmp_path / "x")]) == 2
     assert "unknown setting(s) foo" in capsys.readouterr().err
+
+
+def test_evaluate_a_three_way_model_on_four_way_labels(tiny_cores, capsys):
+    """--evaluate maps 0 / 1+ / 2+ / 3+ to 0 / Low / High for a 3-way checkpoint, as training does."""
+    from her2viewer.cli import main
+    from her2viewer.models.checkpoint import default_model_path
+
+    rc = main(["train", "--evaluate", str(default_model_path("lowres")), "--data", str(tiny_cores),
+               "--num-workers", "0", "--json", "-"])
+    assert rc == 0, capsys.readouterr().err
+    out = json.loads(capsys.readouterr().out)
+    assert out["metrics"]["n"] == 12 and out["metrics"]["classes"] == ["0", "Low", "High"]
