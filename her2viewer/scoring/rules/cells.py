@@ -7,7 +7,6 @@ the caller maps centres back to level-0.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import cv2
@@ -228,10 +227,11 @@ def ring_measurements(cells: np.ndarray, nuclei: np.ndarray, cx: np.ndarray, cy:
     n_present = present.sum(1)
     completeness = n_stained / np.maximum(n_present, 1)
     if p.intensity_stat == "median":
-        vals = np.where(stained, sector_val, np.nan)
-        with warnings.catch_warnings():  # rows without a stained sector: NaN, replaced below
-            warnings.simplefilter("ignore", RuntimeWarning)
-            mean_stained = np.nan_to_num(np.nanmedian(vals, axis=1)) if vals.size else np.zeros(n)
+        # only rows with a stained sector (an all-NaN row warns, and catch_warnings is not thread-safe)
+        has = n_stained > 0
+        mean_stained = np.zeros(n, np.float64)
+        if has.any():
+            mean_stained[has] = np.nanmedian(np.where(stained[has], sector_val[has], np.nan), axis=1)
     else:
         mean_stained = (sector_val * stained).sum(1) / np.maximum(n_stained, 1)
     mean_all = (sector_val * present).sum(1) / np.maximum(n_present, 1)
