@@ -147,6 +147,7 @@ def fit(model: nn.Module, train_ds: Any, val_ds: Any, cfg: TrainConfig, *, n_cla
         model.to(memory_format=torch.channels_last)
     weights = class_weights(train_ds.labels, n_classes).to(device)
     loss_fn = nn.CrossEntropyLoss(weight=weights)
+    val_loss_fn = validation_loss(train_ds.labels, val_ds.labels, n_classes, loss_fn, device)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=lr if lr is not None else cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=cfg.plateau_factor,
@@ -179,7 +180,7 @@ def fit(model: nn.Module, train_ds: Any, val_ds: Any, cfg: TrainConfig, *, n_cla
         tr = run_epoch(model, train_loader, loss_fn, device, optimizer=optimizer, scaler=scaler,
                        task=sub.sub(0.0, 0.85), desc=f"epoch {epoch + 1}/{cfg.epochs} train")
         val_ds.set_epoch(0)  # the same validation samples every epoch: losses comparable
-        va = run_epoch(model, val_loader, loss_fn, device, task=sub.sub(0.85, 1.0),
+        va = run_epoch(model, val_loader, val_loss_fn, device, task=sub.sub(0.85, 1.0),
                        desc=f"epoch {epoch + 1}/{cfg.epochs} validate")
         scheduler.step(va["loss"])
         elapsed = time.perf_counter() - t_start
@@ -217,7 +218,24 @@ def fit(model: nn.Module, train_ds: Any, val_ds: Any, cfg: TrainConfig, *, n_cla
             result.stopped_early = True
             log.info("early stop: no val-loss improvement for %d epochs", since_best)
             break
+    if result.best_epoch < 0 and result.history and on_best is not None:
+        # no finite validation loss at all: keep the last epoch rather than no model
+        log.warning("no epoch had a finite validation loss; keeping the last epoch's model")
+        result.best_epoch = result.epochs_run - 1
+        on_best(model, result.best_epoch, result.history[-1])
     return result
+
+
+def validation_loss(train_labels: Sequence[int], val_labels: Sequence[int], n_classes: int,
+                    loss_fn: nn.Module, device: Any) -> nn.Module:
+    """The loss to select epochs by: the training one, unless the validation set holds a class the training
+    set lacks (its weight 0 makes a batch of only that class 0/0 = NaN); then weights over both sets."""
+    train_present = set(np.asarray(train_labels, int).tolist())
+    if set(np.asarray(val_labels, int).tolist()) <= train_present:
+        return loss_fn
+    both = list(np.asarray(train_labels, int)) + list(np.asarray(val_labels, int))
+    log.warning("the validation set has a class the training set lacks; its loss weighs every class present")
+    return nn.CrossEntropyLoss(weight=class_weights(both, n_classes).to(device))
 
 
 def freeze_backbone(model: nn.Module) -> int:

@@ -50,3 +50,34 @@ def test_state_round_trip_restores_model_optimizer_and_epoch(tmp_path):
     s1, s2 = opt.state_dict()["state"], opt2.state_dict()["state"]
     assert torch.equal(s1[0]["exp_avg"], s2[0]["exp_avg"]) and float(s2[0]["step"]) == 3.0
     assert read_state_meta(tmp_path / "s.safetensors")["epoch"] == 4
+
+
+def test_validation_loss_stays_finite_when_validation_has_a_class_training_lacks():
+    from torch import nn
+
+    from training.loop import validation_loss
+
+    train, val = [0, 0, 1, 1], [2, 2]
+    loss_fn = nn.CrossEntropyLoss(weight=class_weights(train, 4))
+    logits, y = torch.randn(2, 4), torch.tensor(val)
+    assert torch.isnan(loss_fn(logits, y))                              # the weight-0 class: 0 / 0
+    chosen = validation_loss(train, val, 4, loss_fn, "cpu")
+    assert chosen is not loss_fn and torch.isfinite(chosen(logits, y))
+    assert validation_loss(train, [0, 1], 4, loss_fn, "cpu") is loss_fn  # the usual case is unchanged
+
+
+def test_cross_validation_on_six_cases_of_three_patients_runs_to_the_end(tmp_path, capsys):
+    """Each fold holds out one patient whose class the other folds lack (issue: fold 3 saved no model)."""
+    from her2viewer.cli import main
+    from her2viewer.models.checkpoint import default_model_path, read_card
+
+    assert main(["synth", str(tmp_path / "six"), "--cores", "6", "--seed", "3", "--diameter", "320"]) == 0
+    from pathlib import Path
+
+    config = Path(__file__).resolve().parents[2] / "training" / "configs" / "lowres_default.toml"
+    rc = main(["train", "--config", str(config), "--finetune",
+               str(default_model_path("lowres")), "--epochs", "1", "--num-workers", "0",
+               "--data", str(tmp_path / "six"), "--folds", "3", "--out", str(tmp_path / "m")])
+    assert rc == 0, capsys.readouterr().err
+    card = read_card(tmp_path / "m")
+    assert card.metrics["cv"]["folds"] == 3 and len(card.metrics["cv"]["per_fold"]) == 3
