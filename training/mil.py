@@ -180,6 +180,14 @@ def train_mil(cfg: Any, *, command: str = "", task: Task | None = None) -> Any:
     aggregator = cfg.model.removeprefix("mil_")
     if aggregator not in MIL_MODELS:
         raise ValueError(f"model {cfg.model!r} is not a MIL aggregator; use one of {', '.join(MIL_MODELS.values())}")
+    from .config import ConfigError
+
+    if getattr(cfg, "folds", 0) and cfg.folds >= 2:   # said, not silently ignored
+        raise ConfigError(f"--folds is not supported for MIL training yet; cross-validate with `her2viewer compare "
+                         f"--data {cfg.data} --methods {cfg.model} --folds {cfg.folds}`")
+    if getattr(cfg, "finetune", None):
+        raise ConfigError("--finetune is not supported for MIL: the aggregator is trained from scratch on the tile "
+                         "features (the feature extractor stays as it is)")
     out = checkpoint_stem(cfg.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     items = map_labels(read_items(cfg.data), cfg.label_map)

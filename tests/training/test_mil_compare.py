@@ -148,3 +148,14 @@ def test_compare_refuses_three_way_labels(tmp_path):
     items = [Item(str(tmp_path / f"{i}.png"), lab, f"p{i}") for i, lab in enumerate(["0", "Low", "High"] * 4)]
     with pytest.raises(ValueError, match="needs 4-way labels"):
         compare(CompareConfig(data="x.csv", methods=("rules",), folds=3), items)
+
+
+def test_mil_training_says_what_it_does_not_support(tmp_path, capsys):
+    """--folds and --finetune were silently ignored for MIL (a fresh aggregator on one split)."""
+    from her2viewer.cli import main
+
+    base = ["train", "--dataset", "mil", "--model", "mil_abmil", "--data", str(tmp_path), "--out", str(tmp_path / "m")]
+    assert main([*base, "--folds", "3"]) == 2
+    assert "her2viewer compare" in capsys.readouterr().err
+    assert main([*base, "--finetune", str(tmp_path / "parent")]) == 2
+    assert "not supported for MIL" in capsys.readouterr().err
