@@ -301,7 +301,7 @@ def _cores_block(result: ScoreResult, case: CaseInfo | None = None,
         if c.cells and isinstance(c.cells.get("n_tumour", c.cells.get("n")), (int, float)):
             note = (note + "; " if note else "") + f"{int(c.cells.get('n_tumour', c.cells.get('n'))):,} cells"
         score3 = c.score3
-        if c.score == "2+" and getattr(c, "ish_positive", None) is None:
+        if c.score == "2+":   # a core carries no ISH result: its 3-way call waits for one
             score3, equivocal = f"{c.score3}*", True
         rows.append([clip(c.id, 24), patients.get(c.id, "-"), c.score, score3]
                     + [f"{float(c.probabilities.get(s, 0.0)):.2f}" for s in SCORES4]
@@ -325,7 +325,7 @@ def _cores_block(result: ScoreResult, case: CaseInfo | None = None,
     t.setStyle(TableStyle(style))
     top = max((c.score for c in result.cores), key=SCORES4.index)
     tail = " The slide score above is the highest core score." if top == result.score else ""
-    if case is not None and len(case.patients) > 1:
+    if multi_patient(result, case):
         tail = f" The cores come from {len(case.patients)} patients (TMA map): read each patient's cores."
     out: list[Any] = [CondPageBreak(120), _p(f"TMA cores ({len(result.cores)})", "h2"),
                       _p(f"Per-core suggested scores: {summary}.{tail}"), Spacer(1, 4), t]

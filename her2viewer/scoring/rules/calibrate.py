@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import csv
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -214,43 +214,36 @@ def fit_profile(images: Sequence[MeasuredImage], start: StainProfile | None = No
             best[0] / max(1, len(images)))
 
 
-def _fit_scale(images: Sequence[MeasuredImage], start: StainProfile) -> tuple[MembraneThresholds, float, float]:
-    m0 = start.membrane
+def _best_of(images: Sequence[MeasuredImage], candidates: Iterable[tuple[dict[str, float], float]]
+             ) -> tuple[MembraneThresholds, float, float]:
+    """The candidate cut-offs with the lowest loss (ties: the smallest distance to the start)."""
     best: tuple[float, float, dict[str, float]] | None = None
-    for s in SCALES:
-        for c in GRID["complete"]:
-            values = {"faint": float(m0.faint * s), "moderate": float(m0.moderate * s), "strong": float(m0.strong * s),
-                      "complete": float(c), "positive_pct": start.positive_pct}
-            loss = _loss(images, values)
-            near = abs(float(np.log(s))) + abs(float(c) - m0.complete)   # ties: the nearest to the start
-            if best is None or (loss, near) < (best[0], best[1]):
-                best = (loss, near, values)
+    for values, near in candidates:
+        loss = _loss(images, values)
+        if best is None or (loss, near) < (best[0], best[1]):
+            best = (loss, near, values)
     assert best is not None
     v = best[2]
     return (MembraneThresholds(v["faint"], v["moderate"], v["strong"], v["complete"]), v["positive_pct"],
             best[0] / max(1, len(images)))
+
+
+def _fit_scale(images: Sequence[MeasuredImage], start: StainProfile) -> tuple[MembraneThresholds, float, float]:
+    m0 = start.membrane
+    return _best_of(images, (
+        ({"faint": float(m0.faint * s), "moderate": float(m0.moderate * s), "strong": float(m0.strong * s),
+          "complete": float(c), "positive_pct": start.positive_pct},
+         abs(float(np.log(s))) + abs(float(c) - m0.complete))
+        for s in SCALES for c in GRID["complete"]))
 
 
 def _fit_intensity(images: Sequence[MeasuredImage], start: StainProfile) -> tuple[MembraneThresholds, float, float]:
-    m0 = start.membrane
-    best: tuple[float, float, dict[str, float]] | None = None
-    g = INTENSITY_GRID
-    for mod in g["moderate"]:
-        for strong in g["strong"]:
-            if not m0.faint < mod < strong:
-                continue
-            for c in g["complete"]:
-                values = {"faint": m0.faint, "moderate": float(mod), "strong": float(strong), "complete": float(c),
-                          "positive_pct": start.positive_pct}
-                loss = _loss(images, values)
-                near = (abs(float(np.log(mod / m0.moderate))) + abs(float(np.log(strong / m0.strong)))
-                        + abs(float(c) - m0.complete))        # ties: the nearest to the start
-                if best is None or (loss, near) < (best[0], best[1]):
-                    best = (loss, near, values)
-    assert best is not None
-    v = best[2]
-    return (MembraneThresholds(v["faint"], v["moderate"], v["strong"], v["complete"]), v["positive_pct"],
-            best[0] / max(1, len(images)))
+    m0, g = start.membrane, INTENSITY_GRID
+    return _best_of(images, (
+        ({"faint": m0.faint, "moderate": float(mod), "strong": float(strong), "complete": float(c),
+          "positive_pct": start.positive_pct},
+         abs(float(np.log(mod / m0.moderate))) + abs(float(np.log(strong / m0.strong))) + abs(float(c) - m0.complete))
+        for mod in g["moderate"] for strong in g["strong"] if m0.faint < mod < strong for c in g["complete"]))
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +83,7 @@ def display_names(paths: list[Path]) -> list[str]:
     """File names, with as many parent folders as tell apart images that share a name ("a.png (run2)")."""
     names = [p.name for p in paths]
     for depth in range(1, 8):
-        dup = {n for n in names if names.count(n) > 1}
+        dup = {n for n, k in Counter(names).items() if k > 1}
         if not dup:
             break
         names = [f"{p.name} ({'/'.join(p.parent.parts[-depth:])})" if n in dup or p.name != n else n
