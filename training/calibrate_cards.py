@@ -28,7 +28,7 @@ import numpy as np
 
 from her2viewer.models.calibration import MAX_T, MIN_T, apply_temperature
 from her2viewer.scoring.asco import SCORES4, to_3way
-from training.calibration import ECE_BINS
+from training.calibration import ece, nll
 
 #: bundled stem -> (method, scorer extra options)
 MODELS = {
@@ -70,21 +70,9 @@ def calls_at(s: Scored, t: float) -> tuple[np.ndarray, np.ndarray]:
     return np.array(calls), np.array(probs)
 
 
-def call_ece(calls: np.ndarray, probs: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS) -> float:
-    """ECE of the shown confidence (the probability of the call) against whether the call is right."""
-    if len(labels) == 0:
-        return 0.0
-    conf = probs[np.arange(len(calls)), calls]
-    right = (calls == labels).astype(np.float64)
-    idx = np.clip(np.digitize(conf, np.linspace(0, 1, bins + 1)[1:-1], right=True), 0, bins - 1)
-    return float(sum((idx == b).mean() * abs(conf[idx == b].mean() - right[idx == b].mean())
-                     for b in range(bins) if (idx == b).any()))
-
-
-def nll_at(s: Scored, t: float, idx: np.ndarray) -> float:
-    """Mean negative log-likelihood of the labels of images `idx` at temperature `t`."""
-    _, p = calls_at(_subset(s, idx), t)
-    return float(-np.mean(np.log(np.clip(p[np.arange(len(idx)), s.labels[idx]], 1e-12, 1.0))))
+def nll_at(s: Scored, t: float) -> float:
+    """Mean negative log-likelihood of the labels at temperature `t`."""
+    return nll(calls_at(s, t)[1], s.labels)
 
 
 def _subset(s: Scored, idx: np.ndarray) -> Scored:
@@ -94,8 +82,8 @@ def _subset(s: Scored, idx: np.ndarray) -> Scored:
 
 def fit_t(s: Scored, idx: np.ndarray) -> float:
     """The grid temperature with the lowest NLL on images `idx` (ties: the one nearest 1)."""
-    losses = [(round(nll_at(s, float(t), idx), 9), abs(np.log(t)), float(t)) for t in T_GRID]
-    return min(losses)[2]
+    sub = _subset(s, idx)
+    return min((round(nll_at(sub, float(t)), 9), abs(np.log(t)), float(t)) for t in T_GRID)[2]
 
 
 def cross_validate(s: Scored, folds: int = 5, seed: int = 0) -> dict[str, float]:
@@ -111,11 +99,10 @@ def cross_validate(s: Scored, folds: int = 5, seed: int = 0) -> dict[str, float]
         temps.append(t)
         c, p = calls_at(_subset(s, part), t)
         calls1[part], p1[part] = c, p
-    nll = lambda p: float(-np.mean(np.log(np.clip(p[np.arange(n), s.labels], 1e-12, 1.0))))  # noqa: E731
     return {"n": n, "accuracy_before": float(np.mean(calls0 == s.labels)),
             "accuracy_after_cv": float(np.mean(calls1 == s.labels)),
-            "ece_before": call_ece(calls0, p0, s.labels), "ece_after_cv": call_ece(calls1, p1, s.labels),
-            "nll_before": nll(p0), "nll_after_cv": nll(p1), "fold_temperatures": [round(t, 3) for t in temps],
+            "ece_before": ece(p0, s.labels, calls=calls0), "ece_after_cv": ece(p1, s.labels, calls=calls1),
+            "nll_before": nll(p0, s.labels), "nll_after_cv": nll(p1, s.labels), "fold_temperatures": [round(t, 3) for t in temps],
             "temperature_all": fit_t(s, np.arange(n))}
 
 

@@ -11,14 +11,16 @@ from her2viewer.models.calibration import MAX_T, MIN_T, apply_temperature
 ECE_BINS = 10
 
 
-def ece(probs: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS) -> float:
-    """Expected calibration error of the top-class probability (equal-width bins, weighted by count)."""
+def ece(probs: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS, calls: np.ndarray | None = None) -> float:
+    """Expected calibration error of the confidence of each call (equal-width bins, weighted by count); the
+    call is the top class unless `calls` gives it (PSS calls the highest score among its confident samples)."""
     p = np.asarray(probs, np.float64)
     y = np.asarray(labels, int)
     if len(y) == 0:
         return 0.0
-    conf = p.max(1)
-    correct = (p.argmax(1) == y).astype(np.float64)
+    c = p.argmax(1) if calls is None else np.asarray(calls, int)
+    conf = p[np.arange(len(c)), c]
+    correct = (c == y).astype(np.float64)
     edges = np.linspace(0.0, 1.0, bins + 1)
     idx = np.clip(np.digitize(conf, edges[1:-1], right=True), 0, bins - 1)
     total = 0.0

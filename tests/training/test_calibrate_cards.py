@@ -9,7 +9,8 @@ import numpy as np
 
 from her2viewer.models.calibration import apply_temperature
 from her2viewer.scoring.asco import SCORES4
-from training.calibrate_cards import Scored, call_ece, calls_at, cross_validate, fit_t
+from training.calibrate_cards import Scored, calls_at, cross_validate, fit_t
+from training.calibration import ece
 
 
 def _overconfident(n: int = 60, seed: int = 0) -> Scored:
@@ -42,7 +43,7 @@ def test_pss_replays_the_kcs_rule_on_tempered_samples():
     assert p3.max(1).mean() < p1.max(1).mean()                         # flatter at T > 1
     t = fit_t(s, np.arange(12))
     assert 0.05 <= t <= 20.0
-    assert 0.0 <= call_ece(calls3, p3, s.labels) <= 1.0
+    assert 0.0 <= ece(p3, s.labels, calls=calls3) <= 1.0
 
 
 def test_bundled_cards_with_a_temperature_say_what_it_was_fitted_on():
