@@ -27,3 +27,29 @@ def shared_data() -> Path:
     if not SHARED.is_dir():
         pytest.skip("../shared/data is not present")
     return SHARED
+
+
+@pytest.fixture(scope="session")
+def tiny_cores(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with 12 class-balanced synthetic cores of 320 px and labels.csv."""
+    from training.synth_data import write_balanced_set
+
+    out = tmp_path_factory.mktemp("tiny_cores")
+    write_balanced_set(out, list(range(100, 112)), diameters=(320,), workers=1)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_pss_base(tiny_cores: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small PSS checkpoint (5 patches of 48 px) trained for one epoch on the tiny cores: a base model that
+    fine-tunes in seconds."""
+    from training.config import TrainConfig
+    from training.runner import train
+
+    out = tmp_path_factory.mktemp("tiny_base") / "tiny_pss"
+    cfg = TrainConfig(data=str(tiny_cores), val_data=str(tiny_cores), out=str(out), model="pss_mobilenetv2",
+                      epochs=1, batch_size=6, lr=5e-4, samples_per_item=1, num_workers=0, eval_n=2, eval_k=1,
+                      seed=3, early_stopping=0, nk_on_val=False,
+                      spec={"n_full": 3, "n_half": 1, "whole": True, "patch_size": 48, "mpp": 1.0})
+    train(cfg, command="tests/conftest.py tiny_pss_base")
+    return out

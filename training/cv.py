@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from sklearn.model_selection import StratifiedGroupKFold
+from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
 
 
 class SplitError(ValueError):
@@ -18,6 +18,14 @@ class SplitError(ValueError):
 def _check_disjoint(groups: np.ndarray, a: np.ndarray, b: np.ndarray) -> None:
     shared = set(groups[a].tolist()) & set(groups[b].tolist())
     assert not shared, f"patients on both sides of a split: {sorted(shared)[:5]}"
+
+
+def _splitter(y: np.ndarray, n_splits: int, seed: int) -> StratifiedGroupKFold | GroupKFold:
+    """Stratified group k-fold; plain shuffled group k-fold when no class has n_splits members (scikit-learn's
+    stratified splitter refuses that, e.g. six images, one or two per class, and five folds)."""
+    if np.bincount(y).max(initial=0) >= n_splits:
+        return StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    return GroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
 
 
 def patient_folds(labels: Sequence[int], patients: Sequence[str], n_folds: int,
@@ -30,9 +38,8 @@ def patient_folds(labels: Sequence[int], patients: Sequence[str], n_folds: int,
         raise SplitError("cross-validation needs at least 2 folds")
     if n_groups < n_folds:
         raise SplitError(f"{n_folds} folds need at least {n_folds} patients; the data has {n_groups}")
-    skf = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     folds = []
-    for tr, va in skf.split(np.zeros(len(y)), y, g):
+    for tr, va in _splitter(y, n_folds, seed).split(np.zeros(len(y)), y, g):
         _check_disjoint(g, tr, va)
         folds.append((np.sort(tr), np.sort(va)))
     return folds
@@ -48,7 +55,6 @@ def holdout_split(labels: Sequence[int], patients: Sequence[str], fraction: floa
     n_splits = max(2, int(round(1.0 / fraction)))
     if len(set(g.tolist())) < n_splits:
         raise SplitError(f"a {fraction:.0%} held-out split needs at least {n_splits} patients")
-    skf = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    keep, held = next(iter(skf.split(np.zeros(len(y)), y, g)))
+    keep, held = next(iter(_splitter(y, n_splits, seed).split(np.zeros(len(y)), y, g)))
     _check_disjoint(g, keep, held)
     return np.sort(keep), np.sort(held)

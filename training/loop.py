@@ -134,8 +134,9 @@ def fit(model: nn.Module, train_ds: Any, val_ds: Any, cfg: TrainConfig, *, n_cla
         state_path: str | Path | None = None, log_path: str | Path | None = None,
         on_best: Callable[[nn.Module, int, dict[str, Any]], None] | None = None,
         task: Task | None = None, resume: str | Path | None = None,
-        lr: float | None = None) -> FitResult:
-    """Train `model` on train_ds, select by validation loss; calls on_best(model, epoch, row) on each new best.
+        lr: float | None = None, on_epoch: Callable[[dict[str, Any]], None] | None = None) -> FitResult:
+    """Train `model` on train_ds, select by validation loss; calls on_best(model, epoch, row) on each new best
+    and on_epoch(row) after every epoch (losses, accuracies, learning rate, time).
 
     Saves a resumable state to `state_path` after every epoch; with `resume`, continues after the saved
     epoch with the saved optimizer, scheduler, history and best loss.
@@ -189,6 +190,8 @@ def fit(model: nn.Module, train_ds: Any, val_ds: Any, cfg: TrainConfig, *, n_cla
                "lr": optimizer.param_groups[0]["lr"], "elapsed_s": round(elapsed, 1)}
         result.history.append(row)
         result.epochs_run = epoch + 1
+        if on_epoch is not None:
+            on_epoch(row)
         improved = va["loss"] < result.best_val_loss
         if improved:
             result.best_val_loss, result.best_epoch, since_best = va["loss"], epoch, 0

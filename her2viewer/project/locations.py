@@ -32,6 +32,11 @@ def default_project_dir() -> Path:
     return user_data_dir() / DEFAULT_PROJECT
 
 
+def user_models_dir() -> Path:
+    """Where the viewer keeps the models the user fine-tuned (never beside the slides or the bundled ones)."""
+    return user_data_dir() / "models"
+
+
 def project_dir_for(slide_path: str | os.PathLike[str] | None, project: str | os.PathLike[str] | None = None
                     ) -> Path:
     """The folder that keeps a slide's data: the open project's, else the per-user default project."""

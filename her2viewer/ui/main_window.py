@@ -125,6 +125,7 @@ class MainWindow(QMainWindow):
         self.scoring.selection_provider = self.annotations.selected_region
         self.annotations.result_for = self.scoring.result_for
         self.project = install_project(self)
+        self.scoring.project_provider = lambda: self.project.project
         self.help_menu = install_help(self)
 
     # -- menus ----------------------------------------------------------------------------------------

@@ -1,20 +1,8 @@
-"""A dozen tiny synthetic cores (a few hundred px) written once per test session."""
+"""Settings for seconds-long training runs (the tiny cores are a fixture of tests/conftest.py)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-
-from training.synth_data import write_balanced_set
-
-
-@pytest.fixture(scope="session")
-def tiny_cores(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder with 12 class-balanced synthetic cores of 320 px and labels.csv."""
-    out = tmp_path_factory.mktemp("tiny_cores")
-    write_balanced_set(out, list(range(100, 112)), diameters=(320,), workers=1)
-    return out
 
 
 @pytest.fixture()

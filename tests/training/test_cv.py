@@ -42,3 +42,14 @@ def test_holdout_split_is_patient_wise_and_about_the_fraction():
 def test_too_few_patients_is_a_clear_error():
     with pytest.raises(SplitError, match="at least 5 patients"):
         patient_folds([0, 1, 2], ["a", "b", "c"], 5)
+
+
+def test_six_images_with_one_or_two_per_class_split_without_a_crash():
+    # issue 19: `train --data SIX --finetune ...` raised scikit-learn's "n_splits=5 cannot be greater than the
+    # number of members in each class"; a class-blind patient-wise split is made instead
+    labels, patients = [0, 3, 2, 1, 3, 3], list("abcdef")
+    keep, held = holdout_split(labels, patients, 0.2, seed=0)
+    assert len(held) >= 1 and sorted([*keep, *held]) == list(range(6))
+    folds = patient_folds(labels, patients, 5, seed=0)
+    assert len(folds) == 5
+    assert sorted(np.concatenate([va for _, va in folds]).tolist()) == list(range(6))

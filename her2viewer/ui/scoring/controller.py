@@ -83,6 +83,8 @@ class ScoringController(QObject):
         self.measurements_panel.sigRegionActivated.connect(self._activate_region)
         self.review_panel = ReviewPanel()
         self.selection_provider: Callable[[], Region | None] = lambda: None
+        #: the open project (a her2viewer.project.Project) or None; set by the main window
+        self.project_provider: Callable[[], Any] | None = None
         self.docks: dict[str, QDockWidget] = {}
         self.menu = None
         self.actions: list[QAction] = []
@@ -334,6 +336,23 @@ class ScoringController(QObject):
         dlg = CalibrateDialog(self.window, on_saved=self.controls.add_profile)
         dlg.show()
         self._calibrate_dialog = dlg
+        return dlg
+
+    def finetune_dialog(self) -> QWidget:
+        """Tools > Fine-tune Model (the open project's reviewed cases; a saved model becomes the panel's choice)."""
+        from .finetune_dialog import FinetuneDialog
+
+        def saved(stem: Path) -> None:
+            from her2viewer.models.checkpoint import read_card
+
+            self.controls.method_combo.setCurrentText(read_card(stem).method)
+            self.controls.fill_models()
+            self.controls.choose_model(stem)
+
+        project = self.project_provider() if self.project_provider is not None else None
+        dlg = FinetuneDialog(self.window, project=project, on_saved=saved, on_calibrate=self.calibrate_dialog)
+        dlg.show()
+        self._finetune_dialog = dlg
         return dlg
 
     def load_saved_profiles(self) -> None:

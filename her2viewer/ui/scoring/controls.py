@@ -15,7 +15,6 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
@@ -147,12 +146,19 @@ class ScoringControls(QWidget):
             nks.addWidget(spin, 1)
         self._add_row(form, "nks", "Sampling:", nks)
         model_row = QHBoxLayout()
-        self.model_edit = QLineEdit()
-        self.model_edit.setPlaceholderText("bundled default")
+        self.model_combo = QComboBox()
+        self.model_combo.setToolTip("The network: the bundled default, a model fine-tuned in Tools > Fine-tune "
+                                    "Model, or a checkpoint file")
         self.model_button = QToolButton(text="\u2026")
+        self.model_button.setToolTip("Load a checkpoint (.safetensors + .json)")
         self.model_button.clicked.connect(self._choose_model)
-        model_row.addWidget(self.model_edit, 1)
+        self.remove_model_button = QToolButton(text="\u2212")
+        self.remove_model_button.setToolTip("Remove the chosen fine-tuned model from your models folder")
+        self.remove_model_button.clicked.connect(self._remove_model_clicked)
+        model_row.addWidget(self.model_combo, 1)
         model_row.addWidget(self.model_button)
+        model_row.addWidget(self.remove_model_button)
+        self.model_combo.currentIndexChanged.connect(self._update_remove_button)
         self._add_row(form, "model", "Model:", model_row)
         self.aggregator_combo = QComboBox()
         self.aggregator_combo.setToolTip("The slide-level aggregator: attention MIL (mil) or the patch "
@@ -232,6 +238,7 @@ class ScoringControls(QWidget):
         for key, (lab, field) in self._rows.items():
             lab.setVisible(key in used)
             field.setVisible(key in used)
+        self.fill_models(method)
         self.aggregator_combo.clear()
         for value, text in AGGREGATORS.get(method, ("", ()))[1]:
             self.aggregator_combo.addItem(text, value)
@@ -256,11 +263,79 @@ class ScoringControls(QWidget):
         s.setToolTip(tip)
         return s
 
+    def fill_models(self, method: str | None = None) -> None:
+        """Offer the bundled default and the user's fine-tuned models of `method` (default: the current one)."""
+        from her2viewer.models.library import user_models
+        from her2viewer.project.locations import user_models_dir
+
+        method = method or self.method_combo.currentText()
+        current = self.model_combo.currentData()
+        self.model_combo.blockSignals(True)
+        self.model_combo.clear()
+        self.model_combo.addItem("Bundled default", None)
+        models, problems = user_models(user_models_dir(), method)
+        for m in models:
+            self.model_combo.addItem(m.label(), str(m.stem))
+        for text in problems:
+            log.warning("%s", text)
+        i = self.model_combo.findData(current)
+        self.model_combo.setCurrentIndex(max(0, i))
+        self.model_combo.blockSignals(False)
+        self._update_remove_button()
+
+    def choose_model(self, path: str | Path) -> None:
+        """Choose a checkpoint (adding it to the list when it is not there)."""
+        from her2viewer.models.checkpoint import checkpoint_stem
+
+        stem = str(checkpoint_stem(path))
+        i = self.model_combo.findData(stem)
+        if i < 0:
+            self.model_combo.addItem(Path(stem).name, stem)
+            i = self.model_combo.count() - 1
+        self.model_combo.setCurrentIndex(i)
+
+    def is_user_model(self) -> bool:
+        """Whether the chosen model lives in the user's models folder (it can be removed)."""
+        from her2viewer.project.locations import user_models_dir
+
+        data = self.model_combo.currentData()
+        return bool(data) and Path(str(data)).parent.resolve() == user_models_dir().resolve()
+
+    def _update_remove_button(self) -> None:
+        self.remove_model_button.setEnabled(self.is_user_model())
+
+    def remove_chosen_model(self) -> str:
+        """Delete the chosen user model's files and drop it from the list; returns its name."""
+        from her2viewer.models.library import remove_model
+        from her2viewer.project.locations import user_models_dir
+
+        stem = str(self.model_combo.currentData())
+        remove_model(stem, user_models_dir())
+        self.model_combo.removeItem(self.model_combo.currentIndex())
+        self.model_combo.setCurrentIndex(0)
+        return Path(stem).name
+
+    def _remove_model_clicked(self) -> None:
+        from PySide6.QtWidgets import QMessageBox
+
+        from her2viewer.models.checkpoint import CheckpointError
+
+        if not self.is_user_model():
+            return
+        name = Path(str(self.model_combo.currentData())).name
+        if QMessageBox.question(self, "Remove model", f"Remove the fine-tuned model {name}? Results it made "
+                                "stay; the bundled models are not affected.") != QMessageBox.StandardButton.Yes:
+            return
+        try:
+            self.remove_chosen_model()
+        except (CheckpointError, OSError) as e:
+            self.show_error(f"Cannot remove {name}: {e}")
+
     def _choose_model(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Choose a model checkpoint", "",
                                               "Checkpoints (*.safetensors *.json);;All files (*)")
         if path:
-            self.model_edit.setText(path)
+            self.choose_model(path)
 
     def criteria(self) -> tuple[str, str]:
         """(criteria, specimen) chosen."""
@@ -312,7 +387,7 @@ class ScoringControls(QWidget):
             extra[key] = self.aggregator_combo.currentData()
         criteria, specimen = self.criteria()
         return ScoreOptions(n_samples=self.n_spin.value(), top_k=self.k_spin.value(), seed=self.seed_spin.value(),
-                            model_path=self.model_edit.text().strip() or None, extra=extra, criteria=criteria,
+                            model_path=self.model_combo.currentData() or None, extra=extra, criteria=criteria,
                             specimen=specimen)
 
     def scope_key(self) -> str:

@@ -84,6 +84,11 @@ def install_scoring(window: QMainWindow, *, project_folder: str | Path | None = 
     calibrate.triggered.connect(ctl.calibrate_dialog)
     find_menu(window, "&Tools").addAction(calibrate)
     actions.append(calibrate)
+    finetune = QAction("&Fine-tune Model...", window)
+    finetune.setShortcut(QKeySequence("Ctrl+Shift+F"))
+    finetune.triggered.connect(ctl.finetune_dialog)
+    find_menu(window, "&Tools").addAction(finetune)
+    actions.append(finetune)
     ctl.load_saved_profiles()
     window.installEventFilter(ctl)
     for tab in window.slide_tabs():
