@@ -24,6 +24,7 @@ import argparse
 import copy
 import json
 import logging
+import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -33,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from her2viewer.models.library import cases_file
 from her2viewer.progress import Cancelled, Task
 from her2viewer.project.cases import CasePlan, plan_cases
 from her2viewer.scoring.asco import SCORES3, SCORES4
@@ -237,6 +239,7 @@ def run_finetune(req: FinetuneRequest, emit: Emit, task: Task | None = None) -> 
     stem = Path(req.staging) / req.name
     stem.parent.mkdir(parents=True, exist_ok=True)
     save_checkpoint(final, card, stem)
+    shutil.copyfile(req.items_csv, cases_file(stem))     # the cases it was trained on travel with it
     task.report(1.0, "done")
     out = {"event": "done", "checkpoint": str(stem), "plan": plan.summary(), "scheme": plan.scheme,
            "classes": list(run.classes), "base": base, "finetuned": tuned,
@@ -252,7 +255,7 @@ def _final_card(run: _Run, model: Any, plan: CasePlan, base: dict[str, Any], tun
     card = copy.deepcopy(parent)
     card.name = req.name
     card.parent = f"{parent.name} sha256:{parent.sha256}"
-    card.training_data = {"train": data}
+    card.training_data = {"train": {**data, "cases_file": cases_file(Path(req.name)).name}}
     card.description = (f"Fine-tuned from {parent.name} on {len(run.items)} reviewed cases of the lab "
                         f"({plan.scheme}: accuracy {base['accuracy']:.0%} with the base model, "
                         f"{tuned['accuracy']:.0%} fine-tuned). Research use only; not a medical device.")

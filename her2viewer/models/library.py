@@ -40,6 +40,11 @@ class UserModel:
         return f"{self.name} ({self.method}" + (f", CV accuracy {acc:.0%})" if isinstance(acc, float) else ")")
 
 
+def cases_file(stem: str | Path) -> Path:
+    """The CSV of the cases a fine-tuned model was trained on, kept beside its checkpoint."""
+    return Path(f"{stem}.cases.csv")
+
+
 def safe_name(name: str) -> str:
     """A file-name-safe model name ('' when nothing usable is left)."""
     return _UNSAFE.sub("_", name.strip()).strip("._")[:80]
@@ -85,6 +90,8 @@ def install_model(staged: str | Path, folder: str | Path, name: str, *, overwrit
     shutil.copyfile(src_w, tmp)
     tmp.replace(dst_w)
     atomic_write_text(dst_c, card.to_json())
+    if cases_file(staged).is_file():
+        shutil.copyfile(cases_file(staged), cases_file(dst))
     log.info("installed model %s -> %s", staged, dst)
     return dst
 
@@ -95,5 +102,5 @@ def remove_model(stem: str | Path, folder: str | Path) -> None:
     root = Path(folder).resolve()
     if w.resolve().parent != root:
         raise CheckpointError(f"{stem} is not in the user's models folder {root}; it is not removed")
-    for p in (w, c):
+    for p in (w, c, cases_file(w.with_suffix(""))):
         p.unlink(missing_ok=True)

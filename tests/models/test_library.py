@@ -6,12 +6,27 @@ from __future__ import annotations
 import pytest
 
 from her2viewer.models.checkpoint import CheckpointError, checkpoint_files, default_model_path, read_card
-from her2viewer.models.library import install_model, model_exists, remove_model, safe_name, user_models
+from her2viewer.models.library import (
+    cases_file,
+    install_model,
+    model_exists,
+    remove_model,
+    safe_name,
+    user_models,
+)
 
 
 def test_install_list_and_remove(tmp_path):
+    import shutil
+
     folder = tmp_path / "models"
-    stem = install_model(default_model_path("lowres"), folder, "my lab/low res!")
+    staged = tmp_path / "staged" / "m"
+    staged.parent.mkdir()
+    for src, dst in zip(checkpoint_files(default_model_path("lowres")), checkpoint_files(staged), strict=True):
+        shutil.copyfile(src, dst)
+    cases_file(staged).write_text("path,label\na.png,0\n")
+    stem = install_model(staged, folder, "my lab/low res!")
+    assert cases_file(stem).read_text() == "path,label\na.png,0\n"
     assert stem.name == "my_lab_low_res" and model_exists(folder, "my lab/low res!")
     assert read_card(stem).name == "my_lab_low_res"
     assert read_card(stem).sha256 == read_card(default_model_path("lowres")).sha256
@@ -27,7 +42,7 @@ def test_install_list_and_remove(tmp_path):
         remove_model(default_model_path("lowres"), folder)
     assert all(p.exists() for p in checkpoint_files(default_model_path("lowres")))
     remove_model(stem, folder)
-    assert not any(p.exists() for p in checkpoint_files(stem))
+    assert not any(p.exists() for p in (*checkpoint_files(stem), cases_file(stem)))
     assert safe_name("../..") == "" and safe_name(" a b ") == "a_b"
     with pytest.raises(CheckpointError, match="not a usable model name"):
         install_model(default_model_path("lowres"), folder, "../")

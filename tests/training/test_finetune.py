@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from her2viewer.models.checkpoint import load_checkpoint, read_card
+from her2viewer.models.library import cases_file
 from training.finetune import FinetuneRequest, run_finetune
 from training.items import read_items
 
@@ -47,6 +48,9 @@ def test_finetune_cross_validates_and_stages_a_model_with_an_honest_card(tiny_co
     assert card.training_data["train"]["counts"] == {"0": 3, "1+": 3, "2+": 3, "3+": 3}
     assert card.extra["calibration"]["temperature"] == pytest.approx(tuned["temperature"], abs=1e-3)
     assert card.input_spec["n_full"] == 3 and card.sha256 != parent.sha256
+    kept = cases_file(out["checkpoint"])
+    assert kept.read_text() == (tiny_cores / "labels.csv").read_text()
+    assert card.training_data["train"]["cases_file"] == "lab_model.cases.csv"
 
 
 def test_one_case_is_refused_with_the_reason(tiny_cores, tiny_pss_base, tmp_path):

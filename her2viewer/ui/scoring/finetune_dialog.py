@@ -165,7 +165,7 @@ class FinetuneDialog(QDialog):
         self.curves = {}
         for plot, keys in ((self.loss_plot, ("train_loss", "val_loss")), (self.acc_plot, ("train_acc", "val_acc"))):
             plot.setBackground("w")
-            plot.addLegend(offset=(-5, 5))
+            plot.addLegend(offset=(-5, -5))
             plot.setLabel("bottom", "epoch (all folds, then the final model)")
             for key, color in zip(keys, ("#1f77b4", "#d62728"), strict=True):
                 name = ("training" if key.startswith("train") else "held-out fold")
@@ -357,7 +357,7 @@ class FinetuneDialog(QDialog):
             f = float(event.get("fraction", 0.0))
             eta = event.get("eta_s")
             self.progress.setValue(int(1000 * f))
-            self.progress.setFormat(f"{100 * f:.0f}%" + (f" \u2014 {format_eta(float(eta))} left" if eta else ""))
+            self.progress.setFormat(f"{100 * f:.0f}%" + (f" \u2014 {format_eta(float(eta))}" if eta else ""))
         elif kind == "phase":
             self.status_label.setText(str(event.get("message", "")))
             if str(event.get("phase", "")).startswith(("fold", "final")) and self._series["train_loss"]:
@@ -367,9 +367,12 @@ class FinetuneDialog(QDialog):
                     plot.addItem(line)
                     self._phase_lines.append((plot, line))
         elif kind == "epoch":
+            final = event.get("phase") == "final"    # the final model has no held-out cases: no red point
             for key in self.curves:
-                self._series[key].append(float(event.get(key, float("nan"))))
-                self.curves[key].setData(list(range(1, len(self._series[key]) + 1)), self._series[key])
+                value = float("nan") if final and key.startswith("val") else float(event.get(key, float("nan")))
+                self._series[key].append(value)
+                self.curves[key].setData(list(range(1, len(self._series[key]) + 1)), self._series[key],
+                                         connect="finite")
         elif kind == "plan":
             self.status_label.setText(str(event.get("summary", "")))
         elif kind in ("base", "finetuned"):
@@ -388,7 +391,7 @@ class FinetuneDialog(QDialog):
                   "" if fig.get("ece_calibrated_cv") is None else f"{float(fig['ece_calibrated_cv']):.3f} (nested CV)",
                   f"{float(fig.get('temperature', 1.0)):.2f}"]
         if col == 0:
-            values[4] = "as shipped (card's temperature)"
+            values[4] = "\u2014 (at the card's T)"
         for row, text in enumerate(values):
             self.table.setItem(row, col, QTableWidgetItem(text))
         title = "Base model" if col == 0 else "Fine-tuned, held-out folds"
@@ -411,9 +414,10 @@ class FinetuneDialog(QDialog):
         elif self.outcome is not None:
             o = self.outcome
             self.progress.setValue(1000)
-            self.progress.setFormat(f"done in {format_eta(elapsed)}")
+            took = format_eta(elapsed).removeprefix("ETA ")
+            self.progress.setFormat(f"done in {took}")
             self.status_label.setText(
-                f"Done in {format_eta(elapsed)}. {o['scheme']}: accuracy {o['base']['accuracy']:.1%} with the base "
+                f"Done in {took}. {o['scheme']}: accuracy {o['base']['accuracy']:.1%} with the base "
                 f"model, {o['finetuned']['accuracy']:.1%} fine-tuned. Save the model to use it in the Scoring panel.")
             self.save_button.setEnabled(True)
         else:
