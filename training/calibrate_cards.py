@@ -178,6 +178,12 @@ def main(argv: list[str] | None = None) -> int:
         if stem not in MODELS:
             print(f"unknown model {stem!r}; one of {', '.join(MODELS)}", file=sys.stderr)
             return 2
+        from her2viewer.models.checkpoint import default_model_path, read_card
+
+        if "finetune_cv" in read_card(default_model_path(stem)).metrics:
+            print(f"{stem:12s} skipped: fine-tuned on labelled real images (training.finetune), so scoring them "
+                  "again would be in-sample; its temperature comes from the fine-tune's held-out predictions")
+            continue
         s = score_model(stem, items)
         fig = cross_validate(s, args.folds)
         rows.append((stem, fig))

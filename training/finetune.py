@@ -2,6 +2,7 @@
 
     python -m training.finetune --request REQUEST.json      (what Tools > Fine-tune Model runs in a child
                                                              process; one JSON event per line on stdout)
+    python -m training.finetune --data DIR --method lowres --out OUT [--base CKPT] [--epochs 8] [--seed 0]
 
 The cases are labelled items (a CSV; the viewer writes a project's reviewed cases with
 `her2viewer.project.cases`). `plan_cases` there says what they allow: the count per class, the classes with no
@@ -24,6 +25,7 @@ import argparse
 import copy
 import json
 import logging
+import shlex
 import shutil
 import sys
 import time
@@ -36,7 +38,7 @@ import numpy as np
 
 from her2viewer.models.library import cases_file
 from her2viewer.progress import Cancelled, Task
-from her2viewer.project.cases import CasePlan, plan_cases
+from her2viewer.project.cases import Case, CasePlan, plan_cases, write_cases_csv
 from her2viewer.scoring.asco import SCORES3, SCORES4
 
 from .items import Item, label_indices, map_labels, read_items
@@ -70,6 +72,10 @@ class FinetuneRequest:
     eval_n: int = 20
     eval_k: int = 5
     num_workers: int = 2
+    licence: str = ""            # the licence of the cases, stated in the card
+    command: str = ""            # the command line that made this request (for the card)
+    replay: str = ""             # optional CSV / folder of extra training items (e.g. the synthetic set the base
+                                 # was trained on) added to every fold's training set, never evaluated
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1)
@@ -111,6 +117,8 @@ class _Run:
         if bad:
             raise ValueError(f"{req.base}: the model's classes {list(self.classes)} do not include {bad}")
         self.labels = np.array(label_indices(self.items, self.classes))
+        replay = read_items(req.replay) if req.replay else []
+        self.replay = map_labels(replay, "3way") if self.classes == tuple(SCORES3) else replay
         self.spec = make_spec({}, self.base_card.input_spec) if self.dataset == "pss" else None
         self.cfg = _config(req, self.dataset, self.base_card)
 
@@ -136,8 +144,12 @@ class _Run:
 
         seed_everything(self.req.seed)
         model, _ = load_checkpoint(self.req.base)
-        tr_items, va_items = [self.items[i] for i in tr], [self.items[i] for i in va]
-        train_ds = make_dataset(self.cfg, tr_items, self.labels[list(tr)].tolist(), self.spec, train=True)
+        # the lab's cases are repeated to weigh as much as the replay set in every epoch
+        rep = max(1, round(len(self.replay) / max(1, len(tr)))) if self.replay else 1
+        tr_items = [self.items[i] for i in tr] * rep + self.replay
+        va_items = [self.items[i] for i in va]
+        tr_labels = self.labels[list(tr)].tolist() * rep + label_indices(self.replay, self.classes)
+        train_ds = make_dataset(self.cfg, tr_items, tr_labels, self.spec, train=True)
         val_ds = make_dataset(self.cfg, va_items, self.labels[list(va)].tolist(), self.spec, train=False)
         for ds in (train_ds, val_ds):
             if hasattr(ds, "preload"):
@@ -235,6 +247,8 @@ def run_finetune(req: FinetuneRequest, emit: Emit, task: Task | None = None) -> 
     final = run.train(range(n), range(n), "final", task.sub(0.80, 1.0))
     card = _final_card(run, final, plan, base, tuned, calib, temp, describe_data(req.items_csv, run.items,
                                                                                   run.classes), hardware())
+    if run.replay:
+        card.training_data["replay"] = describe_data(req.replay, run.replay, run.classes)
     card.extra["training_time_s"] = round(time.perf_counter() - t0, 1)
     stem = Path(req.staging) / req.name
     stem.parent.mkdir(parents=True, exist_ok=True)
@@ -255,15 +269,20 @@ def _final_card(run: _Run, model: Any, plan: CasePlan, base: dict[str, Any], tun
     card = copy.deepcopy(parent)
     card.name = req.name
     card.parent = f"{parent.name} sha256:{parent.sha256}"
-    card.training_data = {"train": {**data, "cases_file": cases_file(Path(req.name)).name}}
-    card.description = (f"Fine-tuned from {parent.name} on {len(run.items)} reviewed cases of the lab "
-                        f"({plan.scheme}: accuracy {base['accuracy']:.0%} with the base model, "
+    card.training_data = {"train": {**data, "cases_file": cases_file(Path(req.name)).name,
+                                    **({"licence": req.licence} if req.licence else {})}}
+    synthetic = "synthetic" in (parent.description or "").lower()
+    card.description = (f"Fine-tuned from {parent.name}"
+                        + (" (trained on synthetic data only)" if synthetic else "")
+                        + f" on {len(run.items)} labelled real cases"
+                        + (" with the synthetic replay set" if run.replay else "")
+                        + f" ({plan.scheme}: accuracy {base['accuracy']:.0%} with the base model, "
                         f"{tuned['accuracy']:.0%} fine-tuned). Research use only; not a medical device.")
-    card.command = f"python -m training.finetune --request REQUEST.json  # {json.dumps(asdict(req))}"
+    card.command = req.command or f"python -m training.finetune --request REQUEST.json  # {json.dumps(asdict(req))}"
     card.metrics = {"finetune_cv": {"scheme": plan.scheme, "folds": plan.folds, "counts": plan.counts,
                                     "base": base, "finetuned": tuned}}
     card.architecture["kwargs"] = model.config() if hasattr(model, "config") else card.architecture["kwargs"]
-    card.extra = {"hardware": hw, "seed": req.seed, "init": "finetune", "epochs": req.epochs, "lr": req.lr,
+    card.extra = {"config": asdict(req), "hardware": hw, "seed": req.seed, "init": "finetune", "epochs": req.epochs, "lr": req.lr,
                   "parent_checkpoint": {"name": parent.name, "sha256": parent.sha256, "path": str(req.base)},
                   "calibration": {"temperature": round(float(temp), 4),
                                   "fitted_on": f"held-out predictions of {plan.scheme} on {len(run.items)} cases",
@@ -271,6 +290,23 @@ def _final_card(run: _Run, model: Any, plan: CasePlan, base: dict[str, Any], tun
                                   "ece_after": round(float(tuned["ece_calibrated"]), 4),
                                   **({"ece_after_cv": round(float(calib["ece_after_cv"]), 4)} if calib else {})}}
     return card
+
+
+def _request_from_flags(args: argparse.Namespace) -> FinetuneRequest:
+    """A request from --data / --method / --base / --out (a folder's labels.csv is written as a cases CSV)."""
+    from her2viewer.models.checkpoint import checkpoint_stem, default_model_path
+
+    out = checkpoint_stem(args.out)
+    data = Path(args.data)
+    if data.is_dir():   # resolve a folder's labels.csv to absolute paths beside the output
+        cases = [Case(str(Path(it.path).resolve()), it.label, it.patient_id, it.ish, it.region)
+                 for it in read_items(data)]
+        data = write_cases_csv(cases, out.with_name(f"{out.name}.input.csv"))
+    base = args.base or str(default_model_path(METHODS[args.method][1].removesuffix("_default")))
+    return FinetuneRequest(items_csv=str(data), method=args.method, base=str(base), name=out.name,
+                           staging=str(out.parent), epochs=args.epochs, lr=args.lr, seed=args.seed,
+                           replay=args.replay, licence=args.licence,
+                           command="python -m training.finetune " + " ".join(shlex.quote(a) for a in args.argv))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -282,8 +318,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .state import StateError
 
     ap = argparse.ArgumentParser(prog="python -m training.finetune", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--request", required=True, help="JSON file of a FinetuneRequest")
+    ap.add_argument("--request", help="JSON file of a FinetuneRequest (what the viewer's dialog writes)")
+    ap.add_argument("--data", help="or: the cases, a folder with labels.csv or a CSV (path,label[,patient_id])")
+    ap.add_argument("--method", choices=sorted(METHODS), default="pss")
+    ap.add_argument("--base", help="checkpoint to start from (default: the bundled one of --method)")
+    ap.add_argument("--out", help="checkpoint to write (PATH.safetensors, PATH.json, PATH.cases.csv)")
+    ap.add_argument("--epochs", type=int, default=FinetuneRequest.epochs)
+    ap.add_argument("--lr", type=float, default=FinetuneRequest.lr)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--licence", default="", help="the licence of the cases' images, stated in the card")
+    ap.add_argument("--replay", default="", help="extra training items added to every fold (never evaluated), "
+                    "e.g. the synthetic set the base was trained on, so it keeps what it knew")
     args = ap.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    if not args.request and not (args.data and args.out):
+        ap.error("give --request, or --data and --out")
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     import cv2
 
@@ -305,7 +354,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     task = Task(progress)
     try:
-        req = FinetuneRequest.from_json(Path(args.request).read_text(encoding="utf-8"))
+        req = FinetuneRequest.from_json(Path(args.request).read_text(encoding="utf-8")) if args.request else \
+            _request_from_flags(args)
         run_finetune(req, emit, task)
     except Cancelled:
         emit({"event": "error", "message": "cancelled"})

@@ -57,6 +57,18 @@ def test_bundled_cards_with_a_temperature_say_what_it_was_fitted_on():
         if cal is None:
             continue
         assert temperature_of(card) == cal["temperature"]
+        if "finetune_cv" in card.metrics:   # fine-tuned on real cases: T from that cross-validation's held-out folds
+            assert "held-out predictions" in cal["fitted_on"] and card.training_data["train"]["licence"]
+            assert {"ece_before", "ece_after", "ece_after_cv"} <= set(cal)
+            continue
         assert "licence" in cal["fitted_on"] and cal["n"] >= 10 and "training.calibrate_cards" in cal["command"]
         assert {"ece_before", "ece_after_cv", "accuracy_before", "accuracy_after_cv"} <= set(cal)
         json.dumps(cal)
+
+
+def test_a_fine_tuned_bundled_model_is_not_recalibrated_in_sample(tiny_cores, capsys):
+    from training.calibrate_cards import main
+
+    assert main(["--data", str(tiny_cores), "--models", "lowres", "--write"]) == 0
+    out = capsys.readouterr().out
+    assert "lowres" in out and "skipped: fine-tuned on labelled real images" in out and "wrote" not in out

@@ -28,7 +28,7 @@ def _subset_csv(tiny_cores: Path, tmp_path: Path, n: int) -> Path:
 def test_finetune_cross_validates_and_stages_a_model_with_an_honest_card(tiny_cores, tiny_pss_base, tmp_path):
     req = FinetuneRequest(items_csv=str(tiny_cores / "labels.csv"), method="pss", base=str(tiny_pss_base),
                           name="lab_model", staging=str(tmp_path / "stage"), epochs=2, folds=3, eval_n=4,
-                          eval_k=2, samples_per_item=2, num_workers=0)
+                          eval_k=2, samples_per_item=2, num_workers=0, replay=str(tiny_cores))
     events: list[dict] = []
     out = run_finetune(req, events.append)
     kinds = [e["event"] for e in events]
@@ -51,6 +51,7 @@ def test_finetune_cross_validates_and_stages_a_model_with_an_honest_card(tiny_co
     kept = cases_file(out["checkpoint"])
     assert kept.read_text() == (tiny_cores / "labels.csv").read_text()
     assert card.training_data["train"]["cases_file"] == "lab_model.cases.csv"
+    assert card.training_data["replay"]["counts"] == {"0": 3, "1+": 3, "2+": 3, "3+": 3}
 
 
 def test_one_case_is_refused_with_the_reason(tiny_cores, tiny_pss_base, tmp_path):
@@ -77,3 +78,15 @@ def test_child_process_prints_one_json_event_per_line_and_a_sentence_on_error(tm
     proc = subprocess.run([sys.executable, "-m", "training.finetune", "--request", str(bad)],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "cannot fine-tune the 'mil' method" in proc.stdout
+
+
+@pytest.mark.slow
+def test_command_line_form_fine_tunes_a_labelled_folder(tiny_cores, tiny_pss_base, tmp_path, capsys):
+    from training.finetune import main
+
+    assert main(["--data", str(tiny_cores), "--method", "pss", "--base", str(tiny_pss_base),
+                 "--out", str(tmp_path / "out" / "m"), "--epochs", "1"]) == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert events[0]["scheme"] == "leave-one-patient-out (12 folds)" and events[-1]["event"] == "done"
+    card = read_card(tmp_path / "out" / "m")
+    assert card.metrics["finetune_cv"]["folds"] == 12 and cases_file(tmp_path / "out" / "m").is_file()

@@ -96,6 +96,8 @@ def test_small_data_is_reported_in_the_dialog_not_raised(qtbot, window, tmp_path
     text = dlg.counts_label.text()
     assert items[0].label == "0" and "No case of 1+, 2+" in text and "leave-one-patient-out (2 folds)" in text
     assert dlg.start_button.isEnabled()
+    dlg.close()
+    assert not dlg.isVisible()
     dlg.method_combo.setCurrentIndex(dlg.method_combo.findData("lowres"))   # a 3-way base: 0 / Low / High
     assert "<b>High</b>: 1" in dlg.counts_label.text() and "No case of Low" in dlg.counts_label.text()
     assert not dlg.use_folder(tmp_path / "no-such-folder") and "Cannot read" in dlg.cases_label.text()

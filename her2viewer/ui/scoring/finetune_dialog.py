@@ -470,7 +470,7 @@ class FinetuneDialog(QDialog):
         self._phase_lines = []
 
     def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt API
-        """Closing while training asks first; a closed dialog leaves no child behind."""
+        """Closing while training asks first; a closed dialog leaves no child and no unsaved model behind."""
         if self.process is not None:
             ask = QMessageBox.question(self, "Fine-tune Model", "Training is running. Stop it and close?")
             if ask != QMessageBox.StandardButton.Yes:
@@ -478,4 +478,5 @@ class FinetuneDialog(QDialog):
                 return
             self.cancel()
             self.process.waitForFinished(3000)
+        self._drop_staging()       # a trained model that was not saved is not kept
         super().closeEvent(event)
