@@ -30,7 +30,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ import numpy as np
 
 from her2viewer.models.library import cases_file
 from her2viewer.progress import Cancelled, Task
-from her2viewer.project.cases import Case, CasePlan, plan_cases, write_cases_csv
+from her2viewer.project.cases import CasePlan, plan_cases, write_cases_csv
 from her2viewer.scoring.asco import SCORES3, SCORES4
 
 from .items import Item, label_indices, map_labels, read_items
@@ -303,8 +303,7 @@ def _request_from_flags(args: argparse.Namespace) -> FinetuneRequest:
     out = checkpoint_stem(args.out)
     data = Path(args.data)
     if data.is_dir():   # resolve a folder's labels.csv to absolute paths beside the output
-        cases = [Case(str(Path(it.path).resolve()), it.label, it.patient_id, it.ish, it.region)
-                 for it in read_items(data)]
+        cases = [replace(it, path=str(Path(it.path).resolve())) for it in read_items(data)]
         data = write_cases_csv(cases, out.with_name(f"{out.name}.input.csv"))
     base = args.base or str(default_model_path(METHODS[args.method][1].removesuffix("_default")))
     return FinetuneRequest(items_csv=str(data), method=args.method, base=str(base), name=out.name,

@@ -7,9 +7,9 @@ from __future__ import annotations
 import csv
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
+from her2viewer.project.cases import Case
 from her2viewer.scoring.asco import SCORES3, SCORES4
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".svs", ".ndpi", ".mrxs", ".scn", ".bmp"}
@@ -21,15 +21,9 @@ class DatasetError(ValueError):
     """A dataset file or folder cannot be used (message names the file and the problem)."""
 
 
-@dataclass(frozen=True)
-class Item:
-    """One labelled case: an image / slide path, its label string, patient id, ISH and region."""
-
-    path: str
-    label: str
-    patient_id: str
-    ish: bool | None = None
-    region: str = ""
+#: one labelled case: an image / slide path, its label string, patient id, ISH and region (the viewer's
+#: `her2viewer.project.cases.Case`, so a project's reviewed cases are training items as they are)
+Item = Case
 
 
 def normalize_label(raw: str) -> str:

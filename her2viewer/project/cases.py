@@ -22,7 +22,8 @@ _ALIASES = {"1": "1+", "2": "2+", "3": "3+"}
 
 @dataclass(frozen=True)
 class Case:
-    """One labelled case: an image (and a TMA core of it), its 4-way label, patient and ISH result."""
+    """One labelled case: an image (and a TMA core of it), its label, patient and ISH result (also the training
+    package's `Item`)."""
 
     path: str
     label: str
@@ -31,8 +32,10 @@ class Case:
     region: str = ""
 
     def label_for(self, classes: Sequence[str]) -> str:
-        """The label in the scheme of `classes` (4-way as given; 0 / Low / High by ASCO/CAP)."""
-        return self.label if tuple(classes) != tuple(SCORES3) else to_3way(self.label, self.ish)
+        """The label in the scheme of `classes` (as given, or a 4-way label mapped to 0 / Low / High by ASCO/CAP)."""
+        if tuple(classes) != tuple(SCORES3) or self.label in SCORES3:
+            return self.label
+        return to_3way(self.label, self.ish)
 
 
 def reviewed_cases(project: Any) -> tuple[list[Case], list[str]]:
