@@ -39,14 +39,14 @@ import numpy as np
 from her2viewer.models.library import cases_file
 from her2viewer.progress import Cancelled, Task
 from her2viewer.project.cases import CasePlan, plan_cases, write_cases_csv
-from her2viewer.scoring.asco import SCORES3, SCORES4
+from her2viewer.scoring.asco import SCORES4
 
-from .items import Item, label_indices, map_labels, read_items
+from .items import Item, in_scheme_of, label_indices, read_items
 
 log = logging.getLogger(__name__)
 
-#: method -> (training dataset kind, bundled base stem)
-METHODS = {"pss": ("pss", "pss_default"), "lowres": ("lowres", "lowres_default")}
+#: method -> training dataset kind (the bundled base is `default_model_path(method)`)
+METHODS = {"pss": "pss", "lowres": "lowres"}
 #: learning rate per method when a request gives none (on real_dev, 5-fold CV of the bundled bases: PSS 23.1% ->
 #: 23.1% at 1e-4 and 34.6% at 3e-4 after 8-10 epochs; the low-res model 42.3% -> 69.2% at 1e-4)
 DEFAULT_LR = {"pss": 3e-4, "lowres": 1e-4}
@@ -101,27 +101,25 @@ def _config(req: FinetuneRequest, dataset: str, base_card: Any, lr: float) -> An
 
 
 class _Run:
-    """State shared by the steps of one run: request, items, classes, spec, events, progress."""
+    """State shared by the steps of one run: request, items, classes, spec, recipe and the event sink."""
 
-    def __init__(self, req: FinetuneRequest, emit: Emit, task: Task) -> None:
+    def __init__(self, req: FinetuneRequest, emit: Emit) -> None:
         from her2viewer.models.checkpoint import read_card
 
         from .runner import make_spec
 
         if req.method not in METHODS:
             raise ValueError(f"cannot fine-tune the {req.method!r} method (use {' or '.join(METHODS)})")
-        self.req, self.emit, self.task = req, emit, task
-        self.dataset = METHODS[req.method][0]
+        self.req, self.emit = req, emit
+        self.dataset = METHODS[req.method]
         self.base_card = read_card(req.base)
         self.classes = tuple(self.base_card.classes)
-        items = read_items(req.items_csv)
-        self.items = map_labels(items, "3way") if self.classes == tuple(SCORES3) else items
+        self.items = in_scheme_of(read_items(req.items_csv), self.classes)
         bad = sorted({it.label for it in self.items} - set(self.classes))
         if bad:
             raise ValueError(f"{req.base}: the model's classes {list(self.classes)} do not include {bad}")
         self.labels = np.array(label_indices(self.items, self.classes))
-        replay = read_items(req.replay) if req.replay else []
-        self.replay = map_labels(replay, "3way") if self.classes == tuple(SCORES3) else replay
+        self.replay = in_scheme_of(read_items(req.replay), self.classes) if req.replay else []
         self.spec = make_spec({}, self.base_card.input_spec) if self.dataset == "pss" else None
         self.lr = req.lr or DEFAULT_LR[req.method]
         self.cfg = _config(req, self.dataset, self.base_card, self.lr)
@@ -204,7 +202,7 @@ def run_finetune(req: FinetuneRequest, emit: Emit, task: Task | None = None) -> 
 
     task = task or Task()
     t0 = time.perf_counter()
-    run = _Run(req, emit, task)
+    run = _Run(req, emit)
     plan = plan_items(run.items, run.classes)
     if req.folds >= 2 and plan.ok:
         plan.folds, plan.scheme = req.folds, f"{req.folds}-fold patient-wise cross-validation"
@@ -240,7 +238,7 @@ def run_finetune(req: FinetuneRequest, emit: Emit, task: Task | None = None) -> 
     cv_calls, cv_probs = calls_at(cv_s, 1.0)
     tuned = _figures(run.classes, cv_s.labels, cv_calls, cv_probs)
     calib = cross_validate(cv_s, folds=min(5, n), seed=req.seed) if n >= 4 else None
-    temp = fit_t(cv_s, np.arange(n)) if n >= 2 else 1.0
+    temp = calib["temperature_all"] if calib else fit_t(cv_s, np.arange(n))   # plan_cases: n >= 2
     t_calls, t_probs = calls_at(cv_s, temp)
     tuned_cal = _figures(run.classes, cv_s.labels, t_calls, t_probs)
     tuned.update({"temperature": temp, "ece_calibrated": tuned_cal["ece"],
@@ -305,7 +303,7 @@ def _request_from_flags(args: argparse.Namespace) -> FinetuneRequest:
     if data.is_dir():   # resolve a folder's labels.csv to absolute paths beside the output
         cases = [replace(it, path=str(Path(it.path).resolve())) for it in read_items(data)]
         data = write_cases_csv(cases, out.with_name(f"{out.name}.input.csv"))
-    base = args.base or str(default_model_path(METHODS[args.method][1].removesuffix("_default")))
+    base = args.base or str(default_model_path(args.method))
     return FinetuneRequest(items_csv=str(data), method=args.method, base=str(base), name=out.name,
                            staging=str(out.parent), epochs=args.epochs, lr=args.lr, seed=args.seed,
                            replay=args.replay, licence=args.licence,

@@ -140,12 +140,16 @@ def class_counts(items: Sequence[Item], classes: Sequence[str]) -> dict[str, int
 def map_labels(items: Sequence[Item], label_map: str = "") -> list[Item]:
     """Items with labels mapped: "" keeps them, "3way" maps 0/1+/2+/3+ to 0/Low/High (2+ is High only with
     positive ISH); 3-way labels pass through."""
-    from dataclasses import replace
-
-    from her2viewer.scoring.asco import to_3way
-
     if not label_map:
         return list(items)
     if label_map != "3way":
         raise ValueError(f"unknown label map {label_map!r} (use 3way)")
-    return [it if it.label in SCORES3 else replace(it, label=to_3way(it.label, it.ish)) for it in items]
+    return in_scheme_of(items, SCORES3)
+
+
+def in_scheme_of(items: Sequence[Item], classes: Sequence[str]) -> list[Item]:
+    """Items with labels in the scheme of a model's classes: 4-way labels mapped to 0 / Low / High for a 3-way
+    model (`Case.label_for`), otherwise as given."""
+    from dataclasses import replace
+
+    return [replace(it, label=it.label_for(classes)) for it in items]

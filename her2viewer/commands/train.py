@@ -62,15 +62,13 @@ def _overrides(args: argparse.Namespace) -> dict:
 def _evaluate(args: argparse.Namespace, cfg) -> int:
     from her2viewer.models.checkpoint import CheckpointError, load_checkpoint
     from training.evaluate import evaluate_items
-    from training.items import SCORES3, DatasetError, label_indices, map_labels, read_items
+    from training.items import DatasetError, in_scheme_of, label_indices, read_items
     from training.loop import resolve_device
     from training.runner import make_spec
 
     try:
         model, card = load_checkpoint(args.evaluate)
-        items = read_items(cfg.data)
-        if tuple(card.classes) == tuple(SCORES3):   # a 3-way model: 0 / 1+ / 2+ / 3+ labels mapped as in training
-            items = map_labels(items, "3way")
+        items = in_scheme_of(read_items(cfg.data), card.classes)   # a 3-way model: labels mapped as in training
         labels = label_indices(items, card.classes)
     except (CheckpointError, DatasetError) as e:
         return fail(str(e))

@@ -310,7 +310,7 @@ class FinetuneDialog(QDialog):
         env.insert("PYTHONUNBUFFERED", "1")
         proc.setProcessEnvironment(env)
         proc.readyReadStandardOutput.connect(self._read_stdout)
-        proc.readyReadStandardError.connect(lambda: self._read_stderr())
+        proc.readyReadStandardError.connect(self._read_stderr)
         proc.finished.connect(self._finished)
         self.process = proc
         self._t0 = time.monotonic()
