@@ -1,7 +1,7 @@
 """How far synthetic HER2 IHC is from real: per-image statistics side by side, and one overall distance.
 
     .venv/bin/python benchmarks/realism.py [--real ../shared/data/real_dev] [--n 24] [--seed 940000]
-                                           [--diameter 1500] [--crops 8]
+                                           [--diameter 1500] [--crops 8] [--styles synth-1.1,synth-2]
 
 Every image is brought to 0.5 um/px first (real images: their file's pixel size, else the input checks'
 estimate; synthetic cores are made at 0.5 um/px). Printed per set (median and interquartile range over
@@ -9,8 +9,10 @@ images): haematoxylin and DAB optical density over tissue (Ruifrok vectors; 50th
 cytoplasmic DAB (DAB OD 25th percentile over tissue away from nuclei), nucleus area (um^2: the darker of
 Otsu and the 85th percentile of the haematoxylin, opened, components of 8-300 um^2), background tint (mean RGB of glass), sharpness (variance of the
 Laplacian over tissue), and the Frechet distance between ImageNet MobileNetV2 features of 224 px tissue
-crops of the two sets (on their first 32 principal components, as 200-odd crops cannot fill a 1280-dim
-covariance). Real and synthetic crops are also compared with themselves (split in halves) for scale.
+crops of real and of each synthetic style (on the first 32 principal components of all crops together, as
+200-odd crops cannot fill a 1280-dim covariance). Real and synthetic crops are also compared with themselves
+(split in halves) for scale. The styles are `her2viewer.synth.style`'s (synth-2 is meant to halve the
+distance of synth-1.1).
 """
 
 from __future__ import annotations
@@ -138,7 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=940000)
     ap.add_argument("--diameter", type=int, default=1500)
     ap.add_argument("--crops", type=int, default=8, help="feature crops per image")
+    ap.add_argument("--styles", default="synth-1.1,synth-2", help="synthetic styles to compare, comma-separated")
     args = ap.parse_args(argv)
+    styles = [s for s in args.styles.split(",") if s]
     real_dir = Path(args.real)
     if not (real_dir / "labels.csv").is_file():
         print(f"{real_dir}: no labels.csv (the real images are in ../shared/data/real_dev)", file=sys.stderr)
@@ -147,8 +151,11 @@ def main(argv: list[str] | None = None) -> int:
     ext = get_extractor()
     sets: dict[str, tuple[list[dict[str, float]], np.ndarray]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        write_dataset(Path(tmp), n_cores=args.n, seed=args.seed, diameter_px=args.diameter)
-        for name, folder in (("real", real_dir), ("synth-1.1", Path(tmp))):
+        folders = [("real", real_dir)]
+        for style in styles:
+            write_dataset(Path(tmp) / style, n_cores=args.n, seed=args.seed, diameter_px=args.diameter, style=style)
+            folders.append((style, Path(tmp) / style))
+        for name, folder in folders:
             rows, feats = [], []
             for it in read_items(folder):
                 rgb = load_at_target(Path(it.path))
@@ -159,23 +166,26 @@ def main(argv: list[str] | None = None) -> int:
             sets[name] = (rows, np.concatenate(feats))
     keys = ["tissue_fraction", "h_od_p50", "h_od_p90", "dab_od_p50", "dab_od_p90", "cytoplasm_dab_p25",
             "nucleus_area_um2", "glass_r", "glass_g", "glass_b", "sharpness"]
-    (real_rows, real_f), (syn_rows, syn_f) = sets["real"], sets["synth-1.1"]
-    print(f"{len(real_rows)} real images ({real_dir}), {len(syn_rows)} synthetic cores (synth-1.1, seed "
-          f"{args.seed}, {args.diameter} px); all at {TARGET_MPP} um/px; median [IQR] over images")
-    print(f"{'statistic':20s} {'real':>26s} {'synthetic':>26s}")
+    print(f"{len(sets['real'][0])} real images ({real_dir}), {args.n} synthetic cores per style (seed {args.seed}, "
+          f"{args.diameter} px); all at {TARGET_MPP} um/px; median [IQR] over images")
+    print(f"{'statistic':20s} " + " ".join(f"{name:>26s}" for name in sets))
     for k in keys:
-        print(f"{k:20s} {describe(real_rows, k):>26s} {describe(syn_rows, k):>26s}")
-    both = np.concatenate([real_f, syn_f])
-    mean = both.mean(0)
-    _, _, vt = np.linalg.svd(both - mean, full_matrices=False)
+        print(f"{k:20s} " + " ".join(f"{describe(rows, k):>26s}" for rows, _ in sets.values()))
+    allf = np.concatenate([f for _, f in sets.values()])
+    mean = allf.mean(0)
+    _, _, vt = np.linalg.svd(allf - mean, full_matrices=False)
     proj = vt[:PCA_DIMS].T
-    r, s = (real_f - mean) @ proj, (syn_f - mean) @ proj
+    pc = {name: (f - mean) @ proj for name, (_, f) in sets.items()}
     half = lambda x: (x[::2], x[1::2])  # noqa: E731
-    print(f"\nFrechet distance of ImageNet MobileNetV2 features ({len(real_f)} real, {len(syn_f)} synthetic crops of "
-          f"{CROP} px, first {PCA_DIMS} principal components):")
-    print(f"  real vs synthetic      {frechet(r, s):10.2f}")
-    print(f"  real vs real (halves)  {frechet(*half(r)):10.2f}")
-    print(f"  synth vs synth (halves){frechet(*half(s)):10.2f}")
+    print(f"\nFrechet distance of ImageNet MobileNetV2 features ({CROP} px crops, first {PCA_DIMS} principal "
+          "components of all crops):")
+    print(f"  real vs real (halves, {len(pc['real'])} crops) {frechet(*half(pc['real'])):10.2f}")
+    for style in styles:
+        print(f"  real vs {style:12s} ({len(pc[style])} crops) {frechet(pc['real'], pc[style]):10.2f}   "
+              f"{style} vs itself (halves) {frechet(*half(pc[style])):8.2f}")
+    if len(styles) >= 2:
+        a, b = (frechet(pc["real"], pc[s]) for s in styles[:2])
+        print(f"  {styles[1]} / {styles[0]} distance ratio: {b / a:.2f} (goal <= 0.50)")
     return 0
 
 

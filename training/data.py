@@ -148,7 +148,8 @@ class PSSDataset(_EpochDataset):
             try:
                 with ctx.Pool(workers, initializer=_worker_init, initargs=(0,)) as pool:
                     for i, sampler in zip(todo, pool.imap(_build_sampler, todo), strict=True):
-                        self._samplers[i] = sampler
+                        if sampler is not None:
+                            self._samplers[i] = sampler
             finally:
                 _PRELOADING = None
         else:
@@ -160,9 +161,11 @@ _PRELOADING: PSSDataset | None = None
 
 
 def _build_sampler(i: int) -> Any:
-    """Pool task of `PSSDataset.preload`: the sampler of item i of the dataset being preloaded."""
+    """Pool task of `PSSDataset.preload`: the sampler of item i of the dataset being preloaded, or None when
+    it reads its slide on demand (an open slide cannot be sent between processes; it is opened later)."""
     assert _PRELOADING is not None
-    return _PRELOADING.sampler_for(i)
+    sampler = _PRELOADING.sampler_for(i)
+    return sampler if getattr(sampler, "source", None) is None else None
 
 
 def _read_whole(source: SlideSource, size: int) -> np.ndarray:

@@ -4,7 +4,10 @@
 PNG core per seed (label = the seed's turn in 0, 1+, 2+, 3+, so classes are balanced; the diameter cycles
 through the list by seed) and OUT/labels.csv with
 file,label,patient_id,seed,diameter_px,generator_version and the generator's percentages. Each core is its
-own patient. Existing PNGs are kept, so an interrupted run continues.
+own patient. Existing PNGs of the same style are kept, so an interrupted run continues. `--style synth-2`
+(her2viewer.synth.style) writes the look measured against real IHC; those PNGs state their pixel size (0.5
+um/px, so the style's apparent zoom is seen as drawn), synth-1.1 PNGs do not (readers estimate it, as when the
+bundled models were trained).
 """
 
 from __future__ import annotations
@@ -18,9 +21,11 @@ from pathlib import Path
 
 import cv2
 
-from her2viewer.atomic import atomic_write_text
+from her2viewer.atomic import atomic_write_bytes, atomic_write_text
 from her2viewer.csvio import csv_text
 from her2viewer.scoring.asco import SCORES4
+from her2viewer.slide.writer import encode_image
+from her2viewer.synth.style import DEFAULT_STYLE, STYLES, get_style
 
 log = logging.getLogger(__name__)
 STAT_KEYS = ("pct_complete_strong", "pct_complete_weak_moderate", "pct_complete_faint", "pct_incomplete_strong",
@@ -41,8 +46,8 @@ def label_for_seed(seed: int) -> str:
     return SCORES4[seed % 4]
 
 
-def _one(args: tuple[str, int, int]) -> dict:
-    out, seed, diameter = args
+def _one(args: tuple[str, int, int, str]) -> dict:
+    out, seed, diameter, style = args
     from her2viewer.synth.core import generate_core
     name = f"core_{seed:07d}.png"
     label = label_for_seed(seed)
@@ -50,9 +55,14 @@ def _one(args: tuple[str, int, int]) -> dict:
     meta_path = path.with_suffix(".csv")
     if path.is_file() and meta_path.is_file():
         with open(meta_path, newline="") as fh:
-            return next(csv.DictReader(fh))
-    core = generate_core(label, seed, diameter_px=diameter)
-    cv2.imwrite(str(path), cv2.cvtColor(core.image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1])
+            row = next(csv.DictReader(fh))
+        if row.get("generator_version") == style:
+            return row
+    core = generate_core(label, seed, diameter_px=diameter, style=style)
+    if style == DEFAULT_STYLE:  # as the bundled models were trained: no pixel size in the file (readers estimate it)
+        cv2.imwrite(str(path), cv2.cvtColor(core.image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    else:  # synth-2's apparent zoom is meant to be seen at the nominal 0.5 um/px: the file states it
+        atomic_write_bytes(path, encode_image(core.image, "png", 0.5))
     row = {"file": name, "label": core.label, "patient_id": f"synth-{seed}", "seed": seed,
            "diameter_px": diameter, "generator_version": core.stats.get("generator_version", "")}
     row.update({k: core.stats.get(k, "") for k in STAT_KEYS})
@@ -61,11 +71,12 @@ def _one(args: tuple[str, int, int]) -> dict:
 
 
 def write_balanced_set(out: str | Path, seeds: list[int], diameters: tuple[int, ...] = (3000,),
-                       workers: int = 1) -> Path:
-    """Generate the cores for `seeds` into `out` and write out/labels.csv; returns its path."""
+                       workers: int = 1, style: str = DEFAULT_STYLE) -> Path:
+    """Generate the cores for `seeds` in `style` into `out` and write out/labels.csv; returns its path."""
+    get_style(style)  # an unknown style fails here, not in a worker
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    jobs = [(str(out), s, diameters[s % len(diameters)]) for s in seeds]
+    jobs = [(str(out), s, diameters[s % len(diameters)], style) for s in seeds]
     if workers > 1:
         with ProcessPoolExecutor(workers) as ex:
             rows = list(ex.map(_one, jobs))
@@ -77,15 +88,18 @@ def write_balanced_set(out: str | Path, seeds: list[int], diameters: tuple[int, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line: OUT --seeds A-B [--diameter D] [--workers W]."""
+    """Command line: OUT --seeds A-B [--diameter D] [--workers W] [--style synth-1.1|synth-2]."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("out")
     p.add_argument("--seeds", required=True)
     p.add_argument("--diameter", default="3000", help="core diameter(s) in px, comma-separated")
     p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--style", default=DEFAULT_STYLE, choices=sorted(STYLES),
+                   help="the generator's look (her2viewer.synth.style); labels follow the same rule in every style")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
-    path = write_balanced_set(a.out, parse_seeds(a.seeds), tuple(int(d) for d in a.diameter.split(",")), a.workers)
+    path = write_balanced_set(a.out, parse_seeds(a.seeds), tuple(int(d) for d in a.diameter.split(",")), a.workers,
+                              a.style)
     log.info("wrote %s", path)
     return 0
 

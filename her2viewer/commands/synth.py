@@ -1,4 +1,4 @@
-"""`her2viewer synth OUTDIR --cores N --seed S [--tma] [--wsi] [--diameter PX]`: write synthetic HER2 IHC data."""
+"""`her2viewer synth OUTDIR --cores N --seed S [--tma] [--wsi] [--diameter PX] [--style S]`: write synthetic HER2 IHC data."""
 
 from __future__ import annotations
 
@@ -22,6 +22,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("png", "jpg"), default="png", help="core image format")
     parser.add_argument("--tma", action="store_true", help="also write a 3x4 TMA slide (tma.tiff, tma_cores.csv)")
     parser.add_argument("--wsi", action="store_true", help="also write a whole-slide pyramidal TIFF (wsi.tiff)")
+    parser.add_argument("--style", choices=("synth-1.1", "synth-2"), default="synth-1.1",
+                        help="the cores' look: synth-1.1 (crisp, the regression sets) or synth-2 (closer to real IHC: "
+                             "cytoplasmic blush, pale bluish haematoxylin, lost detail, apparent zoom 1-2x); "
+                             "labels follow the same rule in both")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         labels = write_dataset(args.outdir, n_cores=args.cores, seed=args.seed, tma=args.tma, wsi=args.wsi,
                                diameter_px=args.diameter, mpp=args.mpp, cores_per_patient=args.per_patient,
-                               fmt=args.format, task=Task(progress))
+                               fmt=args.format, task=Task(progress), style=args.style)
     except OSError as e:
         return fail(f"could not write to {args.outdir}: {e.strerror or e}")
     if sys.stderr.isatty():

@@ -33,11 +33,13 @@ from .render import (
     apply_warp,
     finish,
     jitter_stains,
+    paint_blush,
     paint_cytoplasm,
     paint_nuclei,
     paint_stroma,
     warp_fields,
 )
+from .style import DEFAULT_STYLE, Style, get_style
 
 log = logging.getLogger(__name__)
 
@@ -102,31 +104,36 @@ def _pattern_counts(prefix: str, intensity: np.ndarray, complete: np.ndarray) ->
 
 def generate_core(label: str | None = None, seed: int = 0, *, diameter_px: int = 3000, mpp: float = 0.5,
                   shape: str = "core", canvas: tuple[int, int] | None = None, jpeg: bool | None = None,
-                  glass_od: np.ndarray | None = None, truth_maps: bool = False) -> SynthCore:
+                  glass_od: np.ndarray | None = None, truth_maps: bool = False,
+                  style: str | Style = DEFAULT_STYLE) -> SynthCore:
     """Generate one core of the given label (None draws one) deterministically from `seed`.
 
     `shape="piece"` makes an irregular tissue piece instead of a round core (for whole slides);
     `canvas=(h, w)` overrides the image size (default: the diameter plus a 5% glass margin each side);
-    `jpeg=None` draws whether JPEG artefacts are added; `glass_od` fixes the glass tint (per channel OD).
+    `jpeg=None` draws whether JPEG artefacts are added; `glass_od` fixes the glass tint (per channel OD);
+    `style` picks the look (style.py: "synth-1.1" or "synth-2"); the label logic is the same in every style.
     """
     t0 = time.perf_counter()
+    sty = get_style(style)
     rng = np.random.default_rng(seed)
+    srng = np.random.default_rng([seed, 2])  # draws only synth-2's additions: synth-1.1 pixels stay as they were
     if label is None:
         label = str(rng.choice(SCORES4))
     if label not in SCORES4:
         raise ValueError(f"label must be one of {', '.join(SCORES4)}, got {label!r}")
     if not 200 <= diameter_px <= 12000:
         raise ValueError(f"diameter_px must be between 200 and 12000, got {diameter_px}")
+    scene_mpp = mpp * srng.uniform(*sty.zoom)  # == mpp in synth-1.1
     side = int(round(diameter_px * (1.1 if shape == "core" else 1.35)))
     h, w = canvas or (side, side)
-    lay = build_layout((h, w), diameter_px, mpp, rng, shape=shape)
+    lay = build_layout((h, w), diameter_px, scene_mpp, rng, shape=shape, cell_um=sty.tumour_cell_um)
     n = len(lay.cx)
 
     # drawn staining per cell (exact counts of a mix, clustered by a smooth field); the mix's stained shares are
     # scaled until what is visible (shared-border membranes, see membrane.py) scores `label` with its deciding
     # percentage close to the mix's (so near-threshold mixes stay near-threshold), else another mix is drawn
-    um = 1.0 / mpp
-    geom = membrane_geometry(lay, rng.uniform(*P.MEMBRANE_UM) * um)
+    um = 1.0 / scene_mpp
+    geom = membrane_geometry(lay, rng.uniform(*sty.membrane_um) * um)
     rf = lay.region_field
     field_rank = rf[(lay.cy // 8).astype(int), (lay.cx // 8).astype(int)]
     pat = np.array(PATTERNS, dtype=object)
@@ -167,12 +174,13 @@ def generate_core(label: str | None = None, seed: int = 0, *, diameter_px: int =
     _, intensity, complete, coverage, od, cls, level, obs, pct, decision = best
 
     # paint concentration maps
-    strength = rng.uniform(*P.HEMA_STRENGTH)
+    strength = rng.uniform(*sty.hema_strength)
     hema = np.zeros((h, w), np.float32)
     dab = np.zeros((h, w), np.float32)
-    paint_stroma(lay, hema, dab, rng, strength)
-    paint_cytoplasm(lay, hema, dab, intensity, rng, strength)
-    extra = paint_nuclei(lay, hema, rng, strength)
+    paint_stroma(lay, hema, dab, rng, strength, sty)
+    paint_cytoplasm(lay, hema, dab, intensity, rng, strength, sty)
+    extra = paint_nuclei(lay, hema, rng, strength, sty)
+    paint_blush(lay, hema, dab, intensity, srng, sty)
     cls_map = np.zeros((h, w), np.uint8) if truth_maps else None
     paint_shared_membranes(geom, cls, level, dab, hema, cls_map, UNSTAINED_MEMBRANE, rng)
     del geom, cls, level
@@ -186,12 +194,15 @@ def generate_core(label: str | None = None, seed: int = 0, *, diameter_px: int =
     del dx, dy
 
     if glass_od is None:
-        glass_od = rng.uniform(*P.GLASS_OD) + np.asarray(P.GLASS_WARMTH) + rng.normal(0, 0.002, 3)
+        glass_od = rng.uniform(*sty.glass_od) + np.asarray(sty.glass_warmth) + rng.normal(0, 0.002, 3)
+    if sty.colour_cast_std > 0:
+        glass_od = np.asarray(glass_od, np.float64) + srng.normal(0, sty.colour_cast_std, 3)
     glass_od = np.clip(np.asarray(glass_od, np.float64), 0.0, 0.06)
     use_jpeg = (rng.random() < P.JPEG_PROBABILITY) if jpeg is None else jpeg
     quality = int(rng.integers(P.JPEG_QUALITY[0], P.JPEG_QUALITY[1] + 1))
-    image = finish(hema, dab, rng, stains=jitter_stains(rng), blur_sigma=rng.uniform(*P.BLUR_SIGMA_PX) * 2 * mpp,
-                   glass_od=glass_od, noise_std=rng.uniform(*P.NOISE_STD), jpeg_quality=quality if use_jpeg else None)
+    image = finish(hema, dab, rng, stains=jitter_stains(rng, sty), blur_sigma=rng.uniform(*sty.blur_sigma_px) * 2 * scene_mpp,
+                   glass_od=glass_od, noise_std=rng.uniform(*P.NOISE_STD), jpeg_quality=quality if use_jpeg else None,
+                   scan_factor=srng.uniform(*sty.scan_factor))
 
     stats = dict(pct.as_dict())
     stats.update({
@@ -202,7 +213,8 @@ def generate_core(label: str | None = None, seed: int = 0, *, diameter_px: int =
         "label_draws": draws,
         **extra,
         "tumour_area_fraction": round(float(lay.tumour.sum()) / max(1, int(lay.tissue.sum())), 4),
-        "generator_version": GENERATOR_VERSION,
+        **({"scene_zoom": round(scene_mpp / mpp, 3)} if sty.zoom != (1.0, 1.0) else {}),
+        "generator_version": GENERATOR_VERSION if sty.name == DEFAULT_STYLE else sty.name,
     })
     cells = CellTruth(x=cx, y=cy, radius=np.full(n, lay.cell_px / 2, np.float32), intensity=obs.intensity,
                       complete=obs.complete, coverage=obs.coverage, dab_od=obs.dab_od,

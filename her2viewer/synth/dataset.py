@@ -21,6 +21,7 @@ from ..scoring.asco import SCORES4
 from ..slide.writer import encode_image
 from .core import generate_core
 from .slides import write_tma_slide, write_wsi
+from .style import DEFAULT_STYLE, get_style
 
 log = logging.getLogger(__name__)
 
@@ -47,16 +48,19 @@ def _csv_text(rows: list[dict], columns: list[str]) -> str:
 def write_dataset(outdir: str | Path, *, n_cores: int, seed: int, tma: bool = False, wsi: bool = False,
                   diameter_px: int | tuple[int, int] = 3000, mpp: float = 0.5, cores_per_patient: int = 2,
                   labels: list[str] | None = None, fmt: str = "png", tma_diameter_px: int = 2500,
-                  wsi_label: str | None = None, task: Task | None = None) -> Path:
+                  wsi_label: str | None = None, task: Task | None = None, style: str = DEFAULT_STYLE) -> Path:
     """Write `n_cores` core images (balanced labels unless given), labels.csv, and optional slides; returns labels.csv.
 
-    `diameter_px` may be a (min, max) range to draw each core's diameter from.
+    `diameter_px` may be a (min, max) range to draw each core's diameter from; `style` is the cores' look
+    (style.py; the TMA and whole-slide images keep the default look).
     """
     if fmt not in ("png", "jpg"):
         raise ValueError(f"fmt must be 'png' or 'jpg', got {fmt!r}")
     if n_cores < 0:
         raise ValueError("n_cores must be >= 0")
     task = task or Task()
+    sty = get_style(style)
+    warmth = 0.0 if sty.name == DEFAULT_STYLE else np.asarray(sty.glass_warmth)  # synth-1.1 cores share grey glass
     out = Path(outdir)
     (out / "cores").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0]))
@@ -75,8 +79,8 @@ def write_dataset(outdir: str | Path, *, n_cores: int, seed: int, tma: bool = Fa
             d = int(rng.integers(diameter_px[0], diameter_px[1] + 1))
         else:
             d = int(diameter_px)
-        glass = patient_glass.setdefault(pid, rng.uniform(0.010, 0.024) + rng.normal(0, 0.002, 3))
-        core = generate_core(label, s, diameter_px=d, mpp=mpp, glass_od=glass)
+        glass = patient_glass.setdefault(pid, rng.uniform(*sty.glass_od) + rng.normal(0, 0.002, 3) + warmth)
+        core = generate_core(label, s, diameter_px=d, mpp=mpp, glass_od=glass, style=sty)
         name = f"cores/core_{i:05d}.{fmt}"
         atomic_write_bytes(out / name, encode_image(core.image, fmt, mpp))  # pixel size in the file
         stat_cols = stat_cols or list(core.stats)

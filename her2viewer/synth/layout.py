@@ -68,7 +68,8 @@ def _fat(tissue_core: np.ndarray, tumour_zone: np.ndarray, mpp: float, rng: np.r
 
 
 def build_layout(size: tuple[int, int], diameter_px: float, mpp: float, rng: np.random.Generator, *,
-                 shape: str = "core", tumour_fraction: float | None = None) -> Layout:
+                 shape: str = "core", tumour_fraction: float | None = None,
+                 cell_um: tuple[float, float] = P.TUMOUR_CELL_UM) -> Layout:
     """Random layout of a round core (`shape="core"`) or an irregular tissue piece (`"piece"`)."""
     h, w = size
     um = 1.0 / mpp
@@ -102,7 +103,7 @@ def build_layout(size: tuple[int, int], diameter_px: float, mpp: float, rng: np.
     holes = np.zeros((h, w), np.uint8)
     for x, y, r in fat:
         cv2.circle(holes, (int(x), int(y)), int(r * 0.95), 1, -1)
-    seed_spacing = rng.uniform(*P.TUMOUR_CELL_UM) * um
+    seed_spacing = rng.uniform(*cell_um) * um
     lumen = np.zeros((h, w), np.uint8)
     zone_pts = np.argwhere(tumour_zone[::8, ::8]) * 8
     n_lumen = int(rng.choice([0, 0, 0.0003, 0.001]) * zone_pts.shape[0]) if zone_pts.size else 0

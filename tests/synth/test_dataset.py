@@ -85,6 +85,19 @@ def test_cli_synth_writes_data_and_refuses_bad_arguments(tmp_path, capsys):
     assert "diameter" in capsys.readouterr().err
 
 
+def test_cli_synth_style_synth2_writes_warm_blushed_cores_with_the_same_labels(tmp_path):
+    assert main(["synth", str(tmp_path / "a"), "--cores", "2", "--seed", "4", "--diameter", "500"]) == 0
+    assert main(["synth", str(tmp_path / "b"), "--cores", "2", "--seed", "4", "--diameter", "500",
+                 "--style", "synth-2"]) == 0
+    a, b = _rows(tmp_path / "a" / "labels.csv"), _rows(tmp_path / "b" / "labels.csv")
+    assert [r["label"] for r in a] == [r["label"] for r in b]
+    assert {r["generator_version"] for r in b} == {"synth-2"}
+    assert all(1.0 <= float(r["scene_zoom"]) <= 2.0 for r in b)
+    img = cv2.imread(str(tmp_path / "b" / b[0]["file"]))[..., ::-1]
+    glass = img[:10, :10, :3].reshape(-1, 3).mean(0)
+    assert glass[0] > glass[2]  # warm glass
+
+
 def test_demo_slide_is_made_once_with_all_four_scores(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.setattr(demo, "DEMO_DIAMETER_PX", 500)

@@ -78,6 +78,22 @@ def test_pss_samples_are_reproducible_per_seed_and_epoch(tiny_cores):
     assert a[3][0].shape == (15, 48, 48)
 
 
+def test_preload_in_processes_keeps_samplers_that_read_their_slide_on_demand(tiny_cores, monkeypatch):
+    from her2viewer.scoring.pss.sampler import PSSSampler
+
+    # nothing fits in memory: every sampler keeps its open slide, which cannot be sent between processes
+    monkeypatch.setattr(PSSSampler.__init__, "__defaults__", (16,))
+    items = read_items(tiny_cores)[:4]
+    labels = label_indices(items, class_names(items))
+    spec = make_spec({"n_full": 3, "n_half": 1, "patch_size": 48, "mpp": 1.0})
+    ds = PSSDataset(items, labels, spec, seed=1, augment=Augment.off())
+    ds.preload(2)  # raised MaybeEncodingError ("cannot pickle '_thread.RLock' object") before
+    ref = PSSDataset(items, labels, spec, seed=1, augment=Augment.off())
+    for i in range(len(items)):
+        assert not ds.sampler_for(i).in_memory
+        assert np.array_equal(ds[i][0].numpy(), ref[i][0].numpy())
+
+
 @pytest.mark.slow
 def test_cli_trains_and_evaluates(tiny_cores, tmp_path, capsys):
     from her2viewer.cli import main
