@@ -183,6 +183,28 @@ def test_finer_scan_is_resampled() -> None:
     assert r.score == "2+" and r.cells["pct_complete_weak_moderate"] == pytest.approx(50.0)
 
 
+def test_coarser_scan_is_enlarged_so_small_nuclei_survive() -> None:
+    specs = [(0.4, 1.0)] * 8 + [(0.0, 0.0)] * 8
+    img, centres = draw_cells(specs)
+    small = cv2.resize(img, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA)  # 2 um/px: nuclei 4 px across
+    r = score(small, mpp=2.0)
+    assert r.params["analysis_um_per_px"] == pytest.approx(1.0)
+    assert len(r.evidence.cells) == len(specs)
+    assert sorted(match(r, centres, scale=0.25).tolist()) == list(range(len(specs)))
+    assert r.score == "2+"
+
+
+def test_a_core_scanned_at_2um_per_px_keeps_its_cells_and_its_score() -> None:
+    from her2viewer.synth.core import generate_core
+
+    core = generate_core("2+", 6, diameter_px=1600)  # 0.5 um/px
+    small = cv2.resize(core.image, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA)
+    r = score(small, mpp=2.0)
+    # at 2 um/px without enlarging: 690 of 1973 cells found, called 1+
+    assert r.cells["n_detected"] >= 0.7 * len(core.cells)
+    assert r.score == "2+"
+
+
 def test_cancellation_raises() -> None:
     img, _ = draw_cells([(0.4, 1.0)] * 30)
     calls = []

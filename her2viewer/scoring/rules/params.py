@@ -109,6 +109,9 @@ class RulesParams:
     cell: CellParams = field(default_factory=CellParams)
     stains: str = "macenko"  # "macenko" (estimated per region) or "default" (Ruifrok H-DAB)
     work_mpp: float = 0.5  # finer scans are resampled to this before detection
+    #: coarser images (a 5x scan, a low-magnification tile) are enlarged to this before detection: a 6 um
+    #: nucleus spans 3 px at 2 um/px, too few for a threshold and a 3 px opening to keep it
+    max_work_mpp: float = 1.0
     tile_um: float = 512.0
     overlap_um: float = 20.0
     workers: int = 0  # 0: one per CPU core, at most 4

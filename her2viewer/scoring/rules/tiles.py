@@ -75,7 +75,8 @@ def _read_work(source: SlideSource, grid: _Grid, x: int, y: int, w: int, h: int)
     lvl_w, lvl_h = max(1, int(round(l0_w / ds))), max(1, int(round(l0_h / ds)))
     rgb = source.read_region(level, int(round(l0_x)), int(round(l0_y)), lvl_w, lvl_h)
     if rgb.shape[:2] != (h, w):
-        rgb = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
+        enlarge = h > rgb.shape[0] or w > rgb.shape[1]
+        rgb = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_CUBIC if enlarge else cv2.INTER_AREA)
     return np.ascontiguousarray(rgb[..., :3])
 
 
@@ -112,6 +113,8 @@ def analyse_region(source: SlideSource, region: Region, params: RulesParams, tas
     mpp_assumed = not source.mpp or getattr(source, "mpp_source", None) == "assumed"
     mpp = float(source.mpp or DEFAULT_MPP)
     f = max(1.0, params.work_mpp / mpp) if mpp < params.work_mpp * 0.8 else 1.0
+    if mpp > params.max_work_mpp > 0:
+        f = params.max_work_mpp / mpp  # < 1: working pixels finer than level 0 (the image is enlarged)
     px_um = mpp * f
     x0, y0, w0, h0 = region.l0_bbox
     grid = _Grid(x0, y0, f, max(1, int(math.ceil(w0 / f))), max(1, int(math.ceil(h0 / f))),
