@@ -145,6 +145,8 @@ class PSSDataset(_EpochDataset):
             global _PRELOADING
             _PRELOADING = self  # inherited by the forked pool
             ctx = mp.get_context("fork")
+            threads = cv2.getNumThreads()
+            cv2.setNumThreads(1)  # fork no busy OpenCV thread pool: a child inheriting one hangs in its setNumThreads
             try:
                 with ctx.Pool(workers, initializer=_worker_init, initargs=(0,)) as pool:
                     for i, sampler in zip(todo, pool.imap(_build_sampler, todo), strict=True):
@@ -152,6 +154,7 @@ class PSSDataset(_EpochDataset):
                             self._samplers[i] = sampler
             finally:
                 _PRELOADING = None
+                cv2.setNumThreads(threads)
         else:
             for i in todo:
                 self.sampler_for(i)
@@ -165,7 +168,7 @@ def _build_sampler(i: int) -> Any:
     it reads its slide on demand (an open slide cannot be sent between processes; it is opened later)."""
     assert _PRELOADING is not None
     sampler = _PRELOADING.sampler_for(i)
-    return sampler if getattr(sampler, "source", None) is None else None
+    return sampler if sampler.in_memory else None
 
 
 def _read_whole(source: SlideSource, size: int) -> np.ndarray:
