@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from ..synth.style import DEFAULT_STYLE, STYLES
 from . import fail
 
 
@@ -22,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("png", "jpg"), default="png", help="core image format")
     parser.add_argument("--tma", action="store_true", help="also write a 3x4 TMA slide (tma.tiff, tma_cores.csv)")
     parser.add_argument("--wsi", action="store_true", help="also write a whole-slide pyramidal TIFF (wsi.tiff)")
-    parser.add_argument("--style", choices=("synth-1.1", "synth-2"), default="synth-1.1",
+    parser.add_argument("--style", choices=sorted(STYLES), default=DEFAULT_STYLE,
                         help="the cores' look: synth-1.1 (crisp, the regression sets) or synth-2 (closer to real IHC: "
                              "cytoplasmic blush, pale bluish haematoxylin, lost detail, apparent zoom 1-2x); "
                              "labels follow the same rule in both")

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..scoring.asco import SCORES4, asco_cap_score, cell_percentages
-from . import GENERATOR_VERSION
 from . import params as P
 from .layout import build_layout
 from .membrane import membrane_geometry, observable, paint_shared_membranes, pixel_classes
@@ -214,7 +213,7 @@ def generate_core(label: str | None = None, seed: int = 0, *, diameter_px: int =
         **extra,
         "tumour_area_fraction": round(float(lay.tumour.sum()) / max(1, int(lay.tissue.sum())), 4),
         **({"scene_zoom": round(scene_mpp / mpp, 3)} if sty.zoom != (1.0, 1.0) else {}),
-        "generator_version": GENERATOR_VERSION if sty.name == DEFAULT_STYLE else sty.name,
+        "generator_version": sty.name,
     })
     cells = CellTruth(x=cx, y=cy, radius=np.full(n, lay.cell_px / 2, np.float32), intensity=obs.intensity,
                       complete=obs.complete, coverage=obs.coverage, dab_od=obs.dab_od,

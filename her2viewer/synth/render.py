@@ -21,11 +21,16 @@ def _draw_ellipses(img: np.ndarray, cx, cy, ax, ay, ang, val, thickness: int = -
                     float(v), thickness, cv2.LINE_AA, 2)
 
 
+def _px_per_um(lay: Layout, style: Style) -> float:
+    """Pixels per micrometre of a layout, approximated through its cell size and the style's cell range."""
+    return float(lay.cell_px / np.mean(style.tumour_cell_um))
+
+
 def paint_nuclei(lay: Layout, hema: np.ndarray, rng: np.random.Generator, strength: float,
                  style: Style = SYNTH_1_1) -> dict:
     """Tumour nuclei, stromal (fibroblast) nuclei and lymphocytes into the haematoxylin map; counts."""
     h, w = hema.shape
-    um = lay.cell_px / np.mean(style.tumour_cell_um)  # px per um (approx., through the cell size)
+    um = _px_per_um(lay, style)
     nuc = np.zeros((h, w), np.float32)
     n = len(lay.cx)
     frac = rng.uniform(*style.nucleus_fraction)
@@ -75,7 +80,7 @@ def paint_stroma(lay: Layout, hema: np.ndarray, dab: np.ndarray, rng: np.random.
                  style: Style = SYNTH_1_1) -> None:
     """Pale blue-grey fibrous stroma: wavy fibres along a smooth orientation field."""
     h, w = hema.shape
-    um = lay.cell_px / np.mean(style.tumour_cell_um)
+    um = _px_per_um(lay, style)
     fib = np.zeros((h, w), np.float32)
     n_fib = int(lay.stroma.sum() / (40 * um) ** 2 * rng.uniform(8, 16))
     spts = np.argwhere(lay.stroma[::4, ::4]) * 4
@@ -140,8 +145,7 @@ def paint_blush(lay: Layout, hema: np.ndarray, dab: np.ndarray, intensity: np.nd
         per_cell = level * np.asarray(style.blush_by_class, np.float32)[intensity] * rng.lognormal(0, 0.25, intensity.size)
         per_cell = np.append(per_cell.astype(np.float32), np.float32(0))
         o = np.where(lay.tumour, lay.owner, -1)
-        um = lay.cell_px / np.mean(style.tumour_cell_um)
-        tex = 1.0 + 0.25 * np.clip(smooth_noise((h, w), 4 * um, rng), -2, 2)
+        tex = 1.0 + 0.25 * np.clip(smooth_noise((h, w), 4 * _px_per_um(lay, style), rng), -2, 2)
         spare = np.clip(1.0 - (hema - np.float32(np.median(hema[lay.tumour]) if lay.tumour.any() else 0)) / 0.08,
                         0.15, 1.0)
         dab += (per_cell[o] * tex * spare).astype(np.float32)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from . import GENERATOR_VERSION
 from . import params as P
 
 Range = tuple[float, float]
@@ -60,7 +61,7 @@ class Style:
     scan_factor: Range = (1.0, 1.0)
 
 
-SYNTH_1_1 = Style(name="synth-1.1")
+SYNTH_1_1 = Style(name=GENERATOR_VERSION)  # "synth-1.1"
 
 SYNTH_2 = replace(
     SYNTH_1_1,
