@@ -58,6 +58,9 @@ class TrainConfig:
     features: dict[str, Any] = field(default_factory=dict)      # MIL: backbone, weights, tile_px, mpp, ...
     feature_cache: str = ""        # MIL: folder of cached tile features ("" = the user feature cache)
     model_kwargs: dict[str, Any] = field(default_factory=dict)  # MIL: aggregator keyword arguments
+    stain_normalisation: bool = False  # normalise inputs to a stain reference fitted on the training items
+                                       # (a fine-tuned model always keeps its parent's reference, if any)
+    stain_reference: dict[str, Any] = field(default_factory=dict)  # filled by the runner: the reference used
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for JSON (model card, metrics log)."""

@@ -65,8 +65,9 @@ class _EpochDataset(Dataset):
     """Common base: items, class indices, epoch-dependent seeds, samples_per_item draws per epoch."""
 
     def __init__(self, items: Sequence[Item], labels: Sequence[int], *, seed: int = 0,
-                 augment: Augment | None = None, samples_per_item: int = 1) -> None:
+                 augment: Augment | None = None, samples_per_item: int = 1, stain: Any = None) -> None:
         self.items = list(items)
+        self.stain = stain  # a StainReference (her2viewer.models.stain_normalisation) the images are normalised to
         self.labels = [int(v) for v in labels]
         self.seed = seed
         self._epoch = mp.Value("i", 0, lock=False)  # shared with forked (persistent) workers
@@ -87,6 +88,17 @@ class _EpochDataset(Dataset):
 
     def _draw(self, item: Item, rng: np.random.Generator) -> np.ndarray:
         raise NotImplementedError
+
+    def open_item(self, item: Item) -> SlideSource:
+        """The item's slide, as the model sees it (normalised to the dataset's stain reference, if any)."""
+        from her2viewer.slide import open_slide
+
+        source = open_slide(item.path)
+        if self.stain is None:
+            return source
+        from her2viewer.models.stain_normalisation import NormalisedSource
+
+        return NormalisedSource(source, self.stain)  # type: ignore[return-value]
 
     def _draw_index(self, i: int, rng: np.random.Generator) -> np.ndarray:
         return self._draw(self.items[i], rng)
@@ -121,9 +133,8 @@ class PSSDataset(_EpochDataset):
             self._samplers.move_to_end(i)
             return hit
         from her2viewer.scoring.pss.sampler import PSSSampler
-        from her2viewer.slide import open_slide
         item = self.items[i]
-        source = open_slide(item.path)
+        source = self.open_item(item)
         sampler = PSSSampler(source, item_region(source, item), self.spec)
         if getattr(sampler, "_full", None) is not None:  # crops come from memory: the slide is not needed
             source.close()
@@ -193,8 +204,7 @@ class LowResDataset(_EpochDataset):
     def _draw(self, item: Item, rng: np.random.Generator) -> np.ndarray:
         img = self._small.get(item.path)
         if img is None:
-            from her2viewer.slide import open_slide
-            source = open_slide(item.path)
+            source = self.open_item(item)
             try:
                 img = cv2.resize(_read_whole(source, self.size), (self.size, self.size),
                                  interpolation=cv2.INTER_AREA)

@@ -69,13 +69,15 @@ def kcs_decision(sample_probs: np.ndarray, k: int) -> tuple[int, np.ndarray, np.
 def evaluate_items(model: nn.Module, items: Sequence[Item], labels: Sequence[int], *, dataset: str = "pss",
                    spec: Any = None, n: int = 20, k: int = 5, seed: int = 0, lowres_size: int = 224,
                    device: torch.device | str = "cpu", batch_size: int = 16, num_workers: int = 2,
-                   task: Task | None = None, ish: Sequence[bool | None] | None = None) -> dict[str, Any]:
-    """Predict every item (N/k protocol for PSS models) and compute the metrics; {'metrics', 'predictions'}."""
+                   task: Task | None = None, ish: Sequence[bool | None] | None = None, stain: Any = None
+                   ) -> dict[str, Any]:
+    """Predict every item (N/k protocol for PSS models) and compute the metrics; {'metrics', 'predictions'}.
+    `stain`: the StainReference the model's card declares (images normalised to it), or None."""
     task = task or Task()
     device = torch.device(device) if isinstance(device, str) else device
     model.to(device)
     per_item = n if dataset == "pss" else 1
-    kw = {"seed": seed, "augment": Augment.off(), "samples_per_item": per_item}
+    kw = {"seed": seed, "augment": Augment.off(), "samples_per_item": per_item, "stain": stain}
     if dataset == "pss":
         ds = PSSDataset(items, labels, spec, **kw)
     elif dataset == "lowres":

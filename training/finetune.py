@@ -89,7 +89,10 @@ class FinetuneRequest:
 
 
 def _config(req: FinetuneRequest, dataset: str, base_card: Any, lr: float) -> Any:
-    """The fixed recipe: no early stopping, no plateau schedule (the held-out loss must not steer a fold)."""
+    """The fixed recipe: no early stopping, no plateau schedule (the held-out loss must not steer a fold); the
+    images are normalised to the base's stain reference when its card declares one."""
+    from her2viewer.models.stain_normalisation import SPEC_KEY
+
     from .config import TrainConfig
 
     return TrainConfig(data=req.items_csv, dataset=dataset, finetune=req.base, epochs=req.epochs, lr=lr,
@@ -97,7 +100,8 @@ def _config(req: FinetuneRequest, dataset: str, base_card: Any, lr: float) -> An
                        samples_per_item=req.samples_per_item, eval_n=req.eval_n, eval_k=req.eval_k,
                        num_workers=req.num_workers, lowres_size=int(base_card.input_spec.get("size", 224)),
                        augment={"flip": True, "rot90": True, "stain_p": 0.5, "dab_scale": 0.05,
-                                "hema_scale": 0.10})
+                                "hema_scale": 0.10},
+                       stain_reference=dict(base_card.input_spec.get(SPEC_KEY) or {}))
 
 
 class _Run:
@@ -128,13 +132,14 @@ class _Run:
         """Predictions (training.evaluate.Prediction) of the items `idx`."""
         from .evaluate import evaluate_items
         from .loop import resolve_device
+        from .runner import stain_of
 
         its = [self.items[i] for i in idx]
         ev = evaluate_items(model, its, self.labels[list(idx)].tolist(), dataset=self.dataset, spec=self.spec,
                             n=self.req.eval_n, k=self.req.eval_k, seed=self.req.seed + 1,
                             lowres_size=self.cfg.lowres_size, device=resolve_device("auto"),
                             batch_size=max(self.req.eval_n, 16), num_workers=self.req.num_workers, task=task,
-                            ish=[it.ish for it in its])
+                            ish=[it.ish for it in its], stain=stain_of(self.cfg))
         return ev["predictions"]
 
     def train(self, tr: Sequence[int], va: Sequence[int], phase: str, task: Task) -> Any:

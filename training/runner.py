@@ -5,6 +5,7 @@ full model card (data summary, seeds, counts, metrics, command, config, time, ha
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
 import time
@@ -105,12 +106,51 @@ def make_dataset(cfg: TrainConfig, items: Sequence[Item], labels: Sequence[int],
     """The training (augmented, samples_per_item draws) or validation dataset of cfg.dataset."""
     kw = {"seed": cfg.seed if train else cfg.seed + 7919,
           "augment": Augment.from_dict(cfg.augment) if train else Augment.off(),
-          "samples_per_item": cfg.samples_per_item if train else 1}
+          "samples_per_item": cfg.samples_per_item if train else 1, "stain": stain_of(cfg)}
     if cfg.dataset == "pss":
         return PSSDataset(items, labels, spec, **kw)
     if cfg.dataset == "lowres":
         return LowResDataset(items, labels, size=cfg.lowres_size, **kw)
     return PatchDataset(items, labels, size=cfg.lowres_size, **kw)
+
+
+def stain_of(cfg: TrainConfig) -> Any:
+    """The StainReference the run normalises its images to (cfg.stain_reference), or None."""
+    from her2viewer.models.stain_normalisation import SPEC_KEY, reference_of
+
+    return reference_of({SPEC_KEY: cfg.stain_reference}, "training config") if cfg.stain_reference else None
+
+
+def fit_items_reference(items: Sequence[Item], seed: int = 0, max_items: int = 24) -> Any:
+    """The StainReference of up to `max_items` items (picked at random with `seed`): what a model trained on them
+    saw."""
+    from her2viewer.models.stain_normalisation import fit_reference
+    from her2viewer.qc.stain_type import tissue_sample
+    from her2viewer.slide import open_slide
+
+    pick = np.random.default_rng(seed).permutation(len(items))[:max_items]
+    samples = []
+    for i in sorted(pick):
+        source = open_slide(items[i].path)
+        try:
+            samples.append(tissue_sample(source))
+        finally:
+            source.close()
+    return fit_reference(samples)
+
+
+def resolve_stain_reference(cfg: TrainConfig, items: Sequence[Item], parent: ModelCard | None) -> TrainConfig:
+    """cfg with its stain reference filled in: the parent card's when it declares one, else (with
+    stain_normalisation on) one fitted on the training items, else none."""
+    from her2viewer.models.stain_normalisation import SPEC_KEY
+
+    if parent is not None and parent.input_spec.get(SPEC_KEY):
+        return dataclasses.replace(cfg, stain_reference=dict(parent.input_spec[SPEC_KEY]))
+    if not cfg.stain_normalisation:
+        return dataclasses.replace(cfg, stain_reference={})
+    ref = fit_items_reference(items, cfg.seed)
+    log.info("stain reference fitted on the training items: %s", ref.to_dict())
+    return dataclasses.replace(cfg, stain_reference=ref.to_dict())
 
 
 def _card(cfg: TrainConfig, model: nn.Module, classes: Sequence[str], spec: Any, *, command: str,
@@ -121,6 +161,9 @@ def _card(cfg: TrainConfig, model: nn.Module, classes: Sequence[str], spec: Any,
     if cfg.dataset == "patch":  # the tile geometry the scorer must cut: the patch set's patch_spec.json
         input_spec = {**patch_geometry(cfg, parent), **input_spec}
     input_spec["mean"], input_spec["std"] = list(getattr(model, "mean", ())), list(getattr(model, "std", ()))
+    if cfg.stain_reference:
+        from her2viewer.models.stain_normalisation import SPEC_KEY
+        input_spec[SPEC_KEY] = dict(cfg.stain_reference)
     card = ModelCard(name=name, architecture={"name": arch_name, "kwargs": kwargs}, classes=list(classes),
                      input_spec=input_spec, method="pss" if cfg.dataset == "pss" else cfg.dataset,
                      training_data=data, command=command,
@@ -184,7 +227,7 @@ def _fit_and_eval(cfg: TrainConfig, tr_items: list[Item], va_items: list[Item], 
     ev = evaluate_items(best, va_items, va_y, dataset=cfg.dataset, spec=spec, n=cfg.eval_n, k=cfg.eval_k,
                         seed=cfg.seed + 1, lowres_size=cfg.lowres_size, device=device,
                         batch_size=max(cfg.batch_size, 16), num_workers=cfg.num_workers,
-                        task=task.sub(0.9, 1.0), ish=[it.ish for it in va_items])
+                        task=task.sub(0.9, 1.0), ish=[it.ish for it in va_items], stain=stain_of(cfg))
     return res, ev["metrics"]
 
 
@@ -222,7 +265,8 @@ def _test_metrics(cfg: TrainConfig, model: nn.Module, test_items: list[Item], cl
     ev = evaluate_items(model, test_items, test_y, dataset=cfg.dataset, spec=spec, n=cfg.eval_n,
                         k=cfg.eval_k, seed=cfg.seed + 2, lowres_size=cfg.lowres_size,
                         device=resolve_device(cfg.device), batch_size=max(cfg.batch_size, 16),
-                        num_workers=cfg.num_workers, task=task, ish=[it.ish for it in test_items])
+                        num_workers=cfg.num_workers, task=task, ish=[it.ish for it in test_items],
+                        stain=stain_of(cfg))
     return ev["metrics"]
 
 
@@ -246,6 +290,7 @@ def train(cfg: TrainConfig, *, command: str = "", task: Task | None = None) -> R
         test_items = test_items + [items[i] for i in held]
         items = [items[i] for i in keep]
     parent_card = read_card(cfg.finetune) if cfg.finetune else None
+    cfg = resolve_stain_reference(cfg, items, parent_card)
     spec = make_spec(cfg.spec, parent_card.input_spec if parent_card else None) if cfg.dataset == "pss" else None
     data: dict[str, Any] = {"train": describe_data(cfg.data, items, classes)}
     name = out.name

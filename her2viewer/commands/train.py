@@ -61,6 +61,7 @@ def _overrides(args: argparse.Namespace) -> dict:
 
 def _evaluate(args: argparse.Namespace, cfg) -> int:
     from her2viewer.models.checkpoint import CheckpointError, load_checkpoint
+    from her2viewer.models.stain_normalisation import reference_of
     from training.evaluate import evaluate_items
     from training.items import DatasetError, in_scheme_of, label_indices, read_items
     from training.loop import resolve_device
@@ -68,6 +69,7 @@ def _evaluate(args: argparse.Namespace, cfg) -> int:
 
     try:
         model, card = load_checkpoint(args.evaluate)
+        stain = reference_of(card.input_spec, f"{args.evaluate}.json")
         items = in_scheme_of(read_items(cfg.data), card.classes)   # a 3-way model: labels mapped as in training
         labels = label_indices(items, card.classes)
     except (CheckpointError, DatasetError) as e:
@@ -83,7 +85,7 @@ def _evaluate(args: argparse.Namespace, cfg) -> int:
         res = evaluate_items(model, items, labels, dataset=dataset, spec=spec, n=cfg.eval_n, k=cfg.eval_k,
                              seed=cfg.seed, lowres_size=int(card.input_spec.get("size", 224)),
                              device=resolve_device(cfg.device), batch_size=cfg.eval_n,
-                             num_workers=cfg.num_workers, ish=[it.ish for it in items])
+                             num_workers=cfg.num_workers, ish=[it.ish for it in items], stain=stain)
     m = res["metrics"]
     kind = "3-way" if m.get("classes") else "4-way"
     print(f"{card.name}: {m['n']} items, N={cfg.eval_n} k={cfg.eval_k}: {kind} accuracy {m['accuracy']:.4f}, "

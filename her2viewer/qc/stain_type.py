@@ -88,15 +88,24 @@ def classify_stain(windows: list[np.ndarray]) -> StainCheck:
     return StainCheck("dab_ihc", shares, int(len(od)), vectors, f"DAB {100 * d:.0f}% of the stain")
 
 
-def slide_stains(source: SlideSource, max_crops: int = 4, crop: int = 512) -> StainMatrix:
-    """The slide's haematoxylin / DAB vectors from a few level-0 tissue crops (standard vectors when there
-    is no tissue or the estimate is not credible)."""
+def tissue_sample(source: SlideSource, max_crops: int = 4, crop: int = 512) -> np.ndarray:
+    """Level-0 RGB pixels (N, 1, 3) of a few tissue crops of a slide (the whole of a small image); empty when
+    there is no tissue."""
     from .pixel_size import _tissue_crops
 
     W, H = source.dimensions
     corners = _tissue_crops(source, crop, max_crops)
     if not corners:
-        return StainMatrix.default()
+        return np.zeros((0, 1, 3), np.uint8)
     rgb = np.concatenate([source.read_region(0, x, y, min(crop, W - x), min(crop, H - y)).reshape(-1, 3)
                           for x, y in corners])
-    return credible_stains(rgb[:, None, :])
+    return rgb[:, None, :]
+
+
+def slide_stains(source: SlideSource, max_crops: int = 4, crop: int = 512) -> StainMatrix:
+    """The slide's haematoxylin / DAB vectors from a few level-0 tissue crops (standard vectors when there
+    is no tissue or the estimate is not credible)."""
+    rgb = tissue_sample(source, max_crops, crop)
+    if not len(rgb):
+        return StainMatrix.default()
+    return credible_stains(rgb)

@@ -20,6 +20,7 @@ import time
 
 from ...models.calibration import apply_temperature, temperature_of
 from ...models.checkpoint import CheckpointError
+from ...models.stain_normalisation import source_normaliser
 from ...progress import Task
 from ...slide.base import SlideSource
 from ...slide.read import read_l0_box
@@ -54,6 +55,10 @@ class LowResScorer:
             raise CheckpointError(f"{where}: input_spec.size (the image side in px) is missing") from e
         self.mean = tuple(spec.get("mean") or getattr(self.model, "mean", (0.485, 0.456, 0.406)))
         self.std = tuple(spec.get("std") or getattr(self.model, "std", (0.229, 0.224, 0.225)))
+        try:
+            self.normalise = source_normaliser(spec, where)
+        except ValueError as e:
+            raise CheckpointError(str(e)) from e
 
     @property
     def model_info(self) -> ModelInfo:
@@ -79,7 +84,7 @@ class LowResScorer:
         t0 = time.perf_counter()
         task.report(0.0, f"reading {region.id} at low resolution")
         x, y, w, h = self.frame(source, region)
-        img = read_l0_box(source, x, y, w, h, self.size, self.size)
+        img = read_l0_box(self.normalise(source), x, y, w, h, self.size, self.size)
         task.report(0.5, "classifying")
         probs = classify_tiles(self.model, img[None], self.mean, self.std, self.device)[0]
         call = class_call(self.card.classes, apply_temperature(probs, temperature_of(self.card, str(self.model_path))),
@@ -87,6 +92,7 @@ class LowResScorer:
         what = f"{'the tissue' if region.id == 'slide' else 'the region'} at {self.size} x {self.size} px"
         result = call_result(source, region, self.method, call, self.model_info, what,
                              params={"size": self.size, "frame": [x, y, w, h], "device": self.device,
+                                     "stain_normalised": self.normalise.reference is not None,
                                      "model_path": str(self.model_path), "classes": list(self.card.classes)},
                              ish_positive=self.options.ish_positive)
         result.elapsed_s = time.perf_counter() - t0

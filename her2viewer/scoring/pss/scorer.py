@@ -35,6 +35,7 @@ from ...models.checkpoint import (
     default_model_path,
     load_checkpoint,
 )
+from ...models.stain_normalisation import source_normaliser
 from ...progress import Task
 from ...slide.base import SlideSource
 from ...slide.region import Region
@@ -135,6 +136,10 @@ class PSSScorer:
             raise CheckpointError(f"{self.model_path}.json: input spec has {self.spec.n_patches} patches but the "
                                   f"network takes {n_in}")
         self.batch_size = max(1, int(self.options.extra.get("batch_size", DEFAULT_BATCH_SIZE)))
+        try:
+            self.normalise = source_normaliser(spec_d, f"{self.model_path}.json")
+        except ValueError as e:
+            raise CheckpointError(str(e)) from e
 
     @property
     def model_info(self) -> ModelInfo:
@@ -160,7 +165,7 @@ class PSSScorer:
         """Softmax probabilities and patch boxes of n PSSs of the region (in batches)."""
         task = task or Task()
         task.report(0.0, f"reading region {region.id}")
-        sampler = PSSSampler(source, region, self.spec)
+        sampler = PSSSampler(self.normalise(source), region, self.spec)
         probs: list[np.ndarray] = []
         boxes: list[list[PatchBox]] = []
         for start in range(0, n, self.batch_size):
@@ -199,7 +204,8 @@ class PSSScorer:
                          f"({n_at} of them say {d.score})"),
             samples=samples, evidence=Evidence(patch_boxes=selected_boxes, heatmaps=[heat]),
             params={"N": n, "k": k, "seed": self.options.seed, "device": self.device,
-                    "batch_size": self.batch_size, "spec": self.spec.to_dict(), "model_path": str(self.model_path)},
+                    "batch_size": self.batch_size, "spec": self.spec.to_dict(), "model_path": str(self.model_path),
+                    "stain_normalised": self.normalise.reference is not None},
             ish_positive=self.options.ish_positive,
         )
         result.elapsed_s = time.perf_counter() - t0
