@@ -24,6 +24,7 @@ from her2viewer.slide.region import Region
 
 from .augment import Augment, augment_stack
 from .items import Item
+from .opencv_fork import opencv_single_threaded
 
 log = logging.getLogger(__name__)
 
@@ -156,16 +157,13 @@ class PSSDataset(_EpochDataset):
             global _PRELOADING
             _PRELOADING = self  # inherited by the forked pool
             ctx = mp.get_context("fork")
-            threads = cv2.getNumThreads()
-            cv2.setNumThreads(1)  # fork no busy OpenCV thread pool: a child inheriting one hangs in its setNumThreads
             try:
-                with ctx.Pool(workers, initializer=_worker_init, initargs=(0,)) as pool:
+                with opencv_single_threaded(), ctx.Pool(workers, initializer=_worker_init, initargs=(0,)) as pool:
                     for i, sampler in zip(todo, pool.imap(_build_sampler, todo), strict=True):
                         if sampler is not None:
                             self._samplers[i] = sampler
             finally:
                 _PRELOADING = None
-                cv2.setNumThreads(threads)
         else:
             for i in todo:
                 self.sampler_for(i)
@@ -238,16 +236,27 @@ def _worker_init(worker_id: int) -> None:
     np.random.seed(torch.initial_seed() % 2**32)
 
 
+class ForkSafeLoader(DataLoader):
+    """A DataLoader that forks its workers with OpenCV at one thread (`training.opencv_fork`): a worker forked
+    while the parent's OpenCV thread pool has been used hangs in `_worker_init`'s setNumThreads."""
+
+    def _get_iterator(self):  # type: ignore[no-untyped-def]
+        if self.num_workers == 0:
+            return super()._get_iterator()
+        with opencv_single_threaded():
+            return super()._get_iterator()  # the workers are forked here
+
+
 def make_loader(ds: Dataset, *, batch_size: int, shuffle: bool, num_workers: int, seed: int,
                 epoch: int = 0, collate: Callable | None = None, persistent: bool = False) -> DataLoader:
     """A DataLoader whose order is a function of (seed, epoch) (see `reseed_loader`); workers decode and
     augment; persistent workers keep their caches across epochs."""
     g = torch.Generator()
     g.manual_seed(int(seed) * 100_003 + int(epoch))
-    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
-                      worker_init_fn=_worker_init if num_workers else None, generator=g,
-                      drop_last=False, persistent_workers=persistent and num_workers > 0, collate_fn=collate,
-                      prefetch_factor=2 if num_workers else None)
+    return ForkSafeLoader(ds, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
+                          worker_init_fn=_worker_init if num_workers else None, generator=g,
+                          drop_last=False, persistent_workers=persistent and num_workers > 0, collate_fn=collate,
+                          prefetch_factor=2 if num_workers else None)
 
 
 def reseed_loader(loader: DataLoader, seed: int, epoch: int) -> None:

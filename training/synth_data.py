@@ -27,6 +27,8 @@ from her2viewer.scoring.asco import SCORES4
 from her2viewer.slide.writer import encode_image
 from her2viewer.synth.style import DEFAULT_STYLE, STYLES, get_style
 
+from .opencv_fork import opencv_single_threaded
+
 log = logging.getLogger(__name__)
 STAT_KEYS = ("pct_complete_strong", "pct_complete_weak_moderate", "pct_complete_faint", "pct_incomplete_strong",
              "pct_incomplete_weak_moderate", "pct_incomplete_faint", "subclass", "n_tumour_cells")
@@ -78,7 +80,7 @@ def write_balanced_set(out: str | Path, seeds: list[int], diameters: tuple[int, 
     out.mkdir(parents=True, exist_ok=True)
     jobs = [(str(out), s, diameters[s % len(diameters)], style) for s in seeds]
     if workers > 1:
-        with ProcessPoolExecutor(workers) as ex:
+        with opencv_single_threaded(), ProcessPoolExecutor(workers) as ex:
             rows = list(ex.map(_one, jobs))
     else:
         rows = [_one(j) for j in jobs]

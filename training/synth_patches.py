@@ -43,6 +43,7 @@ from her2viewer.features.tiling import TileGrid, TileSpec
 from her2viewer.jsonfile import read_json
 from her2viewer.scoring.asco import SCORES4, asco_cap_from_cells
 
+from .opencv_fork import opencv_single_threaded
 from .synth_data import label_for_seed, parse_seeds
 
 log = logging.getLogger(__name__)
@@ -240,7 +241,7 @@ def write_patch_set(out: str | Path, seeds: Sequence[int], settings: PatchSettin
     _check_settings(out, settings)
     jobs = [(str(out), int(s), settings) for s in seeds]
     if workers > 1:
-        with ProcessPoolExecutor(workers) as ex:
+        with opencv_single_threaded(), ProcessPoolExecutor(workers) as ex:
             pools = list(ex.map(_write_core, jobs))
     else:
         pools = [_write_core(j) for j in jobs]
