@@ -6,29 +6,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from her2viewer.models.calibration import MAX_T, MIN_T, apply_temperature
+from her2viewer.models.calibration import ECE_BINS, MAX_T, MIN_T, apply_temperature, ece
 
-ECE_BINS = 10
-
-
-def ece(probs: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS, calls: np.ndarray | None = None) -> float:
-    """Expected calibration error of the confidence of each call (equal-width bins, weighted by count); the
-    call is the top class unless `calls` gives it (PSS calls the highest score among its confident samples)."""
-    p = np.asarray(probs, np.float64)
-    y = np.asarray(labels, int)
-    if len(y) == 0:
-        return 0.0
-    c = p.argmax(1) if calls is None else np.asarray(calls, int)
-    conf = p[np.arange(len(c)), c]
-    correct = (c == y).astype(np.float64)
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    idx = np.clip(np.digitize(conf, edges[1:-1], right=True), 0, bins - 1)
-    total = 0.0
-    for b in range(bins):
-        m = idx == b
-        if m.any():
-            total += m.mean() * abs(conf[m].mean() - correct[m].mean())
-    return float(total)
+__all__ = ["ECE_BINS", "ece"]  # re-exported: training code and tests import them from here
 
 
 def nll(probs: np.ndarray, labels: np.ndarray) -> float:

@@ -36,13 +36,8 @@ def run(args: argparse.Namespace) -> int:
     """Measure, fit, cross-validate, write; 0 on success."""
     from pathlib import Path
 
-    from ..scoring.rules.calibrate import (
-        CalibrationError,
-        evaluate,
-        fit_profile,
-        leave_one_out,
-        measure_folder,
-    )
+    from ..scoring.rules.calibrate import CalibrationError, calibrated_profile, measure_folder
+    from ..scoring.rules.confidence import confidence_summary
     from ..scoring.rules.profile import ProfileError, StainProfile, default_profile
     from ..slide.base import SlideOpenError
     from .score import check_mpp
@@ -59,20 +54,13 @@ def run(args: argparse.Namespace) -> int:
             f"  {m.file}: label {m.label}, {m.n} tumour cells, {m.mpp:.3g} um/px ({m.mpp_source})", flush=True))
     except (CalibrationError, SlideOpenError) as e:
         return fail(str(e))
-    before = evaluate(images, start.membrane, start.positive_pct)
+    profile, before, loo = calibrated_profile(images, start, args.fit, args.name or data.resolve().name,
+                                              args.licence)
     print(f"\nbefore ({start.name}): accuracy {before.accuracy:.1%}, within one class {before.within_one:.1%}")
     print(before.confusion_text())
-    loo = leave_one_out(images, start, mode=args.fit)
     print(f"\nafter, leave-one-out: accuracy {loo.accuracy:.1%}, within one class {loo.within_one:.1%}")
     print(loo.confusion_text())
-    membrane, pct, _ = fit_profile(images, start, args.fit)
-    from ..scoring.rules.calibrate import MEASURE_SECTOR_FLOOR
-
-    profile = StainProfile(membrane, pct, MEASURE_SECTOR_FLOOR, args.name or data.resolve().name, "1",
-                           fitted_on=f"{len(images)} labelled images in {data.resolve().name}",
-                           n_images=len(images), data_licence=args.licence,
-                           cross_validation={"method": "leave-one-out", "fit": args.fit, **loo.as_dict(),
-                                             "before": {"profile": start.name, **before.as_dict()}})
+    print(confidence_summary(profile.confidence))
     try:
         out = profile.save(args.out)
     except OSError as e:

@@ -4,6 +4,7 @@ A card may carry `extra["calibration"] = {"temperature": T, "fitted_on": "...", 
 "ece_after": ...}`; the scorers divide the model's logits by T (equivalently p_i ** (1/T), renormalised)
 before anything is derived from them, so the "confidence" of a call is a calibrated probability. Without
 the entry T = 1 (uncalibrated, and the card says nothing it cannot back). `training.calibration` fits T.
+`ece` measures how far the confidence of the calls is from how often they are right.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 from .checkpoint import CheckpointError
 
 MIN_T, MAX_T = 0.05, 20.0
+ECE_BINS = 10
 
 
 def temperature_of(card: Any, where: str = "model card") -> float:
@@ -39,3 +41,23 @@ def apply_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
     logp -= logp.max(axis=-1, keepdims=True)
     e = np.exp(logp)
     return e / e.sum(axis=-1, keepdims=True)
+
+
+def ece(probs: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS, calls: np.ndarray | None = None) -> float:
+    """Expected calibration error of the confidence of each call (equal-width bins, weighted by count); the
+    call is the top class unless `calls` gives it (PSS calls the highest score among its confident samples)."""
+    p = np.asarray(probs, np.float64)
+    y = np.asarray(labels, int)
+    if len(y) == 0:
+        return 0.0
+    c = p.argmax(1) if calls is None else np.asarray(calls, int)
+    conf = p[np.arange(len(c)), c]
+    correct = (c == y).astype(np.float64)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    idx = np.clip(np.digitize(conf, edges[1:-1], right=True), 0, bins - 1)
+    total = 0.0
+    for b in range(bins):
+        m = idx == b
+        if m.any():
+            total += m.mean() * abs(conf[m].mean() - correct[m].mean())
+    return float(total)

@@ -134,6 +134,11 @@ def test_calibrate_command(tmp_path, capsys):
     prof = StainProfile.load(out)
     assert prof.n_images == 8 and prof.data_licence == "ours" and prof.sector_floor == C.MEASURE_SECTOR_FLOOR
     assert prof.cross_validation["method"] == "leave-one-out" and prof.cross_validation["n"] == 8
+    # the lab's own call precision, from its leave-one-out calls, with the ECE before and after
+    conf = prof.confidence
+    assert conf is not None and conf["n"] == 8 - prof.cross_validation["not_assessable"]
+    assert sum(map(sum, conf["counts_rows_call_cols_label"])) == conf["n"]
+    assert "ECE" in text and f"{conf['ece_calibrated_loo']:.3f}" in text
     (data / "labels.csv").write_text("file,label\nc0.png,5+\n")
     assert main(["calibrate", "--data", str(data), "--out", str(out)]) == 2
     err = capsys.readouterr().err

@@ -80,6 +80,7 @@ def test_calibrate_dialog_runs_in_the_background_and_saves_a_profile(qtbot, win,
     assert job.state == "done", job.message
     text = dlg.output.toPlainText()
     assert "Before (shipped profile)" in text and "leave-one-out" in text and "label \\ called" in text
+    assert "Confidence of the calls" in text and "ECE" in text
     path = dlg.save()
     assert path is not None and path.is_file() and StainProfile.load(path).n_images == 4
     combo = win.scoring.controls.profile_combo

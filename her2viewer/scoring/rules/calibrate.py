@@ -22,7 +22,8 @@ import numpy as np
 
 from ...progress import Task
 from ..asco import SCORES4, AscoThresholds, asco_cap_from_cells
-from .decision import intensity_class, is_complete
+from .confidence import call_precision_section
+from .decision import bootstrap_probabilities, intensity_class, is_complete
 from .params import MembraneThresholds, RulesParams
 from .profile import StainProfile
 
@@ -142,6 +143,15 @@ def predict(m: MeasuredImage, t: MembraneThresholds, positive_pct: float) -> str
     return decision.score
 
 
+def bootstrap_of(m: MeasuredImage, t: MembraneThresholds, positive_pct: float) -> dict[str, float] | None:
+    """The scorer's bootstrap probabilities for a measured image under these cut-offs (None: not assessable)."""
+    if m.n < MIN_TUMOUR_CELLS:
+        return None
+    p = RulesParams()
+    return bootstrap_probabilities(m.membrane_od, m.completeness, t, p.bootstrap, p.threshold_jitter, p.seed,
+                                   positive_pct)
+
+
 def _loss(images: Sequence[MeasuredImage], values: dict[str, float]) -> float:
     t = MembraneThresholds(values["faint"], values["moderate"], values["strong"], values["complete"])
     total = 0.0
@@ -253,6 +263,8 @@ class Evaluation:
 
     labels: list[str]
     predictions: list[str]
+    #: each image's bootstrap probabilities under the cut-offs that called it (None: not assessable)
+    probabilities: list[dict[str, float] | None] | None = None
 
     def _pairs(self) -> list[tuple[int, int]]:
         return [(SCORES4.index(p), SCORES4.index(t)) for p, t in zip(self.predictions, self.labels, strict=True)
@@ -293,18 +305,41 @@ class Evaluation:
 
 
 def evaluate(images: Sequence[MeasuredImage], t: MembraneThresholds, positive_pct: float) -> Evaluation:
-    """Predictions of fixed cut-offs on every image."""
-    return Evaluation([m.label for m in images], [predict(m, t, positive_pct) for m in images])
+    """Predictions of fixed cut-offs on every image, with their bootstrap probabilities."""
+    return Evaluation([m.label for m in images], [predict(m, t, positive_pct) for m in images],
+                      [bootstrap_of(m, t, positive_pct) for m in images])
 
 
 def leave_one_out(images: Sequence[MeasuredImage], start: StainProfile | None = None,
                   task: Task | None = None, mode: str = "scale") -> Evaluation:
     """Each image scored with cut-offs fitted on all the others."""
     task = task or Task()
-    preds = []
+    preds, probs = [], []
     for i, m in enumerate(images):
         task.report(i / len(images), f"leave-one-out {i + 1}/{len(images)}")
         rest = [x for j, x in enumerate(images) if j != i]
         t, pct, _ = fit_profile(rest, start, mode)
         preds.append(predict(m, t, pct))
-    return Evaluation([m.label for m in images], preds)
+        probs.append(bootstrap_of(m, t, pct))
+    return Evaluation([m.label for m in images], preds, probs)
+
+
+def calibrated_profile(images: Sequence[MeasuredImage], start: StainProfile, fit: str, name: str,
+                       data_licence: str = "", task: Task | None = None
+                       ) -> tuple[StainProfile, Evaluation, Evaluation]:
+    """(profile fitted on every image, the start's evaluation, leave-one-out evaluation); the profile's
+    confidence entry is the call precision of the leave-one-out calls."""
+    task = task or Task()
+    before = evaluate(images, start.membrane, start.positive_pct)
+    loo = leave_one_out(images, start, task, mode=fit)
+    confidence = call_precision_section(loo.predictions, loo.labels, loo.probabilities,
+                                        fitted_on=f"leave-one-out calls on {len(images)} labelled images in {name}",
+                                        data_licence=data_licence)
+    membrane, pct, _ = fit_profile(images, start, fit)
+    profile = StainProfile(membrane, pct, MEASURE_SECTOR_FLOOR, name, "1",
+                           fitted_on=f"{len(images)} labelled images in {name}", n_images=len(images),
+                           data_licence=data_licence,
+                           cross_validation={"method": "leave-one-out", "fit": fit, **loo.as_dict(),
+                                             "before": {"profile": start.name, **before.as_dict()}},
+                           confidence=confidence if confidence["n"] else None)
+    return profile, before, loo

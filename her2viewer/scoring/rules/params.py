@@ -122,6 +122,9 @@ class RulesParams:
     specimen: str = "resection"  # gastric only: "resection" (>= 10% of cells) or "biopsy" (a cluster of >= 5)
     positive_pct: float = 10.0  # ASCO/CAP's "> 10% of tumour cells"; a stain profile may refit it
     profile: dict[str, Any] | None = None  # the stain profile these thresholds came from (name, path, values)
+    #: the stain profile's call precision on labelled real images (rows: call 0..3+, columns: label), or None:
+    #: the probabilities are the bootstrap's alone (`her2viewer.scoring.rules.confidence`); breast criteria only
+    confidence_matrix: list[list[float]] | None = None
 
     @property
     def sector_floor(self) -> float:

@@ -7,8 +7,12 @@ A profile is a small JSON file (`her2viewer-stain-profile/1`):
  "thresholds": {"faint": 0.07, "moderate": 0.22, "strong": 0.5, "complete": 0.5, "positive_pct": 10},
  "fitted_on": "...", "n_images": 26, "data_licence": "...",
  "cross_validation": {"method": "leave-one-out", "accuracy": 0.7, "within_one": 0.92, ...},
+ "confidence": {"method": "call-precision", "matrix": [[...4 x 4...]], "n": 21, "ece_calibrated_loo": ...},
  "created": "2026-12-05T10:00:00"}
 ```
+
+The optional `confidence` entry is the measured precision of each call on labelled real images
+(`her2viewer.scoring.rules.confidence`); with it the scorer's confidence says how often such a call was right.
 
 `score --profile P` replaces the shipped one (`DEFAULT_PROFILE`); `her2viewer calibrate` writes one from a
 lab's own labelled images. The decision itself stays the ASCO/CAP table (`her2viewer.scoring.asco`).
@@ -25,6 +29,7 @@ from typing import Any
 
 from ...atomic import atomic_write_text
 from ...jsonfile import JSONFileError, read_json
+from .confidence import METHOD, matrix_from
 from .params import MembraneThresholds
 
 FORMAT = "her2viewer-stain-profile/1"
@@ -52,6 +57,8 @@ class StainProfile:
     data_licence: str = ""
     cross_validation: dict[str, Any] = field(default_factory=dict)
     created: str = ""
+    #: the call-precision section (`confidence.call_precision_section`), or None: bootstrap confidence only
+    confidence: dict[str, Any] | None = None
     path: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -64,6 +71,7 @@ class StainProfile:
                                **({"sector_floor": self.sector_floor} if self.sector_floor is not None else {})},
                 "fitted_on": self.fitted_on, "n_images": self.n_images, "data_licence": self.data_licence,
                 "cross_validation": self.cross_validation,
+                **({"confidence": self.confidence} if self.confidence else {}),
                 "created": self.created or datetime.now().isoformat(timespec="seconds")}
 
     def summary(self) -> dict[str, Any]:
@@ -106,9 +114,17 @@ class StainProfile:
         n_images = d.get("n_images", 0) or 0
         if isinstance(n_images, bool) or not isinstance(n_images, int) or not 0 <= n_images <= 10**9:
             raise ProfileError(f"{where}: n_images must be a whole number, got {str(n_images)[:40]!r}")
+        conf = d.get("confidence")
+        if conf is not None:
+            if not isinstance(conf, dict) or conf.get("method") != METHOD:
+                raise ProfileError(f"{where}: 'confidence' must be an object with method {METHOD!r}")
+            try:
+                matrix_from(conf.get("matrix"), f"{where}: confidence.matrix")
+            except ValueError as e:
+                raise ProfileError(str(e)) from None
         return cls(membrane, values["positive_pct"], None if floor is None else float(floor), str(d.get("name", "")), str(d.get("version", "1")),
                    str(d.get("fitted_on", ""))[:1000], n_images, str(d.get("data_licence", ""))[:1000],
-                   cv if isinstance(cv, dict) else {}, str(d.get("created", "")))
+                   cv if isinstance(cv, dict) else {}, str(d.get("created", "")), conf)
 
     @classmethod
     def load(cls, path: str | Path) -> StainProfile:
@@ -139,4 +155,6 @@ def profile_extra(profile: StainProfile) -> dict[str, Any]:
              "positive_pct": profile.positive_pct, "profile": profile.summary()}
     if profile.sector_floor is not None:
         extra["cell"] = {"sector_floor": profile.sector_floor}
+    if profile.confidence:
+        extra["confidence_matrix"] = [list(map(float, row)) for row in profile.confidence["matrix"]]
     return extra

@@ -16,6 +16,7 @@ from ...slide.base import SlideSource
 from ...slide.region import Region
 from ..base import ScoreOptions, register_scorer
 from ..result import CellDetections, Evidence, Heatmap, ModelInfo, ScoreResult
+from .confidence import apply_call_precision, matrix_from
 from .decision import bootstrap_probabilities, confidence, decide, intensity_class, is_complete
 from .params import RulesParams
 from .tiles import RegionCells, analyse_region
@@ -37,6 +38,8 @@ class RulesScorer:
         extra.setdefault("criteria", self.options.criteria)
         extra.setdefault("specimen", self.options.specimen)
         self.params = params or RulesParams.from_extra(extra, self.options.seed)
+        m = self.params.confidence_matrix
+        self._precision = None if m is None else matrix_from(m, "rules option confidence_matrix")
 
     def score_region(self, source: SlideSource, region: Region, task: Task | None = None) -> ScoreResult:
         """Detect cells in the region, classify their membranes and apply the ASCO/CAP rule."""
@@ -50,8 +53,11 @@ class RulesScorer:
         decision, pcts, inten, complete = decide(od, comp, p.membrane, p.positive_pct, p.criteria, p.specimen,
                                                  xy_um)
         task.report(0.96, "estimating uncertainty")
-        probs = bootstrap_probabilities(od, comp, p.membrane, p.bootstrap, p.threshold_jitter, p.seed,
-                                        p.positive_pct, p.criteria, p.specimen, xy_um)
+        boot = bootstrap_probabilities(od, comp, p.membrane, p.bootstrap, p.threshold_jitter, p.seed,
+                                       p.positive_pct, p.criteria, p.specimen, xy_um)
+        # how often such a call was right on the profile's labelled real images (measured on breast calls)
+        calibrated = self._precision is not None and p.criteria == "breast"
+        probs = apply_call_precision(boot, self._precision) if calibrated else boot
         cells = dict(pcts.as_dict())
         cells.update({
             "n_detected": int(len(rc.cells)),
@@ -75,7 +81,7 @@ class RulesScorer:
             cells["specimen"] = p.specimen
         if decision.score == "0" and decision.subclass:
             explanation += f" (HER2-{decision.subclass})" if decision.subclass not in explanation else ""
-        explanation += boundary_note(decision.score, probs)
+        explanation += boundary_note(decision.score, boot)
         result = ScoreResult(
             slide=str(getattr(source, "path", "")),
             method=self.method,
@@ -87,7 +93,7 @@ class RulesScorer:
             explanation=explanation,
             cells=cells,
             evidence=Evidence(cells=detections, heatmaps=[_hscore_heatmap(rc, inten, region)]),
-            params=_params(rc, p),
+            params=_params(rc, p, boot, calibrated),
             ish_positive=self.options.ish_positive,
         )
         result.elapsed_s = time.perf_counter() - t0
@@ -109,7 +115,7 @@ def boundary_note(score: str | None, probs: dict[str, float]) -> str:
             "boundary and needs the reviewer's eye")
 
 
-def _params(rc: RegionCells, p: RulesParams) -> dict:
+def _params(rc: RegionCells, p: RulesParams, boot: dict[str, float], calibrated: bool) -> dict:
     """What the result says about how it was computed."""
     d = p.as_dict()
     d.update({
@@ -121,7 +127,10 @@ def _params(rc: RegionCells, p: RulesParams) -> dict:
         "hema_threshold_od": round(float(rc.hema_threshold), 4),
         "tiles": rc.n_tiles,
         "tiles_skipped": rc.n_tiles_skipped,
-        "probabilities": "bootstrap over tumour cells with jittered OD thresholds",
+        "probabilities": ("bootstrap over tumour cells with jittered OD thresholds, passed through the stain "
+                          "profile's call precision on labelled real images" if calibrated else
+                          "bootstrap over tumour cells with jittered OD thresholds"),
+        "bootstrap_probabilities": {k: round(v, 4) for k, v in boot.items()},
     })
     if rc.mpp_assumed:
         d["note"] = f"the slide does not state its resolution; {rc.mpp} um/px was assumed"

@@ -39,26 +39,14 @@ def profiles_folder() -> Path:
 
 def calibrate_folder(folder: str | Path, fit: str, task: Task, mpp: float | None = None) -> dict[str, Any]:
     """Measure the labelled images, cross-validate and fit (plain Python, for the background job)."""
-    from her2viewer.scoring.rules.calibrate import (
-        MEASURE_SECTOR_FLOOR,
-        evaluate,
-        fit_profile,
-        leave_one_out,
-        measure_folder,
-    )
-    from her2viewer.scoring.rules.profile import StainProfile, default_profile
+    from her2viewer.scoring.rules.calibrate import calibrated_profile, measure_folder
+    from her2viewer.scoring.rules.profile import default_profile
 
     start = default_profile()
     images = measure_folder(folder, mpp, task.sub(0.0, 0.8))
     task.check()
-    before = evaluate(images, start.membrane, start.positive_pct)
-    loo = leave_one_out(images, start, task.sub(0.8, 0.98), mode=fit)
-    membrane, pct, _ = fit_profile(images, start, fit)
-    name = Path(folder).resolve().name
-    profile = StainProfile(membrane, pct, MEASURE_SECTOR_FLOOR, name, "1",
-                           fitted_on=f"{len(images)} labelled images in {name}", n_images=len(images),
-                           cross_validation={"method": "leave-one-out", "fit": fit, **loo.as_dict(),
-                                             "before": {"profile": start.name, **before.as_dict()}})
+    profile, before, loo = calibrated_profile(images, start, fit, Path(folder).resolve().name,
+                                              task=task.sub(0.8, 0.98))
     task.report(1.0, "done")
     return {"profile": profile, "before": before, "loo": loo, "images": images}
 
@@ -131,6 +119,8 @@ class CalibrateDialog(QDialog):
         return self.job.start()
 
     def _done(self, outcome: dict[str, Any]) -> None:
+        from her2viewer.scoring.rules.confidence import confidence_summary
+
         self.outcome = outcome
         before, loo, prof = outcome["before"], outcome["loo"], outcome["profile"]
         t = prof.to_dict()["thresholds"]
@@ -139,7 +129,7 @@ class CalibrateDialog(QDialog):
             f"Before (shipped profile): accuracy {before.accuracy:.1%}, within one class {before.within_one:.1%}, "
             f"{before.not_assessable} not assessable\n{before.confusion_text()}\n\n"
             f"After, leave-one-out: accuracy {loo.accuracy:.1%}, within one class {loo.within_one:.1%}\n"
-            f"{loo.confusion_text()}\n\nProfile fitted on all images: "
+            f"{loo.confusion_text()}\n\n{confidence_summary(prof.confidence)}\n\nProfile fitted on all images: "
             + ", ".join(f"{k} {v}" for k, v in t.items()))
         self.run_button.setEnabled(True)
         self.save_button.setEnabled(True)

@@ -1,0 +1,102 @@
+"""The rules scorer's confidence through a stain profile's call precision on labelled real images."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from her2viewer.scoring.base import ScoreOptions
+from her2viewer.scoring.rules.confidence import (
+    apply_call_precision,
+    call_precision_section,
+    fit_call_precision,
+    prior_row,
+)
+from her2viewer.scoring.rules.profile import ProfileError, StainProfile, default_profile, profile_extra
+
+from .test_rules import draw_cells, score
+
+SURE = {"1+": {"0": 0.0025, "1+": 0.9925, "2+": 0.0025, "3+": 0.0025}}
+
+
+def test_the_matrix_is_the_labels_of_each_call_with_a_weak_prior():
+    calls = ["1+"] * 20
+    labels = ["1+"] * 10 + ["2+"] * 8 + ["0"] * 2
+    m = fit_call_precision(calls, labels)
+    assert m.shape == (4, 4) and np.allclose(m.sum(1), 1.0)
+    assert m[1, 1] == pytest.approx((10 + 2 * 0.6) / 22)  # counts plus two pseudo-images of the prior
+    assert m[1, 2] == pytest.approx((8 + 2 * 0.2) / 22)
+    assert np.allclose(m[3], prior_row(3))  # a call never made keeps the prior
+    assert prior_row(3).argmax() == 3 and prior_row(0)[1] > 0 and prior_row(0)[3] == 0
+
+
+def test_applying_it_mixes_the_rows_by_the_bootstrap():
+    m = fit_call_precision(["1+", "3+"], ["2+", "3+"])
+    q = apply_call_precision({"1+": 0.5, "3+": 0.5}, m)
+    assert sum(q.values()) == pytest.approx(1.0)
+    assert [q[s] for s in ("0", "1+", "2+", "3+")] == pytest.approx(list(0.5 * m[1] + 0.5 * m[3]))
+
+
+def test_section_measures_an_overconfident_bootstrap_and_leaves_each_image_out():
+    # 20 "1+" calls, all at 0.99 by the bootstrap, right only half the time
+    calls = ["1+"] * 20 + ["3+"]
+    labels = ["1+"] * 10 + ["2+"] * 10 + ["3+"]
+    boot = [SURE["1+"]] * 20 + [{"0": 0.0025, "1+": 0.0025, "2+": 0.0025, "3+": 0.9925}]
+    sec = call_precision_section(calls, labels, boot, fitted_on="test")
+    assert sec["n"] == 21 and sec["accuracy"] == pytest.approx(11 / 21, abs=1e-4)
+    assert sec["ece_bootstrap"] > 0.4 and sec["mean_confidence_bootstrap"] > 0.95
+    # on the whole, the calibrated confidence is about how often the calls were right
+    assert abs(sec["mean_confidence_calibrated_loo"] - sec["accuracy"]) < 0.1
+    # the one 3+ call is scored with a matrix fitted without it: the prior alone for its row
+    assert sec["mean_confidence_calibrated_loo"] < sec["mean_confidence_bootstrap"]
+    assert sec["counts_rows_call_cols_label"][3] == [0, 0, 0, 1]
+    # images without a call (not assessable) are left out
+    sec2 = call_precision_section(calls + ["n/a"], labels + ["0"], boot + [None], fitted_on="test")
+    assert sec2["n"] == 21
+
+
+def test_profile_round_trips_the_confidence_and_refuses_a_bad_matrix(tmp_path):
+    sec = call_precision_section(["1+", "2+"], ["1+", "3+"], [SURE["1+"], SURE["1+"]], fitted_on="t")
+    path = StainProfile(confidence=sec).save(tmp_path / "p.json")
+    back = StainProfile.load(path)
+    assert back.confidence["matrix"] == sec["matrix"]
+    assert profile_extra(back)["confidence_matrix"] == sec["matrix"]
+    d = json.loads(path.read_text())
+    for bad in ([[1.0, 0.0, 0.0]] * 4, [[0.5, 0.0, 0.0, 0.0]] * 4, "x", [[-0.5, 1.5, 0.0, 0.0]] * 4):
+        d["confidence"] = {**sec, "matrix": bad}
+        path.write_text(json.dumps(d))
+        with pytest.raises(ProfileError, match="p.json.*confidence.matrix"):
+            StainProfile.load(path)
+    d["confidence"] = {"method": "magic", "matrix": sec["matrix"]}
+    path.write_text(json.dumps(d))
+    with pytest.raises(ProfileError, match="p.json.*method"):
+        StainProfile.load(path)
+
+
+def test_shipped_profile_carries_its_real_ihc_call_precision():
+    conf = default_profile().confidence
+    assert conf is not None and conf["n"] >= 20
+    assert conf["ece_calibrated_loo"] < conf["ece_bootstrap"]
+    assert "non-commercial" in conf["data_licence"]
+
+
+def test_scorer_confidence_is_the_call_precision_of_its_bootstrap():
+    img, _ = draw_cells([(0.15, 0.4)] * 15 + [(0.0, 0.0)])  # a clear 1+ on the cells
+    m = np.array(default_profile().confidence["matrix"])
+    r = score(img)
+    boot = r.params["bootstrap_probabilities"]
+    assert r.score == "1+" and boot["1+"] > 0.9
+    want = apply_call_precision(boot, m)
+    assert r.probabilities == pytest.approx(want, abs=1e-3)  # params round the bootstrap to 4 places
+    assert r.confidence == pytest.approx(want["1+"], abs=1e-3) and r.confidence < 0.6
+    assert "call precision" in r.params["probabilities"]
+    # measured on breast calls only: gastric criteria keep the bootstrap
+    g = score(img, options=ScoreOptions(criteria="gastric"))
+    assert g.probabilities == pytest.approx(g.params["bootstrap_probabilities"], abs=1e-4)
+    # a profile without one (or explicit cut-offs) keeps the bootstrap
+    own = score(img, options=ScoreOptions(extra={"rules": {"membrane": {"strong": 0.505}}}))
+    assert own.probabilities == pytest.approx(own.params["bootstrap_probabilities"], abs=1e-4)
+    with pytest.raises(ValueError, match="confidence_matrix"):
+        score(img, options=ScoreOptions(extra={"rules": {"confidence_matrix": [[1.0]]}}))
