@@ -100,3 +100,22 @@ def test_scorer_confidence_is_the_call_precision_of_its_bootstrap():
     assert own.probabilities == pytest.approx(own.params["bootstrap_probabilities"], abs=1e-4)
     with pytest.raises(ValueError, match="confidence_matrix"):
         score(img, options=ScoreOptions(extra={"rules": {"confidence_matrix": [[1.0]]}}))
+
+
+def test_a_call_the_precision_lowers_is_explained_in_sentences():
+    from her2viewer.scoring.rules.scorer import precision_note, with_sentences
+
+    boot = {"0": 0.0, "1+": 0.99, "2+": 0.01, "3+": 0.0}
+    note = precision_note("1+", boot, {"0": 0.15, "1+": 0.45, "2+": 0.34, "3+": 0.06})
+    assert "Confidence 45%" in note and "99% of resamples" in note
+    assert precision_note("3+", {"3+": 0.99}, {"3+": 0.9}) == ""  # lowered by less than 0.2: nothing to say
+    assert with_sentences("Complete staining in 12%.", note, "") == f"Complete staining in 12%. {note}."
+    assert with_sentences("Score 0 (HER2-null)", "") == "Score 0 (HER2-null)"
+    assert with_sentences("Score 0 (HER2-null)", "Two.", "Three") == "Score 0 (HER2-null). Two. Three."
+
+
+def test_scored_real_like_call_explains_its_lowered_confidence():
+    img, _ = draw_cells([(0.15, 0.4)] * 15 + [(0.0, 0.0)])
+    r = score(img)
+    assert "labelled real images" in r.explanation and r.explanation.endswith(".")
+    assert ".." not in r.explanation

@@ -81,7 +81,8 @@ class RulesScorer:
             cells["specimen"] = p.specimen
         if decision.score == "0" and decision.subclass:
             explanation += f" (HER2-{decision.subclass})" if decision.subclass not in explanation else ""
-        explanation += boundary_note(decision.score, boot)
+        explanation = with_sentences(explanation, boundary_note(decision.score, boot),
+                                     precision_note(decision.score, boot, probs) if calibrated else "")
         result = ScoreResult(
             slide=str(getattr(source, "path", "")),
             method=self.method,
@@ -110,9 +111,25 @@ def boundary_note(score: str | None, probs: dict[str, float]) -> str:
     top = max(probs, key=lambda k: probs[k])
     if top == score or probs.get(top, 0.0) <= probs.get(score, 0.0):
         return ""
-    return (f". The measured cells meet {score}, but {probs[top]:.0%} of resamples (cells and cut-offs jittered) "
+    return (f"The measured cells meet {score}, but {probs[top]:.0%} of resamples (cells and cut-offs jittered) "
             f"land on {top} and {probs.get(score, 0.0):.0%} on {score}: the case lies at the {score} / {top} "
             "boundary and needs the reviewer's eye")
+
+
+def with_sentences(text: str, *sentences: str) -> str:
+    """`text` followed by each non-empty sentence, each ending with a full stop."""
+    for sentence in filter(None, sentences):
+        text = text.rstrip()
+        text += ("" if text.endswith(".") else ".") + " " + sentence.rstrip(".") + "."
+    return text
+
+
+def precision_note(score: str | None, boot: dict[str, float], probs: dict[str, float]) -> str:
+    """A sentence when the stain profile's call precision lowers a call the cells give clearly."""
+    if score is None or boot.get(score, 0.0) - probs.get(score, 0.0) < 0.2:
+        return ""
+    return (f"Confidence {probs[score]:.0%}: the cells give {score} in {boot[score]:.0%} of resamples, but on the "
+            f"stain profile's labelled real images a {score} call had that label about {probs[score]:.0%} of the time")
 
 
 def _params(rc: RegionCells, p: RulesParams, boot: dict[str, float], calibrated: bool) -> dict:
