@@ -119,3 +119,26 @@ def test_scored_real_like_call_explains_its_lowered_confidence():
     r = score(img)
     assert "labelled real images" in r.explanation and r.explanation.endswith(".")
     assert ".." not in r.explanation
+
+
+def test_rules_confidence_command_writes_the_section_into_a_profile(tmp_path, capsys):
+    import cv2
+
+    from her2viewer.synth.core import generate_core
+    from training.rules_confidence import main
+
+    data = tmp_path / "lab"
+    data.mkdir()
+    rows = ["file,label"]
+    for i, lab in enumerate(["1+", "2+", "3+", "3+"]):
+        img = generate_core(lab, seed=80 + i, diameter_px=600, mpp=0.5).image
+        cv2.imwrite(str(data / f"c{i}.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+        rows.append(f"c{i}.png,{lab}")
+    (data / "labels.csv").write_text("\n".join(rows) + "\n")
+    prof = StainProfile().save(tmp_path / "p.json")
+    assert main(["--data", str(data), "--profile", str(prof), "--write", "--licence", "ours"]) == 0
+    out = capsys.readouterr().out
+    assert "bootstrap alone" in out and "call precision (LOO)" in out
+    conf = StainProfile.load(prof).confidence
+    assert conf["data_licence"] == "ours" and conf["n"] >= 1
+    assert np.allclose(np.array(conf["matrix"]).sum(1), 1.0, atol=1e-3)
