@@ -153,6 +153,36 @@ def _scorer_probs(method: str, items: Sequence[Item], options: Any, task: Task) 
     return MethodPredictions(method, SCORES4, probs, (time.perf_counter() - t0) / max(1, len(items)))
 
 
+def _rules_probs(items: Sequence[Item], task: Task) -> MethodPredictions:
+    """The rules scorer's probabilities with a call precision fitted on the other items (leave-one-out), not
+    the shipped profile's: that one was fitted on real_dev, and scoring real_dev with it would be in-sample."""
+    from her2viewer.scoring.base import ScoreOptions, create_scorer
+    from her2viewer.scoring.rules.confidence import apply_call_precision, fit_call_precision
+    from her2viewer.slide import open_slide
+
+    from .data import item_region
+
+    scorer = create_scorer("rules", ScoreOptions(extra={"rules": {"confidence_matrix": None}}))
+    t0 = time.perf_counter()
+    calls, boots = [], []
+    for i, it in enumerate(items):
+        with open_slide(it.path) as source:
+            res = scorer.score_region(source, item_region(source, it), task.sub(i / len(items), (i + 1) / len(items)))
+        calls.append(res.score)
+        boots.append(dict(res.probabilities) if res.probabilities else {res.score: 1.0} if res.score else {})
+    labels = [it.label for it in items]
+    probs = np.zeros((len(items), 4))
+    for i in range(len(items)):
+        others = [j for j in range(len(items)) if j != i]
+        m = fit_call_precision([calls[j] or "" for j in others], [labels[j] for j in others])
+        p = apply_call_precision(boots[i], m) if boots[i] else {}
+        probs[i] = [p.get(c, 0.0) for c in SCORES4]
+        if probs[i].sum() <= 0:
+            probs[i] = 0.25  # no call (no tumour cells): nothing known
+    return MethodPredictions("rules", SCORES4, probs, (time.perf_counter() - t0) / max(1, len(items)),
+                             note="confidence: call precision fitted on the other items (leave-one-out)")
+
+
 def _per_fold_models(items: Sequence[Item], y4: np.ndarray, folds: list, fit_predict: Callable, n_classes: int,
                      seed: int, task: Task) -> np.ndarray:
     """Out-of-fold probabilities: per fold, an inner 80/20 patient split of the training patients for
@@ -267,7 +297,7 @@ def compare(cfg: CompareConfig, items: Sequence[Item], *, task: Task | None = No
                             model_path=cfg.pss_model or None)
         groups.append(("pss", lambda t: [_scorer_probs("pss", items, opts, t)]))
     if "rules" in cfg.methods:
-        groups.append(("rules", lambda t: [_scorer_probs("rules", items, ScoreOptions(), t)]))
+        groups.append(("rules", lambda t: [_rules_probs(items, t)]))
     mil = [m for m in cfg.methods if m in MIL_METHODS]
     if mil:
         groups.append(("mil", lambda t: _mil_predictions(cfg, items, y4, folds, mil, t)))
@@ -343,6 +373,8 @@ def _predictions_path(cfg: CompareConfig, items: Sequence[Item], method: str) ->
 
     settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k in _settings_of(method)}
     settings["checkpoint_sha256"] = _checkpoint_sha(cfg, method)
+    if method == "rules":
+        settings["confidence"] = "call precision, leave-one-out"  # earlier saved predictions were the bootstrap's
     key = json.dumps({"method": method, "items": [(it.path, it.label, it.patient_id) for it in items],
                       "settings": settings}, sort_keys=True, default=str)
     return Path(cfg.predictions_dir) / f"{method}-{hashlib.sha1(key.encode()).hexdigest()[:16]}.json"

@@ -159,3 +159,24 @@ def test_mil_training_says_what_it_does_not_support(tmp_path, capsys):
     assert "her2viewer compare" in capsys.readouterr().err
     assert main([*base, "--finetune", str(tmp_path / "parent")]) == 2
     assert "not supported for MIL" in capsys.readouterr().err
+
+
+def test_compare_gives_rules_a_call_precision_fitted_without_each_item(tiny_cores, monkeypatch):
+    """The shipped profile's call precision was fitted on real_dev; compare fits its own, leaving each item out."""
+    from her2viewer.scoring.rules import confidence as conf
+
+    items = read_items(tiny_cores)
+    seen = []
+    real_fit = conf.fit_call_precision
+
+    def spy(calls, labels, *a, **k):
+        seen.append(len(calls))
+        return real_fit(calls, labels, *a, **k)
+
+    monkeypatch.setattr(conf, "fit_call_precision", spy)
+    res = compare(CompareConfig(data=str(tiny_cores), methods=("rules",), folds=3), items)
+    assert seen == [len(items) - 1] * len(items)  # one matrix per item, fitted on the others
+    probs = np.asarray(res["predictions"]["rules"]["probs"])
+    np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-4)  # stored to 5 places
+    # not the bootstrap's near-certainty: every row is mixed through the matrix and its prior
+    assert probs.max() < 0.99
