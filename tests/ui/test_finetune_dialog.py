@@ -100,6 +100,24 @@ def test_small_data_is_reported_in_the_dialog_not_raised(qtbot, window, tmp_path
     assert not dlg.isVisible()
     dlg.method_combo.setCurrentIndex(dlg.method_combo.findData("lowres"))   # a 3-way base: 0 / Low / High
     assert "<b>High</b>: 1" in dlg.counts_label.text() and "No case of Low" in dlg.counts_label.text()
+    # a base of other classes within one method recounts (it did not: the counts stayed the default's)
+    import json
+    import shutil
+
+    from her2viewer.models.checkpoint import default_model_path
+
+    folder = user_models_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    card = json.loads(Path(str(default_model_path("pss")) + ".json").read_text())
+    card["classes"] = ["0", "Low", "High"]
+    (folder / "pss_three_way.json").write_text(json.dumps(card))
+    shutil.copy(str(default_model_path("pss")) + ".safetensors", folder / "pss_three_way.safetensors")
+    dlg.method_combo.setCurrentIndex(dlg.method_combo.findData("pss"))
+    assert "<b>3+</b>: 1" in dlg.counts_label.text() and dlg.base_combo.count() == 2
+    dlg.base_combo.setCurrentIndex(1)
+    assert "<b>High</b>: 1" in dlg.counts_label.text() and "<b>3+</b>" not in dlg.counts_label.text()
+    dlg.base_combo.setCurrentIndex(0)
+    assert "<b>3+</b>: 1" in dlg.counts_label.text()
     assert not dlg.use_folder(tmp_path / "no-such-folder") and "Cannot read" in dlg.cases_label.text()
 
 

@@ -70,6 +70,7 @@ class FinetuneDialog(QDialog):
         self.project, self.on_saved = project, on_saved
         self.cases: list[Case] = []
         self.source = ""
+        self._problems: list[str] = []  # cases left out, kept for a recount when the base model changes
         self.events: list[dict[str, Any]] = []
         self.outcome: dict[str, Any] | None = None
         self.saved_path: Path | None = None
@@ -111,6 +112,8 @@ class FinetuneDialog(QDialog):
         form.addRow("Method:", self.method_combo)
         self.base_combo = QComboBox()
         self.base_combo.setToolTip("The model to start from: the bundled default or one fine-tuned earlier")
+        # a base of other classes (a 3-way fine-tune of a 4-way default) changes the counts and the plan
+        self.base_combo.currentIndexChanged.connect(lambda _i: self._show_cases())
         form.addRow("Base model:", self.base_combo)
         settings = QHBoxLayout()
         self.epochs_spin = QSpinBox()
@@ -252,6 +255,9 @@ class FinetuneDialog(QDialog):
         return plan_cases([c.label_for(classes) for c in self.cases], [c.patient_id for c in self.cases], classes)
 
     def _show_cases(self, problems: list[str] | None = None) -> None:
+        if problems is None:
+            problems = self._problems
+        self._problems = list(problems)
         plan = self.plan()
         n = len(self.cases)
         text = f"{n} reviewed case{'' if n == 1 else 's'} from the {self.source}" if self.source else "No cases."
@@ -274,11 +280,13 @@ class FinetuneDialog(QDialog):
 
     def _method_changed(self, _index: int = 0) -> None:
         method = self.method()
+        self.base_combo.blockSignals(True)  # one recount after the list is filled, not one per item
         self.base_combo.clear()
         self.base_combo.addItem(f"Bundled default ({method}_default)", str(default_model_path(method)))
         models, _problems = user_models(user_models_dir(), method)
         for m in models:
             self.base_combo.addItem(m.label(), str(m.stem))
+        self.base_combo.blockSignals(False)
         self._show_cases()
 
     # -- running ----------------------------------------------------------------------------------------
