@@ -53,3 +53,20 @@ def tiny_pss_base(tiny_cores: Path, tmp_path_factory: pytest.TempPathFactory) ->
                       spec={"n_full": 3, "n_half": 1, "whole": True, "patch_size": 48, "mpp": 1.0})
     train(cfg, command="tests/conftest.py tiny_pss_base")
     return out
+
+
+def write_labelled_cores(folder: Path, labels: list[str], first_seed: int, diameter_px: int) -> Path:
+    """Synthetic cores of the given labels (seeds from `first_seed`, 0.5 um/px) as c<i>.png with a labels.csv
+    (file,label), like a lab's folder of labelled images; returns the folder."""
+    import cv2
+
+    from her2viewer.synth.core import generate_core
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = ["file,label"]
+    for i, lab in enumerate(labels):
+        img = generate_core(lab, seed=first_seed + i, diameter_px=diameter_px, mpp=0.5).image
+        cv2.imwrite(str(folder / f"c{i}.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+        rows.append(f"c{i}.png,{lab}")
+    (folder / "labels.csv").write_text("\n".join(rows) + "\n")
+    return folder

@@ -16,6 +16,7 @@ from her2viewer.scoring.rules.confidence import (
 )
 from her2viewer.scoring.rules.profile import ProfileError, StainProfile, default_profile, profile_extra
 
+from ..conftest import write_labelled_cores
 from .test_rules import draw_cells, score
 
 SURE = {"1+": {"0": 0.0025, "1+": 0.9925, "2+": 0.0025, "3+": 0.0025}}
@@ -122,19 +123,9 @@ def test_scored_real_like_call_explains_its_lowered_confidence():
 
 
 def test_rules_confidence_command_writes_the_section_into_a_profile(tmp_path, capsys):
-    import cv2
-
-    from her2viewer.synth.core import generate_core
     from training.rules_confidence import main
 
-    data = tmp_path / "lab"
-    data.mkdir()
-    rows = ["file,label"]
-    for i, lab in enumerate(["1+", "2+", "3+", "3+"]):
-        img = generate_core(lab, seed=80 + i, diameter_px=600, mpp=0.5).image
-        cv2.imwrite(str(data / f"c{i}.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
-        rows.append(f"c{i}.png,{lab}")
-    (data / "labels.csv").write_text("\n".join(rows) + "\n")
+    data = write_labelled_cores(tmp_path / "lab", ["1+", "2+", "3+", "3+"], 80, 600)
     prof = StainProfile().save(tmp_path / "p.json")
     assert main(["--data", str(data), "--profile", str(prof), "--write", "--licence", "ours"]) == 0
     out = capsys.readouterr().out

@@ -23,6 +23,8 @@ from her2viewer.scoring.rules.scorer import RulesScorer
 from her2viewer.scoring.rules.tiles import cohesive
 from her2viewer.synth.core import generate_core
 
+from ..conftest import write_labelled_cores
+
 
 def test_shipped_profile_is_honest_and_used_by_default():
     prof = default_profile()
@@ -119,14 +121,7 @@ def test_too_few_tumour_cells_is_not_assessable_and_not_fitted_on():
 
 
 def test_calibrate_command(tmp_path, capsys):
-    data = tmp_path / "lab"
-    data.mkdir()
-    rows = ["file,label"]
-    for i, lab in enumerate(["0", "1+", "2+", "3+"] * 2):
-        img = generate_core(lab, seed=60 + i, diameter_px=700, mpp=0.5).image
-        cv2.imwrite(str(data / f"c{i}.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
-        rows.append(f"c{i}.png,{lab}")
-    (data / "labels.csv").write_text("\n".join(rows) + "\n")
+    data = write_labelled_cores(tmp_path / "lab", ["0", "1+", "2+", "3+"] * 2, 60, 700)
     out = tmp_path / "lab.json"
     assert main(["calibrate", "--data", str(data), "--out", str(out), "--mpp", "0.5", "--licence", "ours"]) == 0
     text = capsys.readouterr().out

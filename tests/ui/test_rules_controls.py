@@ -3,15 +3,14 @@ thresholds (runs in the background, shows before / leave-one-out figures, saves 
 
 from __future__ import annotations
 
-import cv2
 import pytest
 from PySide6.QtCore import QSettings, QStandardPaths
 
 from her2viewer.scoring.rules.params import MembraneThresholds
 from her2viewer.scoring.rules.profile import StainProfile
 from her2viewer.slide.writer import write_pyramidal_tiff
-from her2viewer.synth.core import generate_core
 
+from ..conftest import write_labelled_cores
 from .conftest import textured_image
 
 
@@ -64,14 +63,7 @@ def test_a_chosen_profile_goes_to_the_rules_scorer(win, tmp_path):
 
 
 def test_calibrate_dialog_runs_in_the_background_and_saves_a_profile(qtbot, win, tmp_path):
-    data = tmp_path / "lab"
-    data.mkdir()
-    rows = ["file,label"]
-    for i, lab in enumerate(["0", "1+", "2+", "3+"]):
-        img = generate_core(lab, seed=70 + i, diameter_px=600, mpp=0.5).image
-        cv2.imwrite(str(data / f"c{i}.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
-        rows.append(f"c{i}.png,{lab}")
-    (data / "labels.csv").write_text("\n".join(rows) + "\n")
+    data = write_labelled_cores(tmp_path / "lab", ["0", "1+", "2+", "3+"], 70, 600)
     dlg = win.scoring.calibrate_dialog()
     dlg.folder_edit.setText(str(data))
     job = dlg.run()
