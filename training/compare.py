@@ -157,7 +157,7 @@ def _rules_probs(items: Sequence[Item], task: Task) -> MethodPredictions:
     """The rules scorer's probabilities with a call precision fitted on the other items (leave-one-out), not
     the shipped profile's: that one was fitted on real_dev, and scoring real_dev with it would be in-sample."""
     from her2viewer.scoring.base import ScoreOptions, create_scorer
-    from her2viewer.scoring.rules.confidence import apply_call_precision, fit_call_precision
+    from her2viewer.scoring.rules.confidence import leave_one_out_precision
     from her2viewer.slide import open_slide
 
     from .data import item_region
@@ -170,13 +170,9 @@ def _rules_probs(items: Sequence[Item], task: Task) -> MethodPredictions:
             res = scorer.score_region(source, item_region(source, it), task.sub(i / len(items), (i + 1) / len(items)))
         calls.append(res.score)
         boots.append(dict(res.probabilities) if res.probabilities else {res.score: 1.0} if res.score else {})
-    labels = [it.label for it in items]
     probs = np.zeros((len(items), 4))
-    for i in range(len(items)):
-        others = [j for j in range(len(items)) if j != i]
-        m = fit_call_precision([calls[j] or "" for j in others], [labels[j] for j in others])
-        p = apply_call_precision(boots[i], m) if boots[i] else {}
-        probs[i] = [p.get(c, 0.0) for c in SCORES4]
+    for i, p in enumerate(leave_one_out_precision(calls, [it.label for it in items], boots)):
+        probs[i] = [(p or {}).get(c, 0.0) for c in SCORES4]
         if probs[i].sum() <= 0:
             probs[i] = 0.25  # no call (no tumour cells): nothing known
     return MethodPredictions("rules", SCORES4, probs, (time.perf_counter() - t0) / max(1, len(items)),

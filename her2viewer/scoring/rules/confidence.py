@@ -74,6 +74,15 @@ def matrix_from(value: Any, where: str) -> np.ndarray:
     return m
 
 
+def leave_one_out_precision(calls: Sequence[str | None], labels: Sequence[str],
+                            boot: Sequence[dict[str, float] | None]) -> list[dict[str, float] | None]:
+    """Each image's bootstrap probabilities passed through a call precision fitted on all the other images
+    (None where it has none)."""
+    c = [x or "" for x in calls]
+    return [None if not b else apply_call_precision(b, fit_call_precision(c[:i] + c[i + 1:], labels[:i] + labels[i + 1:]))
+            for i, b in enumerate(boot)]
+
+
 def _ece(probs: Sequence[dict[str, float]], calls: Sequence[str], labels: Sequence[str]) -> float:
     """ECE of the confidence of each call (the call's own probability)."""
     p = np.array([[d.get(s, 0.0) for s in SCORES4] for d in probs])
@@ -89,8 +98,7 @@ def call_precision_section(calls: Sequence[str], labels: Sequence[str], boot: Se
     c = [calls[i] for i in keep]
     y = [labels[i] for i in keep]
     b = [boot[i] for i in keep]
-    loo = [apply_call_precision(b[i], fit_call_precision(c[:i] + c[i + 1:], y[:i] + y[i + 1:]))
-           for i in range(len(c))]
+    loo = leave_one_out_precision(c, y, b)
     acc = float(np.mean([a == t for a, t in zip(c, y, strict=True)])) if c else 0.0
     return {
         "method": METHOD,
