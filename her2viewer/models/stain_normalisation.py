@@ -28,6 +28,7 @@ import numpy as np
 from ..qc.stain_type import tissue_sample
 from ..slide.base import SlideSource
 from ..stain import StainMatrix, compose, credible_stains, deconvolve, rgb_to_od
+from .checkpoint import CheckpointError
 
 METHOD = "hema-percentile"
 #: input_spec key of a model card that asks for normalisation
@@ -90,9 +91,9 @@ class ImageStain:
 
 def measure_stain(rgb: np.ndarray) -> ImageStain:
     """Stain vectors and the 99th percentile of haematoxylin OD over the stained pixels of an RGB sample."""
-    stains = credible_stains(rgb) if rgb.size else StainMatrix.default()
     if not rgb.size:
-        return ImageStain(stains, 0.0)
+        return ImageStain(StainMatrix.default(), 0.0)
+    stains = credible_stains(rgb)
     stained = rgb_to_od(rgb).sum(-1) > STAINED_OD
     if np.count_nonzero(stained) < 100:
         return ImageStain(stains, 0.0)
@@ -169,5 +170,17 @@ class SourceNormaliser:
 
 
 def source_normaliser(input_spec: Mapping[str, Any], where: str = "model card") -> SourceNormaliser:
-    """The normaliser a card's input_spec asks for (one that changes nothing when it declares none)."""
-    return SourceNormaliser(reference_of(input_spec, where))
+    """The normaliser a card's input_spec asks for (one that changes nothing when it declares none);
+    CheckpointError naming `where` for a malformed reference."""
+    try:
+        return SourceNormaliser(reference_of(input_spec, where))
+    except ValueError as e:
+        raise CheckpointError(str(e)) from e
+
+
+def refuse_normalisation(input_spec: Mapping[str, Any], where: str, scorer: str) -> None:
+    """CheckpointError when a card asks for stain normalisation that `scorer` does not do (its tile features
+    are cached unnormalised): refused, not silently ignored."""
+    if SPEC_KEY in input_spec:
+        raise CheckpointError(f"{where}: the card asks for stain normalisation (input_spec.{SPEC_KEY}), "
+                              f"which the {scorer} does not do; use the model without it")

@@ -55,10 +55,7 @@ class LowResScorer:
             raise CheckpointError(f"{where}: input_spec.size (the image side in px) is missing") from e
         self.mean = tuple(spec.get("mean") or getattr(self.model, "mean", (0.485, 0.456, 0.406)))
         self.std = tuple(spec.get("std") or getattr(self.model, "std", (0.229, 0.224, 0.225)))
-        try:
-            self.normalise = source_normaliser(spec, where)
-        except ValueError as e:
-            raise CheckpointError(str(e)) from e
+        self.normalise = source_normaliser(spec, where)
 
     @property
     def model_info(self) -> ModelInfo:

@@ -33,7 +33,7 @@ from ...features import FeatureCache, TileSpec, extract_bag, get_extractor
 from ...models.calibration import apply_temperature, temperature_of
 from ...models.checkpoint import CheckpointError
 from ...models.mil import MIL_MODELS
-from ...models.stain_normalisation import SPEC_KEY
+from ...models.stain_normalisation import refuse_normalisation
 from ...progress import Task
 from ...slide.base import SlideSource
 from ...slide.region import Region
@@ -79,9 +79,7 @@ class MILScorer:
         self.model_path = mil_model_path(self.options)
         self.model, self.card = cached_checkpoint(self.model_path, self.device)
         where = f"{self.model_path}.json"
-        if SPEC_KEY in self.card.input_spec:   # its tile features are cached unnormalised: refuse, not ignore
-            raise CheckpointError(f"{where}: the card asks for stain normalisation (input_spec.{SPEC_KEY}), "
-                                  "which the MIL scorer does not do; use the model without it")
+        refuse_normalisation(self.card.input_spec, where, "MIL scorer")
         arch = self.card.architecture["name"]
         agg = self.options.extra.get("aggregator")
         if arch not in MIL_MODELS.values():

@@ -27,7 +27,7 @@ import numpy as np
 from ...features import TileSpec
 from ...features.tiling import TileGrid, iter_tile_batches, tile_grid
 from ...models.checkpoint import CheckpointError
-from ...models.stain_normalisation import SPEC_KEY
+from ...models.stain_normalisation import refuse_normalisation
 from ...progress import Task
 from ...slide.base import SlideSource
 from ...slide.region import Region
@@ -77,9 +77,7 @@ class PatchScorer:
         self.model_path = checkpoint_for(self.options.model_path, "patch", "patch classifier")
         self.model, self.card = cached_checkpoint(self.model_path, self.device)
         where = f"{self.model_path}.json"
-        if SPEC_KEY in self.card.input_spec:   # its tile features are cached unnormalised: refuse, not ignore
-            raise CheckpointError(f"{where}: the card asks for stain normalisation (input_spec.{SPEC_KEY}), "
-                                  "which the patch scorer does not do; use the model without it")
+        refuse_normalisation(self.card.input_spec, where, "patch scorer")
         spec = dict(self.card.input_spec)
         missing = [k for k in ("tile_px", "mpp") if k not in spec]
         if missing:

@@ -136,10 +136,7 @@ class PSSScorer:
             raise CheckpointError(f"{self.model_path}.json: input spec has {self.spec.n_patches} patches but the "
                                   f"network takes {n_in}")
         self.batch_size = max(1, int(self.options.extra.get("batch_size", DEFAULT_BATCH_SIZE)))
-        try:
-            self.normalise = source_normaliser(spec_d, f"{self.model_path}.json")
-        except ValueError as e:
-            raise CheckpointError(str(e)) from e
+        self.normalise = source_normaliser(spec_d, f"{self.model_path}.json")
 
     @property
     def model_info(self) -> ModelInfo:
