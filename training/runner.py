@@ -121,7 +121,11 @@ def stain_of(cfg: TrainConfig) -> Any:
     return reference_of({SPEC_KEY: cfg.stain_reference}, "training config") if cfg.stain_reference else None
 
 
-def fit_items_reference(items: Sequence[Item], seed: int = 0, max_items: int = 24) -> Any:
+#: how many training items a stain reference is fitted on (at most)
+REFERENCE_ITEMS = 24
+
+
+def fit_items_reference(items: Sequence[Item], seed: int = 0, max_items: int = REFERENCE_ITEMS) -> Any:
     """The StainReference of up to `max_items` items (picked at random with `seed`): what a model trained on them
     saw."""
     from her2viewer.models.stain_normalisation import fit_reference
@@ -131,11 +135,8 @@ def fit_items_reference(items: Sequence[Item], seed: int = 0, max_items: int = 2
     pick = np.random.default_rng(seed).permutation(len(items))[:max_items]
     samples = []
     for i in sorted(pick):
-        source = open_slide(items[i].path)
-        try:
+        with open_slide(items[i].path) as source:
             samples.append(tissue_sample(source))
-        finally:
-            source.close()
     return fit_reference(samples)
 
 

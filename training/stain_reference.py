@@ -3,7 +3,7 @@
 
     python -m training.stain_reference --data TRAINING_DATA --model CKPT --out NEW_CKPT
 
-The reference is fitted on up to 24 items of the data the model was trained on (a folder with labels.csv or a
+The reference is fitted on up to 24 items (`training.runner.REFERENCE_ITEMS`) of the data the model was trained on (a folder with labels.csv or a
 CSV); the weights are copied unchanged into NEW_CKPT, whose card states the reference, the data it was fitted
 on and the command. A model trained with `stain_normalisation = true` gets its reference at training time and
 needs no such step.
@@ -25,7 +25,7 @@ def attach_reference(model_path: str | Path, data: str | Path, out: str | Path, 
     from her2viewer.models.stain_normalisation import SPEC_KEY
 
     from .items import read_items
-    from .runner import fit_items_reference
+    from .runner import REFERENCE_ITEMS, fit_items_reference
 
     model, card = load_checkpoint(model_path)
     items = read_items(data)
@@ -34,7 +34,7 @@ def attach_reference(model_path: str | Path, data: str | Path, out: str | Path, 
     card.input_spec[SPEC_KEY] = ref.to_dict()
     card.name = stem.name
     card.extra = {**(card.extra or {}),
-                  "stain_reference": {"fitted_on": str(data), "n_items": min(24, len(items)), "seed": seed,
+                  "stain_reference": {"fitted_on": str(data), "n_items": min(REFERENCE_ITEMS, len(items)), "seed": seed,
                                       "from_checkpoint": f"{Path(model_path).name} sha256:{card.sha256}",
                                       "command": command}}
     stem.parent.mkdir(parents=True, exist_ok=True)
