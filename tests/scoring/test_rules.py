@@ -30,12 +30,12 @@ PATTERNS = {
 
 def draw_cells(specs: list[tuple[float, float]], cell_r: int = 13, nuc_r: int = 8, gap: int = 8,
                blur: float = 0.8, seed: int = 0, extra: list[tuple[str, int, int]] | None = None,
-               pad_right: int = 0) -> tuple[np.ndarray, np.ndarray]:
+               pad_right: int = 0, nuc_od: float = 0.45, bg_hema: float = 0.03) -> tuple[np.ndarray, np.ndarray]:
     """RGB image of a grid of cells (nucleus + membrane ring with the given DAB and coverage); centres."""
     cols = int(np.ceil(np.sqrt(len(specs))))
     rows = int(np.ceil(len(specs) / cols))
     pitch = 2 * cell_r + gap
-    hema = np.full((max(rows * pitch + 40, 130), cols * pitch + 40 + pad_right), 0.03, np.float32)
+    hema = np.full((max(rows * pitch + 40, 130), cols * pitch + 40 + pad_right), bg_hema, np.float32)
     dab = np.zeros_like(hema)
     rng = np.random.default_rng(seed)
     centres = []
@@ -43,7 +43,7 @@ def draw_cells(specs: list[tuple[float, float]], cell_r: int = 13, nuc_r: int = 
         r, c = divmod(i, cols)
         cx, cy = 20 + c * pitch + pitch // 2, 20 + r * pitch + pitch // 2
         centres.append((cx, cy))
-        cv2.circle(hema, (cx, cy), nuc_r, 0.45, -1)
+        cv2.circle(hema, (cx, cy), nuc_r, nuc_od, -1)
         if od > 0 and cover > 0:
             ring = np.zeros(hema.shape, np.uint8)
             start = int(rng.integers(0, 360))
@@ -123,6 +123,17 @@ def test_result_meets_contract_and_round_trips() -> None:
     back = ScoreResult.from_json(r.to_json())
     assert back.score == r.score and len(back.evidence.cells) == len(r.evidence.cells)
     assert back.evidence.heatmaps[0].name == "membrane_hscore"
+
+
+def test_pale_nuclei_of_a_pale_stain_are_found() -> None:
+    # real BCI patches: vesicular tumour nuclei at 0.03-0.08 haematoxylin OD, under the old 0.06 floor
+    specs = [(0.15, 1.0)] * 9 + [(0.40, 1.0)] * 3
+    img, centres = draw_cells(specs, nuc_od=0.05, bg_hema=0.0)
+    r = score(img)
+    assert r.cells["n_tumour"] == len(specs)
+    assert sorted(match(r, centres).tolist()) == list(range(len(specs)))
+    old_floor = ScoreOptions(extra={"rules": {"nucleus": {"min_hema_od": 0.06}}})
+    assert score(img, options=old_floor).cells["n_detected"] == 0
 
 
 def test_touching_nuclei_are_split() -> None:
