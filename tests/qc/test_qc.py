@@ -87,6 +87,18 @@ def test_stain_type_ihc_he_and_one_colour(cores):
     assert one.stain == "unknown" and "single colour" in one.reason
 
 
+@pytest.mark.parametrize("gains", [(1.0, 0.92, 1.0), (1.0, 0.88, 1.0), (0.9, 1.0, 1.0), (1.0, 0.95, 0.88)])
+def test_a_scanner_colour_cast_is_not_read_as_eosin(cores, gains):
+    # a pink, cyan or warm tint of the whole scan (glass included) once turned DAB IHC into "H&E"
+    def tint(rgb: np.ndarray) -> np.ndarray:
+        return np.clip(rgb * np.array(gains), 0, 255).astype(np.uint8)
+
+    ihc = classify_stain([tint(cores[0.5])])
+    assert ihc.stain == "dab_ihc" and ihc.shares["eosin"] < 0.01
+    he = classify_stain([tint(_he_image())])
+    assert he.stain == "he" and he.shares["eosin"] > 0.2
+
+
 def test_stain_vectors_are_reported_for_ihc(cores):
     sc = classify_stain([cores[0.5]])
     v = sc.vectors_dict()
@@ -227,6 +239,8 @@ def test_real_ihc_is_dab_ihc(shared_data):
     for p in files:
         rgb = cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB)
         assert classify_stain([rgb]).stain == "dab_ihc", p.name
+        pink = np.clip(rgb * np.array([1.0, 0.92, 1.0]), 0, 255).astype(np.uint8)  # another scanner's white
+        assert classify_stain([pink]).stain == "dab_ihc", p.name
     assert classify_stain([skimage.data.immunohistochemistry()]).stain == "dab_ihc"
 
 
