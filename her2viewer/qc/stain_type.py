@@ -31,6 +31,9 @@ HE_EOSIN_SHARE = 0.08
 UNKNOWN_EOSIN_SHARE = 0.03
 MIN_STAINED_PX = 3000
 MIN_OD_SPREAD = 0.02      # OD standard deviation under which the image is one colour
+#: 99th percentile of a tissue pixel's max - min RGB channel at or under which the image has no colour (a
+#: greyscale scan or export); the palest real IHC measured 6-10 at its 90th percentile
+GREY_CHROMA = 4
 #: share of the brightest pixels whose colour is taken as the glass (the scanner's white)
 GLASS_QUANTILE = 0.01
 #: the most OD a colour cast may take off one channel beyond the glass's palest channel: a scanner's tint is
@@ -90,6 +93,11 @@ def classify_stain(windows: list[np.ndarray]) -> StainCheck:
     od_all = rgb_to_od(rgb[:, None, :]).reshape(-1, 3)
     if float(od_all.sum(1).std()) < MIN_OD_SPREAD:
         return StainCheck("unknown", {}, 0, None, "the image is a single colour")
+    tissue = od_all.sum(1) > TISSUE_OD
+    chroma = rgb[tissue].max(1).astype(np.int16) - rgb[tissue].min(1)
+    if chroma.size >= MIN_STAINED_PX and float(np.percentile(chroma, 99)) <= GREY_CHROMA:
+        return StainCheck("unknown", {}, int(chroma.size), None,
+                          "the image is greyscale: without colour haematoxylin and DAB cannot be told apart")
     od_all = np.clip(od_all - glass_od(od_all), 0.0, None)
     od = od_all[od_all.sum(1) > TISSUE_OD]
     if len(od) < MIN_STAINED_PX:

@@ -99,6 +99,13 @@ def test_a_scanner_colour_cast_is_not_read_as_eosin(cores, gains):
     assert he.stain == "he" and he.shares["eosin"] > 0.2
 
 
+def test_a_greyscale_image_is_not_scored_as_ihc(cores):
+    grey = np.repeat(cv2.cvtColor(cores[0.5], cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
+    sc = classify_stain([grey])
+    assert sc.stain == "unknown" and "greyscale" in sc.reason
+    assert sc.findings()[0][0] == "not_assessable"
+
+
 def test_stain_vectors_are_reported_for_ihc(cores):
     sc = classify_stain([cores[0.5]])
     v = sc.vectors_dict()
