@@ -17,11 +17,10 @@ from shapely.geometry import Polygon
 
 from ..slide.base import SlideSource
 from ..slide.region import RegionMask
+from ..stain import DARK_MAX
 
 log = logging.getLogger(__name__)
 
-#: pixels darker than this in every channel are slide borders, shadows or black pen, not tissue
-DARK_MAX = 50
 #: tissue-ness threshold limits relative to the glass level (255 - min(RGB) units)
 THRESHOLD_MIN_ABOVE_GLASS = 6.0
 THRESHOLD_MAX_ABOVE_GLASS = 12.0

@@ -99,6 +99,17 @@ def test_a_scanner_colour_cast_is_not_read_as_eosin(cores, gains):
     assert he.stain == "he" and he.shares["eosin"] > 0.2
 
 
+def test_black_padding_changes_neither_the_pixel_size_estimate_nor_the_stain(cores):
+    # exports of a slide's edge carry black where the scanner imaged nothing
+    padded = cores[0.5].copy()
+    padded[:, :300] = 0
+    padded[:250] = 3
+    plain, black = estimate_mpp(ArraySlide(cores[0.5])), estimate_mpp(ArraySlide(padded))
+    assert plain is not None and black is not None
+    assert abs(black.mpp / plain.mpp - 1) < 0.1
+    assert classify_stain([padded]).stain == "dab_ihc"
+
+
 def test_a_greyscale_image_is_not_scored_as_ihc(cores):
     grey = np.repeat(cv2.cvtColor(cores[0.5], cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
     sc = classify_stain([grey])

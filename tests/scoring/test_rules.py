@@ -136,6 +136,16 @@ def test_pale_nuclei_of_a_pale_stain_are_found() -> None:
     assert score(img, options=old_floor).cells["n_detected"] == 0
 
 
+def test_a_black_border_beside_the_cells_changes_nothing() -> None:
+    specs = [(0.15, 1.0)] * 8 + [(0.40, 1.0)] * 4 + [(0.90, 1.0)] * 4
+    img, centres = draw_cells(specs, pad_right=150)
+    plain = score(img)
+    img[:, -150:] = 0  # padding the scanner never imaged
+    black = score(img)
+    assert black.cells["n_tumour"] == plain.cells["n_tumour"] == len(specs)
+    assert black.score == plain.score
+
+
 def test_touching_nuclei_are_split() -> None:
     hema = np.full((120, 160), 0.03, np.float32)
     for x in (50, 64, 100):  # two overlapping nuclei and one alone

@@ -19,7 +19,7 @@ import numpy as np
 from ...progress import Task
 from ...slide.base import SlideSource
 from ...slide.region import Region, RegionMask
-from ...stain import StainMatrix, credible_stains, deconvolve
+from ...stain import StainMatrix, credible_stains, dark_border, deconvolve
 from .cells import TileCells, analyse_tile, hema_threshold
 from .params import DEFAULT_MPP, NucleusParams, RulesParams
 
@@ -104,7 +104,9 @@ def _estimate(source: SlideSource, grid: _Grid, cores: list[tuple[int, int, int,
     rgb = np.concatenate(samples)[:, None, :]
     stains = credible_stains(rgb, params.stains)
     side = int(math.isqrt(rgb.shape[0]))
-    hema = deconvolve(rgb[: side * side].reshape(side, side, 3), stains)[..., 0]
+    square = rgb[: side * side].reshape(side, side, 3)
+    hema = deconvolve(square, stains)[..., 0]
+    hema[dark_border(square)] = 0.0  # black borders hold no stain
     return stains, hema_threshold(hema, params.nucleus, px_um)
 
 
