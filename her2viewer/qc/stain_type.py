@@ -27,8 +27,9 @@ DAB = np.array([0.268, 0.570, 0.776])
 TISSUE_OD = 0.25          # summed RGB OD of a pixel that holds stain
 #: eosin share of all stain above which an image is H&E (IHC measured <= 0.005, H&E >= 0.2)
 HE_EOSIN_SHARE = 0.08
-#: eosin share above which an image is not plain DAB IHC (a red chromogen, a counterstain we do not know)
-UNKNOWN_EOSIN_SHARE = 0.03
+#: eosin share above which an image is not plain DAB IHC (a red chromogen, a counterstain we do not know);
+#: pure AEC reads ~15%, Fast Red ~47%; real DAB IHC <= 0.3%, but per-channel noise on brown reaches 3%
+UNKNOWN_EOSIN_SHARE = 0.05
 MIN_STAINED_PX = 3000
 MIN_OD_SPREAD = 0.02      # OD standard deviation under which the image is one colour
 #: 99th percentile of a tissue pixel's max - min RGB channel at or under which the image has no colour (a

@@ -110,6 +110,17 @@ def test_black_padding_changes_neither_the_pixel_size_estimate_nor_the_stain(cor
     assert classify_stain([padded]).stain == "dab_ihc"
 
 
+@pytest.mark.parametrize("chromogen", [(0.2743, 0.6796, 0.6803), (0.214, 0.851, 0.478)], ids=["AEC", "Fast Red"])
+def test_a_red_chromogen_is_not_dab(chromogen):
+    rng = np.random.default_rng(1)
+    h = np.zeros((400, 400), np.float32)
+    red = np.clip(0.5 + rng.normal(0, 0.1, h.shape), 0, None).astype(np.float32)
+    for _ in range(120):
+        cv2.circle(h, tuple(int(v) for v in rng.integers(0, 400, 2)), 6, 0.5, -1)
+    img = compose(np.stack([h, red], -1), StainMatrix.from_vectors(HEMATOXYLIN, np.array(chromogen)))
+    assert classify_stain([img]).stain != "dab_ihc"
+
+
 def test_a_greyscale_image_is_not_scored_as_ihc(cores):
     grey = np.repeat(cv2.cvtColor(cores[0.5], cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
     sc = classify_stain([grey])
