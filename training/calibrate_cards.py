@@ -9,8 +9,10 @@ the accuracy, the expected calibration error (ECE, 10 bins) of the confidence th
 probability of the call) before and after, and the NLL. For PSS the card's T divides every sample's logits,
 so the fit replays the KCS / max rule on the tempered sample probabilities (the selection and the call can
 move). `--write` stores T fitted on all images in each card's `extra.calibration`, with the figures, the
-data, its licence and this command; the weights are untouched. The patch method's aggregators make their own
-probabilities (Platt / forests) and are left out.
+data, its licence and this command; the weights are untouched. The patch method's slide aggregators (random
+forest, SVM, MLP) make their own probabilities from the patch counts, which are as over-confident on real IHC;
+`patch_rf`, `patch_svm`, `patch_mlp` classify every image's patches once, temper each aggregator's probabilities
+the same way, and `--write` stores T in the aggregator file's `calibration` (outside its digest).
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ MODELS = {
     "mil_clam_sb": ("mil", {"aggregator": "clam_sb"}),
     "mil_clam_mb": ("mil", {"aggregator": "clam_mb"}),
 }
+#: patch aggregators calibrated like the networks: stem -> aggregator kind of the bundled patch classifier
+PATCH_AGGREGATORS = {"patch_rf": "rf", "patch_svm": "svm", "patch_mlp": "mlp"}
 T_GRID = np.geomspace(MIN_T, MAX_T, 121)
 COMMAND = "python -m training.calibrate_cards --data ../shared/data/real_dev --folds 5 --write"
 
@@ -141,13 +145,54 @@ def score_model(stem: str, items: list[tuple[Path, str]], log: Callable[[str], N
                   top_k=int(opts.top_k))
 
 
-def write_calibration(stem: str, figures: dict[str, float], data: Path, licence: str) -> Path:
-    """Store T (fitted on all images) and the cross-validated figures in a bundled card's extra."""
-    from her2viewer.models.checkpoint import default_model_path
+def patch_counts(items: list[tuple[Path, str]], log: Callable[[str], None] = print
+                 ) -> tuple[list[str], list[str], np.ndarray]:
+    """(files, labels, patch-count vectors) of the assessable images under the bundled patch classifier."""
+    from her2viewer.scoring.base import ScoreOptions
+    from her2viewer.scoring.driver import score_slide
+    from her2viewer.slide import open_slide
 
-    card = default_model_path(stem).with_suffix(".json")
-    d = json.loads(card.read_text())
-    d.setdefault("extra", {})["calibration"] = {
+    files, labels, counts = [], [], []
+    for path, label in items:
+        with open_slide(path) as source:
+            r = score_slide(source, "patch", ScoreOptions(extra={"patch_aggregator": "vote"}))
+        if not r.assessable:
+            log(f"  patch: {path.name} not assessable, left out")
+            continue
+        files.append(path.name)
+        labels.append(label)
+        counts.append(list(r.params["patch_fractions"].values()))
+    return files, labels, np.array(counts)
+
+
+def score_aggregator(stem: str, counted: tuple[list[str], list[str], np.ndarray]) -> Scored:
+    """A bundled patch aggregator's untempered probabilities on the counted images."""
+    from her2viewer.models.checkpoint import default_model_path
+    from her2viewer.scoring.patch.aggregate import CountAggregator
+    from her2viewer.scoring.patch.scorer import aggregator_path
+
+    files, labels, counts = counted
+    agg = CountAggregator.load(aggregator_path(default_model_path("patch"), PATCH_AGGREGATORS[stem]))
+    classes = tuple(agg.slide_classes)
+    return Scored(list(files), classes, np.array([classes.index(y) for y in labels]), agg.predict_proba(counts), None)
+
+
+def write_aggregator_calibration(stem: str, figures: dict[str, float], data: Path, licence: str) -> Path:
+    """Store T and the cross-validated figures in a bundled patch aggregator file's `calibration`."""
+    from her2viewer.atomic import atomic_write_text
+    from her2viewer.models.checkpoint import default_model_path
+    from her2viewer.scoring.patch.scorer import aggregator_path
+
+    path = aggregator_path(default_model_path("patch"), PATCH_AGGREGATORS[stem])
+    d = json.loads(path.read_text())
+    d["calibration"] = calibration_entry(figures, data, licence)
+    atomic_write_text(path, json.dumps(d) + "\n")   # as `CountAggregator.save` writes it
+    return path
+
+
+def calibration_entry(figures: dict[str, float], data: Path, licence: str) -> dict[str, object]:
+    """The `calibration` entry of a card or aggregator: T fitted on all images, the cross-validated figures."""
+    return {
         "temperature": round(float(figures["temperature_all"]), 4),
         "fitted_on": f"{figures['n']} labelled real HER2 IHC images of {data.name} (slide-level labels); "
                      f"licence: {licence}",
@@ -155,8 +200,24 @@ def write_calibration(stem: str, figures: dict[str, float], data: Path, licence:
         **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in figures.items() if k != "temperature_all"},
         "command": COMMAND,
     }
+
+
+def write_calibration(stem: str, figures: dict[str, float], data: Path, licence: str) -> Path:
+    """Store T (fitted on all images) and the cross-validated figures in a bundled card's extra."""
+    from her2viewer.models.checkpoint import default_model_path
+
+    card = default_model_path(stem).with_suffix(".json")
+    d = json.loads(card.read_text())
+    d.setdefault("extra", {})["calibration"] = calibration_entry(figures, data, licence)
     card.write_text(json.dumps(d, indent=2) + "\n")   # as `ModelCard.to_json` writes it
     return card
+
+
+def _print_row(stem: str, fig: dict[str, float]) -> None:
+    print(f"{stem:12s} n={fig['n']:2d}  acc {fig['accuracy_before']:.0%} -> {fig['accuracy_after_cv']:.0%}  "
+          f"ECE {fig['ece_before']:.3f} -> {fig['ece_after_cv']:.3f}  NLL {fig['nll_before']:.2f} -> "
+          f"{fig['nll_after_cv']:.2f}  T(all) {fig['temperature_all']:.2f}  folds {fig['fold_temperatures']}",
+          flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -165,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", required=True, help="folder with labels.csv (file,label) and the images")
-    ap.add_argument("--models", default=",".join(MODELS), help="comma-separated bundled stems")
+    ap.add_argument("--models", default=",".join([*MODELS, *PATCH_AGGREGATORS]), help="comma-separated bundled stems")
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--write", action="store_true", help="store the temperatures in the bundled cards")
     ap.add_argument("--licence", default="BCI: non-commercial research and teaching only (Liu et al., CVPR "
@@ -174,12 +235,21 @@ def main(argv: list[str] | None = None) -> int:
     data = Path(args.data)
     items = read_labels(data)
     rows = []
+    counted = None
     for stem in [m for m in args.models.split(",") if m]:
-        if stem not in MODELS:
-            print(f"unknown model {stem!r}; one of {', '.join(MODELS)}", file=sys.stderr)
+        if stem not in MODELS and stem not in PATCH_AGGREGATORS:
+            print(f"unknown model {stem!r}; one of {', '.join([*MODELS, *PATCH_AGGREGATORS])}", file=sys.stderr)
             return 2
         from her2viewer.models.checkpoint import default_model_path, read_card
 
+        if stem in PATCH_AGGREGATORS:
+            counted = counted or patch_counts(items)
+            fig = cross_validate(score_aggregator(stem, counted), args.folds)
+            rows.append((stem, fig))
+            _print_row(stem, fig)
+            if args.write:
+                print(f"  wrote {write_aggregator_calibration(stem, fig, data, args.licence)}")
+            continue
         if "finetune_cv" in read_card(default_model_path(stem)).metrics:
             print(f"{stem:12s} skipped: fine-tuned on labelled real images (training.finetune), so scoring them "
                   "again would be in-sample; its temperature comes from the fine-tune's held-out predictions")
@@ -187,10 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         s = score_model(stem, items)
         fig = cross_validate(s, args.folds)
         rows.append((stem, fig))
-        print(f"{stem:12s} n={fig['n']:2d}  acc {fig['accuracy_before']:.0%} -> {fig['accuracy_after_cv']:.0%}  "
-              f"ECE {fig['ece_before']:.3f} -> {fig['ece_after_cv']:.3f}  NLL {fig['nll_before']:.2f} -> "
-              f"{fig['nll_after_cv']:.2f}  T(all) {fig['temperature_all']:.2f}  folds {fig['fold_temperatures']}",
-              flush=True)
+        _print_row(stem, fig)
         if args.write:
             print(f"  wrote {write_calibration(stem, fig, data, args.licence)}")
     return 0

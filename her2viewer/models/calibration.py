@@ -16,19 +16,24 @@ import numpy as np
 
 from .checkpoint import CheckpointError
 
-MIN_T, MAX_T = 0.05, 20.0
+#: the range of temperatures a card may state; a random forest that puts 1.0 on one class needs ~100 to
+#: come down to chance (its zeros only rise as (1e-12) ** (1 / T))
+MIN_T, MAX_T = 0.05, 100.0
 ECE_BINS = 10
 
 
 def temperature_of(card: Any, where: str = "model card") -> float:
     """The card's temperature (1.0 when it has none); CheckpointError naming `where` for a bad value."""
-    cal = (getattr(card, "extra", None) or {}).get("calibration")
+    return temperature_from((getattr(card, "extra", None) or {}).get("calibration"), where, "extra.calibration")
+
+
+def temperature_from(cal: Any, where: str, key: str = "calibration") -> float:
+    """The temperature of a calibration entry (1.0 when there is none); CheckpointError naming `where`."""
     if cal is None:
         return 1.0
     t = cal.get("temperature") if isinstance(cal, dict) else None
     if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or not MIN_T <= t <= MAX_T:
-        raise CheckpointError(f"{where}: extra.calibration.temperature must be a number in {MIN_T}-{MAX_T}, "
-                              f"got {t!r}")
+        raise CheckpointError(f"{where}: {key}.temperature must be a number in {MIN_T}-{MAX_T}, got {t!r}")
     return float(t)
 
 

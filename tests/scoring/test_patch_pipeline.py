@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from her2viewer.models import checkpoint as ckpt_mod
+from her2viewer.models.calibration import apply_temperature
 from her2viewer.models.checkpoint import CheckpointError
 from her2viewer.scoring.asco import SCORES4
 from her2viewer.scoring.base import ScoreOptions, create_scorer
@@ -46,6 +47,26 @@ def test_aggregators_fit_and_predict(kind, tmp_path):
     again = CountAggregator.load(path)
     np.testing.assert_allclose(again.predict_proba(Xt), p, atol=1e-9)
     assert again.sha256 == agg.sha256
+
+
+def test_an_aggregator_calibration_tempers_its_probabilities_and_survives_a_reload(tmp_path):
+    X, y = synthetic_counts(80, 0)
+    Xt, _ = synthetic_counts(10, 1)
+    agg = CountAggregator("rf", list(SCORES4), PATCH_CLASSES).fit(X, y)
+    raw = agg.predict_proba(Xt)
+    digest = agg.sha256
+    agg.calibration = {"temperature": 5.0, "fitted_on": "test"}
+    path = agg.save(tmp_path / "rf.aggregator.json")
+    again = CountAggregator.load(path)
+    assert again.temperature == 5.0 and again.sha256 == digest       # the digest names data and parameters only
+    tempered = again.calibrated_proba(Xt)
+    np.testing.assert_allclose(tempered, apply_temperature(raw, 5.0))
+    assert (tempered.argmax(1) == raw.argmax(1)).all() and tempered.max(1).mean() < raw.max(1).mean()
+    doc = json.loads(path.read_text())
+    doc["calibration"]["temperature"] = -1
+    path.write_text(json.dumps(doc))
+    with pytest.raises(AggregatorError, match="rf.aggregator.json"):
+        CountAggregator.load(path)
 
 
 def test_aggregator_with_an_absent_class_keeps_all_columns():

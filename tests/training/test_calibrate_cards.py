@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 
-from her2viewer.models.calibration import apply_temperature
+from her2viewer.models.calibration import MAX_T, MIN_T, apply_temperature
 from her2viewer.scoring.asco import SCORES4
 from training.calibrate_cards import Scored, calls_at, cross_validate, fit_t
 from training.calibration import ece
@@ -42,7 +42,7 @@ def test_pss_replays_the_kcs_rule_on_tempered_samples():
     assert p1.shape == (12, 4) and np.allclose(p1.sum(1), 1.0)
     assert p3.max(1).mean() < p1.max(1).mean()                         # flatter at T > 1
     t = fit_t(s, np.arange(12))
-    assert 0.05 <= t <= 20.0
+    assert MIN_T <= t <= MAX_T
     assert 0.0 <= ece(p3, s.labels, calls=calls3) <= 1.0
 
 
@@ -64,6 +64,22 @@ def test_bundled_cards_with_a_temperature_say_what_it_was_fitted_on():
         assert "licence" in cal["fitted_on"] and cal["n"] >= 10 and "training.calibrate_cards" in cal["command"]
         assert {"ece_before", "ece_after_cv", "accuracy_before", "accuracy_after_cv"} <= set(cal)
         json.dumps(cal)
+
+
+def test_bundled_patch_aggregators_with_a_temperature_say_what_it_was_fitted_on():
+    from her2viewer.models.checkpoint import default_model_path
+    from her2viewer.scoring.patch.aggregate import CountAggregator
+    from her2viewer.scoring.patch.scorer import aggregator_path
+    from training.calibrate_cards import PATCH_AGGREGATORS
+
+    for kind in PATCH_AGGREGATORS.values():
+        agg = CountAggregator.load(aggregator_path(default_model_path("patch"), kind))
+        if agg.calibration is None:
+            continue
+        cal = agg.calibration
+        assert agg.temperature == cal["temperature"] and MIN_T <= agg.temperature <= MAX_T
+        assert "licence" in cal["fitted_on"] and cal["n"] >= 10 and "training.calibrate_cards" in cal["command"]
+        assert cal["ece_after_cv"] < cal["ece_before"]
 
 
 def test_a_fine_tuned_bundled_model_is_not_recalibrated_in_sample(tiny_cores, capsys):

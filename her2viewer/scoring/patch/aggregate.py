@@ -27,6 +27,8 @@ import numpy as np
 
 from ...atomic import atomic_write_text
 from ...jsonfile import JSONFileError, read_json
+from ...models.calibration import apply_temperature, temperature_from
+from ...models.checkpoint import CheckpointError
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +144,9 @@ class CountAggregator:
     params: dict[str, Any] = field(default_factory=dict)
     X: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     y: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
+    #: temperature scaling of the probabilities on labelled real images ({"temperature": T, figures...}),
+    #: as a network's card holds it; outside the digest, which names the training data and parameters
+    calibration: dict[str, Any] | None = None
     _est: Any = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -184,6 +189,15 @@ class CountAggregator:
         out[:, self._est.classes_] = self._est.predict_proba(X)  # classes absent in training keep 0
         return out
 
+    @property
+    def temperature(self) -> float:
+        """The calibration's temperature (1.0 without one)."""
+        return temperature_from(self.calibration, "aggregator")
+
+    def calibrated_proba(self, X: np.ndarray) -> np.ndarray:
+        """`predict_proba` through the calibration's temperature: the probabilities a result shows."""
+        return apply_temperature(self.predict_proba(X), self.temperature)
+
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Most probable slide class index per count vector."""
         return np.argmax(self.predict_proba(X), axis=1)
@@ -195,7 +209,10 @@ class CountAggregator:
         body = {"kind": self.kind, "params": self.params, "slide_classes": self.slide_classes,
                 "patch_classes": self.patch_classes, "X": self.X.tolist(), "y": self.y.tolist()}
         digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-        return {"format": AGGREGATOR_FORMAT, **body, "sklearn_version": sklearn.__version__, "sha256": digest}
+        out = {"format": AGGREGATOR_FORMAT, **body, "sklearn_version": sklearn.__version__, "sha256": digest}
+        if self.calibration is not None:
+            out["calibration"] = self.calibration
+        return out
 
     def save(self, path: str | Path) -> Path:
         """Write the aggregator file atomically."""
@@ -233,6 +250,12 @@ class CountAggregator:
             raise AggregatorError(f"{p}: {e}") from e
         except (KeyError, TypeError, ValueError, OverflowError) as e:
             raise AggregatorError(f"{p}: {type(e).__name__}: {e}") from e
+        if "calibration" in d:
+            try:
+                temperature_from(d["calibration"], str(p))
+            except CheckpointError as e:
+                raise AggregatorError(str(e)) from None
+            agg.calibration = dict(d["calibration"])
         if d.get("sklearn_version") != sklearn.__version__ and agg.kind != "vote":
             log.warning("%s was written with scikit-learn %s; re-fitted with %s (results may differ slightly)", p,
                         d.get("sklearn_version"), sklearn.__version__)

@@ -144,7 +144,7 @@ class PatchScorer:
         t0 = time.perf_counter()
         probs, grid = self.patch_probabilities(source, region, task.sub(0.0, 0.95))
         counts = count_vector(probs, len(self.patch_classes))
-        slide_probs = self.aggregator.predict_proba(counts)[0]
+        slide_probs = self.aggregator.calibrated_proba(counts)[0]
         call = class_call(self.aggregator.slide_classes, slide_probs, self.options.ish_positive)
         heat = Heatmap("patch_score", grid.to_grid(expected_score(probs, self.patch_classes)), grid.l0_origin,
                        grid.l0_tile_size, 0.0, 3.0, "expected HER2 score of each patch (patch classifier)")
@@ -155,6 +155,7 @@ class PatchScorer:
             f"{self.aggregator.kind} over {len(grid)} patches ({spread})",
             evidence=Evidence(heatmaps=[heat]),
             params={"aggregator": self.aggregator.kind, "aggregator_sha256": self.aggregator.sha256,
+                    "temperature": self.aggregator.temperature,
                     "aggregator_path": str(self.aggregator_file or ""), "patch_counts": n_by,
                     "patch_fractions": {c: float(f) for c, f in zip(self.patch_classes, counts, strict=True)},
                     "tiles": self.tile_spec.to_dict(), "size": self.size, "device": self.device,
