@@ -161,6 +161,20 @@ def _tma_result() -> ScoreResult:
                        explanation="highest core score")
 
 
+def test_a_single_sample_method_shows_no_sample_histogram_and_no_pss_parameters(qtbot):
+    panel = ScorePanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    probs = {"0": 0.26, "1+": 0.27, "2+": 0.26, "3+": 0.21}
+    r = ScoreResult("tile.jpg", "patch", "1+", probs, ModelInfo("patch_default", "ab" * 32, "1+rf"),
+                    samples=[SampleRecord("1+", probs, 0.27, True)], confidence=0.27,
+                    params={"N": 20, "k": 5, "seed": 0, "aggregator": "rf"})
+    panel.set_result(r)
+    assert not panel.hist_plot.isVisible() and "Parameters" not in panel.model_label.text()
+    panel.set_result(_tma_result())
+    assert panel.hist_plot.isVisible()
+
+
 def test_the_cores_table_activates_a_core_and_filters_its_samples(qtbot):
     panel = ScorePanel()
     qtbot.addWidget(panel)

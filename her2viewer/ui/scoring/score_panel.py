@@ -399,7 +399,8 @@ class ScorePanel(QWidget):
         self.scope_label.setText(f"{where}" + ("   (cached result)" if self.from_cache else ""))
         model = r.model.name + (f" v{r.model.version}" if r.model.version else "")
         sha = f", sha256 {r.model.sha256[:10]}" if r.model.sha256 else ""
-        params = ", ".join(f"{k}={r.params[k]}" for k in ("N", "k", "seed") if k in r.params and samples)
+        # N / k are PSS's own (the options carry them for every method)
+        params = ", ".join(f"{k}={r.params[k]}" for k in ("N", "k", "seed") if k in r.params and r.method == "pss")
         mpp = pixel_size_text(r.qc)
         self.model_label.setText(f"<b>Method:</b> {r.method} &nbsp; <b>Model:</b> {model}{sha}"
                                  + (f"<br><b>Parameters:</b> {params}" if params else "")
@@ -418,8 +419,9 @@ class ScorePanel(QWidget):
         _score_ticks(self.prob_plot, classes)
 
     def _show_histogram(self, samples: list[SampleRecord]) -> None:
-        self.hist_plot.setVisible(bool(samples))
-        if not samples:
+        # one sample (the patch method's slide call) is no distribution to show
+        self.hist_plot.setVisible(len(samples) > 1)
+        if len(samples) <= 1:
             return
         sel, other = sample_histogram(samples)
         self.hist_selected.setOpts(height=sel)
