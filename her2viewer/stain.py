@@ -66,24 +66,48 @@ DARK_MAX = 50
 #: ... when they are also grey (channels within this): the darkest DAB of a 3+ membrane is as dark but brown
 #: (RGB ~ 45, 18, 5; measured 15-46 between channels on real 3+ images), black padding and dust are not
 DARK_MAX_CHROMA = 12
+#: green pen ink: G above both R and B by more than this. Haematoxylin and DAB both absorb green at least as
+#: much as red, so no mix of them is green (no real_dev pixel passes). Blue ink is not told apart: a dark
+#: haematoxylin nucleus (OD 0.9: RGB ~ 66, 59, 141) has the same colour; it would need the stroke's shape.
+PEN_GREEN = 20
+#: the look for ink takes every this-many-th pixel first (a prime, so a stroke is not missed row after row)
+_COARSE_STEP = 7
 
 
-def dark_border(rgb: np.ndarray) -> np.ndarray:
-    """Boolean mask of the grey pixels darker than DARK_MAX in every channel: black borders or padding the
-    scanner never imaged, shadows, dust, black pen; their OD is high but they hold no stain."""
+def _dark(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
+    return (hi < DARK_MAX) & (hi - lo < DARK_MAX_CHROMA)
+
+
+def _pen(r: np.ndarray, g: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return g - np.maximum(r, b) > PEN_GREEN
+
+
+def not_stain(rgb: np.ndarray) -> np.ndarray:
+    """Boolean mask of the pixels that hold no stain however dark: grey pixels darker than DARK_MAX in every
+    channel (black borders or padding the scanner never imaged, shadows, dust, black pen) and green pen ink.
+    Their OD is high, so left in they would set thresholds and stain vectors."""
     import cv2
 
     rgb = np.asarray(rgb)[..., :3]
-    if rgb.dtype != np.uint8:
-        hi, lo = rgb.max(-1), rgb.min(-1)
-        return (hi < DARK_MAX) & (hi.astype(np.float64) - lo < DARK_MAX_CHROMA)
     shape = rgb.shape[:-1]
-    flat = np.ascontiguousarray(rgb).reshape(-1)
-    if flat.size == 0 or int(flat.min()) >= DARK_MAX:
-        return np.zeros(shape, bool)  # the usual tile: no channel that dark anywhere
-    r, g, b = cv2.split(flat.reshape(-1, 1, 3))  # cv2: ~10x numpy's max / min over channels
-    hi, lo = cv2.max(cv2.max(r, g), b), cv2.min(cv2.min(r, g), b)
-    return ((hi < DARK_MAX) & (cv2.subtract(hi, lo) < DARK_MAX_CHROMA)).reshape(shape)
+    if rgb.size == 0:
+        return np.zeros(shape, bool)
+    flat = np.ascontiguousarray(rgb).reshape(-1, 3)
+    if rgb.dtype != np.uint8:
+        x = np.clip(np.round(flat.astype(np.float64)), 0, 255).astype(np.int16)
+        r, g, b = x[:, 0], x[:, 1], x[:, 2]
+        return (_dark(x.max(1), x.min(1)) | _pen(r, g, b)).reshape(shape)
+    out = np.zeros(len(flat), bool)
+    if int(flat.min()) < DARK_MAX:  # every dark pixel counts (a speck moves an Otsu threshold)
+        r, g, b = cv2.split(flat.reshape(-1, 1, 3))  # cv2: ~10x numpy's max / min over channels
+        hi, lo = cv2.max(cv2.max(r, g), b), cv2.min(cv2.min(r, g), b)
+        out |= ((hi < DARK_MAX) & (cv2.subtract(hi, lo) < DARK_MAX_CHROMA)).reshape(-1)
+    # ink comes in strokes: a sparse look finds them in a tile; a small sample is looked at whole
+    coarse = flat[::_COARSE_STEP if len(flat) > 10_000 else 1].astype(np.int16)
+    if _pen(coarse[:, 0], coarse[:, 1], coarse[:, 2]).any():
+        x = flat.astype(np.int16)
+        out |= _pen(x[:, 0], x[:, 1], x[:, 2])
+    return out.reshape(shape)
 
 
 def rgb_to_od(rgb: np.ndarray, background: float = BACKGROUND) -> np.ndarray:
@@ -120,7 +144,7 @@ def estimate_stains_macenko(rgb: np.ndarray, od_threshold: float = 0.15, alpha: 
                             max_pixels: int = 200_000, seed: int = 0) -> StainMatrix:
     """Haematoxylin and DAB vectors estimated from the image (Macenko et al. 2009); default on failure."""
     od = rgb_to_od(rgb).reshape(-1, 3)
-    dark = dark_border(rgb).reshape(-1)  # black borders and pen: high OD, no stain
+    dark = not_stain(rgb).reshape(-1)  # black borders and pen: high OD, no stain
     od = od[np.all(od > od_threshold * 0.5, axis=1) & (od.sum(1) > od_threshold) & ~dark]
     if len(od) < 500:
         return StainMatrix.default()

@@ -38,3 +38,18 @@ def test_macenko_on_real_ihc_is_close_to_the_default_vectors():
 def test_macenko_falls_back_on_blank_images():
     m = estimate_stains_macenko(np.full((64, 64, 3), 250, np.uint8))
     np.testing.assert_allclose(m.vectors, StainMatrix.default().vectors)
+
+
+def test_not_stain_takes_black_padding_and_pen_ink_but_no_stain():
+    from her2viewer.stain import not_stain
+
+    px = np.array([[[0, 0, 0], [12, 10, 14], [60, 140, 40], [45, 18, 5],        # padding, dust, green pen, 3+ DAB
+                    [79, 43, 23], [66, 59, 141], [155, 154, 181],               # DAB, dark and pale nuclei
+                    [242, 242, 242], [200, 170, 140]]], np.uint8)                # glass, pale DAB
+    assert not_stain(px).tolist() == [[True, True, True, False, False, False, False, False, False]]
+    assert not_stain(px.astype(np.float32)).tolist() == not_stain(px).tolist()
+    big = np.full((300, 300, 3), 200, np.uint8)
+    assert not not_stain(big).any()
+    big[:, 100:112] = (60, 140, 40)                                               # a vertical stroke
+    assert not_stain(big)[:, 100:112].all() and not_stain(big).sum() == 300 * 12
+    assert not_stain(np.zeros((0, 3), np.uint8)).shape == (0,)

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from ..slide.base import SlideSource
-from ..stain import StainMatrix, dark_border, deconvolve, rgb_to_od
+from ..stain import StainMatrix, deconvolve, not_stain, rgb_to_od
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def _tissue_crops(source: SlideSource, crop: int, max_crops: int) -> list[tuple[
         return [(0, 0)]
     thumb = source.thumbnail(256)
     od = rgb_to_od(thumb).sum(-1)
-    tissue = (od > TISSUE_OD) & ~dark_border(thumb)
+    tissue = (od > TISSUE_OD) & ~not_stain(thumb)
     sx, sy = W / thumb.shape[1], H / thumb.shape[0]
     half_c, half_r = crop / 2 / sx, crop / 2 / sy
     # crops wholly inside the image, ranked by how much tissue they hold (integral image)
@@ -122,7 +122,7 @@ def nucleus_mask(rgb: np.ndarray, stains: StainMatrix | None = None) -> np.ndarr
     with too little tissue."""
     from skimage.filters import threshold_otsu
 
-    dark = dark_border(rgb)
+    dark = not_stain(rgb)
     hema = deconvolve(rgb, stains)[..., 0]
     hema[dark] = 0.0  # a black border's OD would spill into the tissue beside it through the blur
     hema = cv2.GaussianBlur(hema, (0, 0), SMOOTH_SIGMA)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..slide.base import SlideSource
-from ..stain import StainMatrix, credible_stains, dark_border, rgb_to_od
+from ..stain import StainMatrix, credible_stains, not_stain, rgb_to_od
 
 #: Ruifrok & Johnston OD vectors
 HEMATOXYLIN = np.array([0.650, 0.704, 0.286])
@@ -91,9 +91,9 @@ def classify_stain(windows: list[np.ndarray]) -> StainCheck:
     if not windows:
         return StainCheck("unknown", {}, 0, None, "no tissue to look at")
     rgb = np.concatenate([w.reshape(-1, 3) for w in windows])
-    rgb = rgb[~dark_border(rgb)]
+    rgb = rgb[~not_stain(rgb)]
     if len(rgb) == 0:
-        return StainCheck("unknown", {}, 0, None, "the image is black")
+        return StainCheck("unknown", {}, 0, None, "the image holds nothing but black or pen ink")
     od_all = rgb_to_od(rgb[:, None, :]).reshape(-1, 3)
     if float(od_all.sum(1).std()) < MIN_OD_SPREAD:
         return StainCheck("unknown", {}, 0, None, "the image is a single colour")

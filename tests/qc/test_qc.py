@@ -273,6 +273,17 @@ def test_real_ihc_is_dab_ihc(shared_data):
     assert classify_stain([skimage.data.immunohistochemistry()]).stain == "dab_ihc"
 
 
+def test_a_green_pen_stroke_on_real_ihc_changes_neither_the_pixel_size_estimate_nor_the_stain(shared_data):
+    # on a pale real patch the ink's OD took over the nuclei's threshold: no estimate, 43 tumour cells
+    rgb = cv2.cvtColor(cv2.imread(str(shared_data / "real_dev" / "bci_00017_test_1+.jpg")), cv2.COLOR_BGR2RGB)
+    inked = rgb.copy()
+    cv2.line(inked, (50, 900), (980, 80), (40, 140, 60), 14)
+    cv2.circle(inked, (300, 300), 120, (40, 140, 60), 10)
+    plain, pen = estimate_mpp(ArraySlide(rgb)), estimate_mpp(ArraySlide(inked))
+    assert plain is not None and pen is not None and abs(pen.mpp / plain.mpp - 1) < 0.1
+    assert classify_stain([inked]).stain == "dab_ihc"
+
+
 @pytest.mark.parametrize("name", ["CMU-1-Small-Region.svs", "tcga-cr-7395-01a-01-ts1.svs", "kidney-48-5.tif"])
 def test_real_non_her2_slides_exit_3(shared_data, name, tmp_path, capsys):
     out = tmp_path / "r.json"

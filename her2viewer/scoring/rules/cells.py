@@ -15,7 +15,7 @@ from scipy import ndimage as ndi
 from skimage.filters import threshold_otsu
 from skimage.segmentation import find_boundaries, watershed
 
-from ...stain import StainMatrix, dark_border, rgb_to_od
+from ...stain import StainMatrix, not_stain, rgb_to_od
 from .params import CellParams, NucleusParams
 
 
@@ -51,7 +51,7 @@ def fast_deconvolve(rgb: np.ndarray, stains: StainMatrix) -> tuple[np.ndarray, n
     od = lut[np.ascontiguousarray(rgb[..., :3])]
     inv = np.linalg.inv(stains.vectors).astype(np.float32)  # conc = od @ inv
     conc = cv2.transform(od, np.ascontiguousarray(inv[:, :2].T))
-    conc[dark_border(rgb)] = 0.0  # black borders and pen hold no stain
+    conc[not_stain(rgb)] = 0.0  # black borders and pen hold no stain
     return np.ascontiguousarray(conc[..., 0]), np.ascontiguousarray(conc[..., 1])
 
 

@@ -19,7 +19,7 @@ import numpy as np
 from ...progress import Task
 from ...slide.base import SlideSource
 from ...slide.region import Region, RegionMask
-from ...stain import StainMatrix, credible_stains, dark_border, deconvolve
+from ...stain import StainMatrix, credible_stains, deconvolve, not_stain
 from .cells import TileCells, analyse_tile, hema_threshold
 from .params import DEFAULT_MPP, NucleusParams, RulesParams
 
@@ -106,7 +106,7 @@ def _estimate(source: SlideSource, grid: _Grid, cores: list[tuple[int, int, int,
     side = int(math.isqrt(rgb.shape[0]))
     square = rgb[: side * side].reshape(side, side, 3)
     hema = deconvolve(square, stains)[..., 0]
-    hema[dark_border(square)] = 0.0  # black borders hold no stain
+    hema[not_stain(square)] = 0.0  # black borders hold no stain
     return stains, hema_threshold(hema, params.nucleus, px_um)
 
 
