@@ -71,7 +71,7 @@ DARK_MAX_CHROMA = 12
 #: haematoxylin nucleus (OD 0.9: RGB ~ 66, 59, 141) has the same colour; it would need the stroke's shape.
 PEN_GREEN = 20
 #: the look for ink takes every this-many-th pixel first (a prime, so a stroke is not missed row after row)
-_COARSE_STEP = 7
+_COARSE_STEP = 31
 
 
 def _dark(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
@@ -98,8 +98,11 @@ def not_stain(rgb: np.ndarray) -> np.ndarray:
         r, g, b = x[:, 0], x[:, 1], x[:, 2]
         return (_dark(x.max(1), x.min(1)) | _pen(r, g, b)).reshape(shape)
     out = np.zeros(len(flat), bool)
-    if int(flat.min()) < DARK_MAX:  # every dark pixel counts (a speck moves an Otsu threshold)
-        r, g, b = cv2.split(flat.reshape(-1, 1, 3))  # cv2: ~10x numpy's max / min over channels
+    # cv2 is slow on a one-column image: keep two dimensions where the input has them
+    img = flat.reshape(shape[0], -1, 3) if len(shape) == 2 else flat.reshape(-1, 1, 3)
+    # every dark pixel counts (a speck moves an Otsu threshold); a tile with none has no red or no green that dark
+    if all(int(flat[:, c].min()) < DARK_MAX for c in (0, 1)):
+        r, g, b = cv2.split(img)  # cv2: ~10x numpy's max / min over channels
         hi, lo = cv2.max(cv2.max(r, g), b), cv2.min(cv2.min(r, g), b)
         out |= ((hi < DARK_MAX) & (cv2.subtract(hi, lo) < DARK_MAX_CHROMA)).reshape(-1)
     # ink comes in strokes: a sparse look finds them in a tile; a small sample is looked at whole
