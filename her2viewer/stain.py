@@ -75,6 +75,7 @@ _COARSE_STEP = 31
 
 
 def _dark(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
+    """Dark grey pixels from each pixel's brightest and darkest channel (hi >= lo, so uint8 cannot wrap)."""
     return (hi < DARK_MAX) & (hi - lo < DARK_MAX_CHROMA)
 
 
@@ -103,8 +104,7 @@ def not_stain(rgb: np.ndarray) -> np.ndarray:
     # every dark pixel counts (a speck moves an Otsu threshold); a tile with none has no red or no green that dark
     if all(int(flat[:, c].min()) < DARK_MAX for c in (0, 1)):
         r, g, b = cv2.split(img)  # cv2: ~10x numpy's max / min over channels
-        hi, lo = cv2.max(cv2.max(r, g), b), cv2.min(cv2.min(r, g), b)
-        out |= ((hi < DARK_MAX) & (cv2.subtract(hi, lo) < DARK_MAX_CHROMA)).reshape(-1)
+        out |= _dark(cv2.max(cv2.max(r, g), b), cv2.min(cv2.min(r, g), b)).reshape(-1)
     # ink comes in strokes: a sparse look finds them in a tile; a small sample is looked at whole
     coarse = flat[::_COARSE_STEP if len(flat) > 10_000 else 1].astype(np.int16)
     if _pen(coarse[:, 0], coarse[:, 1], coarse[:, 2]).any():

@@ -124,7 +124,7 @@ def nucleus_mask(rgb: np.ndarray, stains: StainMatrix | None = None) -> np.ndarr
 
     dark = not_stain(rgb)
     hema = deconvolve(rgb, stains)[..., 0]
-    hema[dark] = 0.0  # a black border's OD would spill into the tissue beside it through the blur
+    hema[dark] = 0.0  # a black border's or pen's OD would spill into the tissue beside it through the blur
     hema = cv2.GaussianBlur(hema, (0, 0), SMOOTH_SIGMA)
     tissue = (rgb_to_od(rgb).sum(-1) > TISSUE_OD) & ~dark
     values = hema[tissue]

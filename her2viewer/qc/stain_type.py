@@ -6,8 +6,8 @@ DAB IHC puts almost none there, whatever its HER2 score (an IHC 0 is haematoxyli
 shares on real images (benchmarks/bench_qc.py): eosin <= 0.5% on 26 real HER2 IHC images and
 scikit-image's IHC image, 20-45% on real H&E. Before unmixing, the glass is made white (the colour of the
 brightest pixels taken off every pixel, its tint capped at MAX_CAST_OD): without it a scan 8% short of green
-(pink glass) put 10 of the 26 real IHC images at 3-13% eosin and called them H&E. The slide's own haematoxylin and DAB vectors are estimated
-with Macenko's method (`her2viewer.stain.credible_stains`: standard vectors where the estimate is not
+(pink glass) put 10 of the 26 real IHC images at 3-13% eosin and called them H&E. The slide's own
+haematoxylin and DAB vectors are estimated with Macenko's method (`her2viewer.stain.credible_stains`: standard vectors where the estimate is not
 credible) and reported with the verdict; `slide_stains` gives them to the viewer's stain views.
 """
 
@@ -97,8 +97,8 @@ def classify_stain(windows: list[np.ndarray]) -> StainCheck:
     od_all = rgb_to_od(rgb[:, None, :]).reshape(-1, 3)
     if float(od_all.sum(1).std()) < MIN_OD_SPREAD:
         return StainCheck("unknown", {}, 0, None, "the image is a single colour")
-    tissue = od_all.sum(1) > TISSUE_OD
-    chroma = rgb[tissue].max(1).astype(np.int16) - rgb[tissue].min(1)
+    tissue_rgb = rgb[od_all.sum(1) > TISSUE_OD]
+    chroma = tissue_rgb.max(1).astype(np.int16) - tissue_rgb.min(1)
     if chroma.size >= MIN_STAINED_PX and float(np.percentile(chroma, 99)) <= GREY_CHROMA:
         return StainCheck("unknown", {}, int(chroma.size), None,
                           "the image is greyscale: without colour haematoxylin and DAB cannot be told apart")

@@ -106,7 +106,7 @@ def _estimate(source: SlideSource, grid: _Grid, cores: list[tuple[int, int, int,
     side = int(math.isqrt(rgb.shape[0]))
     square = rgb[: side * side].reshape(side, side, 3)
     hema = deconvolve(square, stains)[..., 0]
-    hema[not_stain(square)] = 0.0  # black borders hold no stain
+    hema[not_stain(square)] = 0.0  # black borders and pen hold no stain
     return stains, hema_threshold(hema, params.nucleus, px_um)
 
 

@@ -4,7 +4,8 @@ the selected (top-k) ones highlighted (the PSS paper's Fig. 3), the membrane-cla
 checks found (`ScoreResult.qc`): amber for a warning, red when the image is not assessable (then "Not
 assessable" stands where the score would, with no bars).
 
-It shows what a `ScoreResult` carries and never asks which scorer made it: samples -> histogram, cell
+It shows what a `ScoreResult` carries and asks which scorer made it only to show PSS's N / k / seed (every
+result's params hold them, as the run's options did): samples -> histogram (when there are several), cell
 percentages -> cell chart, cores -> table. Clicking a core row shows that core in the panel and emits
 `sigCoreActivated(core)` so the window can move the view there.
 """
@@ -361,7 +362,7 @@ class ScorePanel(QWidget):
         if cells is None and core is None and len(r.cores) == 1:
             cells = r.cores[0].cells
         probs = probs or {}
-        self._show_provenance(r, core, samples)
+        self._show_provenance(r, core)
         if not r.assessable and not (score or score3):
             # no score: say so where the score would be, and show no bars
             self.call_label.setFont(self._na_font)
@@ -393,7 +394,7 @@ class ScorePanel(QWidget):
         self._show_cells(cells)
         self._set_cores_visible(bool(r.cores))
 
-    def _show_provenance(self, r: ScoreResult, core: CoreResult | None, samples: list[SampleRecord]) -> None:
+    def _show_provenance(self, r: ScoreResult, core: CoreResult | None) -> None:
         """Where the shown score comes from: scope, method, model, parameters, time, pixel size, explanation."""
         where = f"core {core.id}" if core else ("whole slide" if r.cores else str(r.params.get("scope", "")))
         self.scope_label.setText(f"{where}" + ("   (cached result)" if self.from_cache else ""))
