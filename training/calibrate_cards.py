@@ -179,15 +179,14 @@ def score_aggregator(stem: str, counted: tuple[list[str], list[str], np.ndarray]
 
 def write_aggregator_calibration(stem: str, figures: dict[str, float], data: Path, licence: str) -> Path:
     """Store T and the cross-validated figures in a bundled patch aggregator file's `calibration`."""
-    from her2viewer.atomic import atomic_write_text
     from her2viewer.models.checkpoint import default_model_path
+    from her2viewer.scoring.patch.aggregate import CountAggregator
     from her2viewer.scoring.patch.scorer import aggregator_path
 
     path = aggregator_path(default_model_path("patch"), PATCH_AGGREGATORS[stem])
-    d = json.loads(path.read_text())
-    d["calibration"] = calibration_entry(figures, data, licence)
-    atomic_write_text(path, json.dumps(d) + "\n")   # as `CountAggregator.save` writes it
-    return path
+    agg = CountAggregator.load(path)
+    agg.calibration = calibration_entry(figures, data, licence)
+    return agg.save(path)
 
 
 def calibration_entry(figures: dict[str, float], data: Path, licence: str) -> dict[str, object]:
@@ -213,13 +212,6 @@ def write_calibration(stem: str, figures: dict[str, float], data: Path, licence:
     return card
 
 
-def _print_row(stem: str, fig: dict[str, float]) -> None:
-    print(f"{stem:12s} n={fig['n']:2d}  acc {fig['accuracy_before']:.0%} -> {fig['accuracy_after_cv']:.0%}  "
-          f"ECE {fig['ece_before']:.3f} -> {fig['ece_after_cv']:.3f}  NLL {fig['nll_before']:.2f} -> "
-          f"{fig['nll_after_cv']:.2f}  T(all) {fig['temperature_all']:.2f}  folds {fig['fold_temperatures']}",
-          flush=True)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Score, cross-validate, print, and with --write store the temperatures."""
     from her2viewer.scoring.rules.calibrate import read_labels
@@ -234,7 +226,6 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     data = Path(args.data)
     items = read_labels(data)
-    rows = []
     counted = None
     for stem in [m for m in args.models.split(",") if m]:
         if stem not in MODELS and stem not in PATCH_AGGREGATORS:
@@ -243,23 +234,21 @@ def main(argv: list[str] | None = None) -> int:
         from her2viewer.models.checkpoint import default_model_path, read_card
 
         if stem in PATCH_AGGREGATORS:
-            counted = counted or patch_counts(items)
-            fig = cross_validate(score_aggregator(stem, counted), args.folds)
-            rows.append((stem, fig))
-            _print_row(stem, fig)
-            if args.write:
-                print(f"  wrote {write_aggregator_calibration(stem, fig, data, args.licence)}")
-            continue
-        if "finetune_cv" in read_card(default_model_path(stem)).metrics:
+            counted = counted or patch_counts(items)   # the patches are classified once for all aggregators
+            scored, write = score_aggregator(stem, counted), write_aggregator_calibration
+        elif "finetune_cv" in read_card(default_model_path(stem)).metrics:
             print(f"{stem:12s} skipped: fine-tuned on labelled real images (training.finetune), so scoring them "
                   "again would be in-sample; its temperature comes from the fine-tune's held-out predictions")
             continue
-        s = score_model(stem, items)
-        fig = cross_validate(s, args.folds)
-        rows.append((stem, fig))
-        _print_row(stem, fig)
+        else:
+            scored, write = score_model(stem, items), write_calibration
+        fig = cross_validate(scored, args.folds)
+        print(f"{stem:12s} n={fig['n']:2d}  acc {fig['accuracy_before']:.0%} -> {fig['accuracy_after_cv']:.0%}  "
+              f"ECE {fig['ece_before']:.3f} -> {fig['ece_after_cv']:.3f}  NLL {fig['nll_before']:.2f} -> "
+              f"{fig['nll_after_cv']:.2f}  T(all) {fig['temperature_all']:.2f}  folds {fig['fold_temperatures']}",
+              flush=True)
         if args.write:
-            print(f"  wrote {write_calibration(stem, fig, data, args.licence)}")
+            print(f"  wrote {write(stem, fig, data, args.licence)}")
     return 0
 
 
