@@ -87,7 +87,7 @@ def score_slide(source: SlideSource, method: str, options: ScoreOptions | None =
     result.evidence.patch_boxes = clip_boxes(result.evidence.patch_boxes, width, height)
     result.slide = str(getattr(source, "path", ""))
     result.method = method
-    result.params = {**result.params, **_run_params(options, kind, len(regions), exclude),
+    result.params = {**result.params, **_run_params(options, method, kind, len(regions), exclude),
                      "device": result.params.get("device", options.device), "mpp": pixel_size.mpp,
                      "mpp_source": pixel_size.source}
     result.elapsed_s = time.perf_counter() - t0
@@ -95,10 +95,12 @@ def score_slide(source: SlideSource, method: str, options: ScoreOptions | None =
     return result
 
 
-def _run_params(options: ScoreOptions, kind: str, n_regions: int, exclude: Any) -> dict[str, Any]:
+def _run_params(options: ScoreOptions, method: str, kind: str, n_regions: int, exclude: Any) -> dict[str, Any]:
+    """What the run was asked for, as the result's params say it: PSS's N and k only for PSS."""
     return {"criteria": options.criteria,
             **({"specimen": options.specimen} if options.criteria == "gastric" else {}),
-            "N": options.n_samples, "k": options.top_k, "seed": options.seed, "device": options.device,
+            **({"N": options.n_samples, "k": options.top_k} if method == "pss" else {}),
+            "seed": options.seed, "device": options.device,
             "scope": kind, "n_regions": n_regions, **({"excluded": True} if exclude is not None else {}),
             **({"forced": True} if options.force else {})}
 
@@ -127,7 +129,7 @@ def _not_assessable(source: SlideSource, method: str, options: ScoreOptions, rep
     result = ScoreResult(slide=str(getattr(source, "path", "")), method=method, score=None, probabilities={},
                          model=ModelInfo(name="not scored", sha256=None), score3=None,
                          explanation="not assessable: " + "; ".join(report.messages), qc=report.to_dict(),
-                         params=_run_params(options, kind, 0, None))
+                         params=_run_params(options, method, kind, 0, None))
     result.params.update({"mpp": report.mpp, "mpp_source": report.mpp_source})
     result.elapsed_s = time.perf_counter() - t0
     task.report(1.0, f"{method}: not assessable")

@@ -67,7 +67,8 @@ def test_tma_is_scored_core_by_core_and_summarised_by_the_highest_core():
     assert [s.core_id for s in res.samples] == list(CORE_SCORES)
     assert [b.sample for b in res.evidence.patch_boxes] == list(range(6))  # index the slide's samples
     assert len(res.evidence.heatmaps) == 1 and res.evidence.heatmaps[0].values.shape[0] > 4
-    assert res.params["scope"] == "tma" and res.params["N"] == 3 and res.params["seed"] == 4
+    assert res.params["scope"] == "tma" and res.params["seed"] == 4
+    assert "N" not in res.params and "k" not in res.params  # PSS's own options: only on PSS results
     assert res.slide == "tma" and res.method == "stub" and res.elapsed_s > 0
     validate_contract(res.to_dict())
 
@@ -96,6 +97,7 @@ def test_pss_end_to_end_on_a_tma(tmp_path):
     assert len(res.cores) == 6 and len(res.samples) == 18
     order = ("0", "1+", "2+", "3+")
     assert res.score == max((c.score for c in res.cores), key=order.index)
+    assert res.params["N"] == 3 and res.params["k"] == 2
     validate_contract(res.to_dict())
 
 
