@@ -17,7 +17,7 @@ from shapely.geometry import Polygon
 
 from ..slide.base import SlideSource
 from ..slide.region import RegionMask
-from ..stain import DARK_MAX
+from ..stain import DARK_MAX, not_stain
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ def tissueness(rgb: np.ndarray, blur_sigma: float = 1.0) -> np.ndarray:
     rgb = np.asarray(rgb, dtype=np.uint8)
     r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
     t = 255.0 - cv2.min(cv2.min(r, g), b).astype(np.float32)
-    t[cv2.max(cv2.max(r, g), b) < DARK_MAX] = 0.0
+    t[not_stain(rgb)] = 0.0  # the input checks' rule: dark brown 3+ DAB stays tissue, ink does not
     if blur_sigma > 0:
         t = cv2.GaussianBlur(t, (0, 0), blur_sigma)
     return t

@@ -8,7 +8,7 @@ from tissue_synth import glass, single_core, tma_image, touching_pair
 
 from her2viewer.slide import ArraySlide
 from her2viewer.slide.region import RegionMask
-from her2viewer.tissue.mask import split_touching, tissue_mask
+from her2viewer.tissue.mask import split_touching, tissue_mask, tissueness
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +116,16 @@ def test_all_white_and_black_border_give_no_tissue():
     assert tm.empty
     pure = np.full((300, 400, 3), 255, np.uint8)
     assert tissue_mask(ArraySlide(pure)).empty
+
+
+def test_tissueness_keeps_dark_brown_dab_and_drops_black_and_green_ink():
+    img = np.full((40, 120, 3), 235, np.uint8)
+    img[:, :40] = (45, 18, 5)       # the darkest 3+ DAB measured on real IHC: tissue
+    img[:, 40:80] = (20, 20, 20)    # black pen or border: not tissue
+    img[:, 80:] = (40, 120, 60)     # green pen ink: not tissue
+    t = tissueness(img, blur_sigma=0)
+    assert t[:, :40].min() > 200
+    assert t[:, 40:].max() == 0
 
 
 def test_single_core_image_is_mostly_tissue():
