@@ -115,6 +115,27 @@ def test_a_call_the_precision_lowers_is_explained_in_sentences():
     assert with_sentences("Score 0 (HER2-null)", "Two.", "Three") == "Score 0 (HER2-null). Two. Three."
 
 
+def test_a_calibrated_score_above_the_call_is_named_for_the_reviewer():
+    """bci_00014 (a 2+ slide) reads 1+ on its cells, 2+ in a third of resamples; through the shipped call
+    precision 2+ came out more probable than the 1+ call, and the old sentence misquoted the 1+ call's precision."""
+    from her2viewer.scoring.rules.confidence import apply_call_precision
+    from her2viewer.scoring.rules.scorer import precision_note
+
+    matrix = np.array([[0.75, 0.25, 0.0, 0.0], [0.13, 0.48, 0.34, 0.05], [0.0, 0.08, 0.44, 0.48],
+                       [0.0, 0.0, 0.1, 0.9]])
+    boot = {"0": 0.0025, "1+": 0.6411, "2+": 0.354, "3+": 0.0025}
+    probs = apply_call_precision(boot, matrix)
+    assert probs["2+"] > probs["1+"]
+    note = precision_note("1+", boot, probs, matrix)
+    assert "1+ in 64% and 2+ in 35% of resamples" in note
+    assert "a 1+ call had that label 48% of the time and a 2+ call 44%" in note
+    assert f"was 1+ about {probs['1+']:.0%}" in note
+    assert f"more often 2+ ({probs['2+']:.0%}) than 1+" in note
+    # the call is also the most probable score: no sentence on another score
+    clear = {"0": 0.0, "1+": 0.99, "2+": 0.01, "3+": 0.0}
+    assert "more often" not in precision_note("1+", clear, apply_call_precision(clear, matrix), matrix)
+
+
 def test_scored_real_like_call_explains_its_lowered_confidence():
     img, _ = draw_cells([(0.15, 0.4)] * 15 + [(0.0, 0.0)])
     r = score(img)

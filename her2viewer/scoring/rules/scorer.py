@@ -14,6 +14,7 @@ import numpy as np
 from ...progress import Task
 from ...slide.base import SlideSource
 from ...slide.region import Region
+from ..asco import SCORES4
 from ..base import ScoreOptions, register_scorer
 from ..result import CellDetections, Evidence, Heatmap, ModelInfo, ScoreResult
 from .confidence import apply_call_precision, matrix_from
@@ -82,7 +83,7 @@ class RulesScorer:
         if decision.score == "0" and decision.subclass:
             explanation += f" (HER2-{decision.subclass})" if decision.subclass not in explanation else ""
         explanation = with_sentences(explanation, boundary_note(decision.score, boot),
-                                     precision_note(decision.score, boot, probs) if calibrated else "")
+                                     precision_note(decision.score, boot, probs, self._precision) if calibrated else "")
         result = ScoreResult(
             slide=str(getattr(source, "path", "")),
             method=self.method,
@@ -124,12 +125,31 @@ def with_sentences(text: str, *sentences: str) -> str:
     return text
 
 
-def precision_note(score: str | None, boot: dict[str, float], probs: dict[str, float]) -> str:
-    """A sentence when the stain profile's call precision lowers a call the cells give clearly."""
-    if score is None or boot.get(score, 0.0) - probs.get(score, 0.0) < 0.2:
+def precision_note(score: str | None, boot: dict[str, float], probs: dict[str, float],
+                   matrix: np.ndarray | None = None) -> str:
+    """Sentences when the stain profile's call precision lowers a call the cells give clearly, or makes another
+    score more probable than the call: what the resamples gave, how often such calls were right on the
+    profile's labelled images, and which score the reviewer has to weigh against the call."""
+    if score is None or score not in probs:
         return ""
-    return (f"Confidence {probs[score]:.0%}: the cells give {score} in {boot[score]:.0%} of resamples, but on the "
-            f"stain profile's labelled real images a {score} call had that label about {probs[score]:.0%} of the time")
+    top = max(probs, key=lambda k: probs[k])
+    other = top if top != score and probs[top] > probs[score] else None
+    if other is None and boot.get(score, 0.0) - probs[score] < 0.2:
+        return ""
+    given = sorted((k for k in boot if boot[k] >= 0.05), key=lambda k: -boot[k]) or [score]
+    text = (f"Confidence {probs[score]:.0%}: the cells give "
+            + " and ".join(f"{k} in {boot.get(k, 0.0):.0%}" for k in given) + " of resamples; on the stain "
+            "profile's labelled real images ")
+    if matrix is not None:
+        text += " and ".join((f"a {k} call had that label " if i == 0 else f"a {k} call ")
+                             + f"{float(matrix[SCORES4.index(k)][SCORES4.index(k)]):.0%}"
+                             + (" of the time" if i == 0 else "") for i, k in enumerate(given) if k in SCORES4)
+        text += ", so "
+    text += f"an image measured like this one was {score} about {probs[score]:.0%} of the time"
+    if other:
+        text += (f". Such images were more often {other} ({probs[other]:.0%}) than {score}: the reviewer weighs "
+                 f"{other} against the call")
+    return text
 
 
 def _params(rc: RegionCells, p: RulesParams, boot: dict[str, float], calibrated: bool) -> dict:
