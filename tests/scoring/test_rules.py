@@ -123,6 +123,11 @@ def test_result_meets_contract_and_round_trips() -> None:
     back = ScoreResult.from_json(r.to_json())
     assert back.score == r.score and len(back.evidence.cells) == len(r.evidence.cells)
     assert back.evidence.heatmaps[0].name == "membrane_hscore"
+    # the heatmap is in H-score units (0-300), as the cell table's H-score is
+    hm = back.evidence.heatmaps[0]
+    assert (hm.vmin, hm.vmax) == (0.0, 300.0)
+    vals = np.asarray(hm.values)[np.isfinite(hm.values)]
+    assert vals.size and vals.max() <= 300.0 and vals.max() > 100.0 and r.cells["h_score"] > 100.0
 
 
 def test_pale_nuclei_of_a_pale_stain_are_found() -> None:

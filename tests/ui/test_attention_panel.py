@@ -248,3 +248,13 @@ def test_other_heatmaps_are_shown_and_mil_attention_is_preferred(qtbot):
     assert panel.layer is stack.find(heatmap_layer_name("mil_attention"))
     panel.heatmap_combo.setCurrentIndex(0)
     assert panel.heatmap is patch and panel.layer is stack.find(heatmap_layer_name("patch_score"))
+
+
+def test_an_h_score_heatmap_lists_whole_h_scores(qtbot):
+    hscore = Heatmap("membrane_hscore", np.array([[173.5, 20.0], [np.nan, 300.0]], np.float32), (0.0, 0.0), 100.0,
+                     0.0, 300.0)
+    rules = ScoreResult("x", "rules", "3+", {"3+": 1.0}, ModelInfo("m"), evidence=Evidence(heatmaps=[hscore]))
+    panel = _panel(qtbot, rules, LayerStack())
+    assert [panel.table.item(r, 1).text() for r in range(panel.table.rowCount())] == ["300", "174", "20"]
+    assert panel.list_label.text().startswith("Top 3 tiles by value")
+    assert (panel.layer.vmin, panel.layer.vmax) == (0.0, 300.0)

@@ -175,7 +175,7 @@ def _params(rc: RegionCells, p: RulesParams, boot: dict[str, float], calibrated:
 
 
 def _hscore_heatmap(rc: RegionCells, inten: np.ndarray, region: Region) -> Heatmap:
-    """Membrane H-score / 300 of tumour cells per grid cell of HEATMAP_CELL_UM (NaN with < 3 cells)."""
+    """Membrane H-score (0-300) of the tumour cells per grid cell of HEATMAP_CELL_UM (NaN with < 3 cells)."""
     x0, y0, w, h = region.l0_bbox
     cell = HEATMAP_CELL_UM / rc.mpp
     cols, rows = max(1, int(np.ceil(w / cell))), max(1, int(np.ceil(h / cell)))
@@ -185,9 +185,9 @@ def _hscore_heatmap(rc: RegionCells, inten: np.ndarray, region: Region) -> Heatm
     idx = r * cols + c
     n = np.bincount(idx, minlength=rows * cols)
     s = np.bincount(idx, inten.astype(float), minlength=rows * cols)
-    vals = np.where(n >= 3, s / np.maximum(n, 1) / 3.0, np.nan).reshape(rows, cols).astype(np.float32)
-    return Heatmap("membrane_hscore", vals, (float(x0), float(y0)), float(cell), 0.0, 1.0,
-                   "membrane H-score of tumour cells / 300")
+    vals = np.where(n >= 3, s / np.maximum(n, 1) * 100.0, np.nan).reshape(rows, cols).astype(np.float32)
+    return Heatmap("membrane_hscore", vals, (float(x0), float(y0)), float(cell), 0.0, 300.0,
+                   "membrane H-score of tumour cells (0-300)")
 
 
 def _with_profile(extra: dict | None) -> dict:

@@ -238,16 +238,18 @@ class AttentionPanel(QWidget):
 
     def _fill_table(self) -> None:
         attention = self.heatmap is not None and self.heatmap.name == PREFERRED_HEATMAP
-        what = "attended tiles" if attention else "cells by value"
+        what = "attended tiles" if attention else "tiles by value"
         self.list_label.setText(f"Top {len(self.tiles)} {what}:" if self.tiles else "")
         self.table.setHorizontalHeaderItem(1, QTableWidgetItem("attention" if attention else "value"))
         has_share = any(t.share is not None for t in self.tiles)
         self.table.setColumnHidden(2, not has_share)
         self.table.blockSignals(True)
         self.table.setRowCount(len(self.tiles))
+        # three decimals for probabilities and attention, whole numbers for an H-score (0-300)
+        digits = 0 if self.heatmap is not None and self.heatmap.vmax - self.heatmap.vmin > 10 else 3
         for row, t in enumerate(self.tiles):
             x, y = t.l0_center
-            cells = [str(t.rank), f"{t.value:.3f}", "" if t.share is None else f"{100 * t.share:.2f}%",
+            cells = [str(t.rank), f"{t.value:.{digits}f}", "" if t.share is None else f"{100 * t.share:.2f}%",
                      f"x {x:,.0f}  y {y:,.0f}"]
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
