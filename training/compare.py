@@ -153,6 +153,29 @@ def _scorer_probs(method: str, items: Sequence[Item], options: Any, task: Task) 
     return MethodPredictions(method, SCORES4, probs, (time.perf_counter() - t0) / max(1, len(items)))
 
 
+def finetune_note(model: str | None, method: str) -> str:
+    """A note when the checkpoint was fine-tuned on labelled real cases: on those cases its figures are
+    in-sample, and its card holds the cross-validated ones."""
+    from her2viewer.models.checkpoint import default_model_path, read_card
+
+    card = read_card(model or default_model_path(method))
+    cv = card.metrics.get("finetune_cv") if isinstance(card.metrics, dict) else None
+    if not cv:
+        return ""
+    train = card.training_data.get("train", {}) if isinstance(card.training_data, dict) else {}
+    acc = (cv.get("finetuned") or {}).get("accuracy")
+    return (f"{card.name} was fine-tuned on {train.get('n_items', '?')} labelled real cases; where these items are "
+            "among them its figures here are in-sample. Its card's cross-validated accuracy: "
+            + (f"{acc:.1%}" if isinstance(acc, (int, float)) else "?")
+            + (f"; its synthetic-only parent: --pss-model resources/models/{card.parent.split()[0]}"
+               if card.parent and method == "pss" else ""))
+
+
+def _with_note(pred: MethodPredictions, note: str) -> MethodPredictions:
+    pred.note = "; ".join(filter(None, (pred.note, note)))
+    return pred
+
+
 def _rules_probs(items: Sequence[Item], task: Task) -> MethodPredictions:
     """The rules scorer's probabilities with a call precision fitted on the other items (leave-one-out), not
     the shipped profile's: that one was fitted on real_dev, and scoring real_dev with it would be in-sample."""
@@ -291,7 +314,8 @@ def compare(cfg: CompareConfig, items: Sequence[Item], *, task: Task | None = No
     if "pss" in cfg.methods:
         opts = ScoreOptions(n_samples=cfg.n_samples, top_k=cfg.top_k, seed=cfg.seed, device=cfg.device,
                             model_path=cfg.pss_model or None)
-        groups.append(("pss", lambda t: [_scorer_probs("pss", items, opts, t)]))
+        groups.append(("pss", lambda t: [_with_note(_scorer_probs("pss", items, opts, t),
+                                                    finetune_note(cfg.pss_model or None, "pss"))]))
     if "rules" in cfg.methods:
         groups.append(("rules", lambda t: [_rules_probs(items, t)]))
     mil = [m for m in cfg.methods if m in MIL_METHODS]

@@ -62,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
     except (DatasetError, SplitError, CheckpointError, ValueError) as e:
         return fail(str(e))
     print(result["table"])
+    for method, note in result.get("notes", {}).items():
+        print(f"note, {method}: {note}")
     if args.out:
         path = write_report(result, args.out)
         print(f"wrote {path} and {path.with_suffix('.md')}")

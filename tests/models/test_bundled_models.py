@@ -17,6 +17,7 @@ BUNDLED = {
     "pss": ("pss", {}),
     "lowres": ("lowres", {}),
     "lowres_synth": ("lowres", {}),
+    "pss_synth": ("pss", {}),
     "patch": ("patch", {}),
     "mil_abmil": ("mil", {"aggregator": "abmil"}),
     "mil_clam_sb": ("mil", {"aggregator": "clam_sb"}),
@@ -34,7 +35,7 @@ def small_core(tmp_path_factory):
 
 
 def _stem(name: str):
-    """A bundled checkpoint: `<method>_default`, or a kept parent such as lowres_synth."""
+    """A bundled checkpoint: `<method>_default`, or a kept parent such as lowres_synth or pss_synth."""
     return RESOURCES_MODELS / name if (RESOURCES_MODELS / f"{name}.json").is_file() else default_model_path(name)
 
 

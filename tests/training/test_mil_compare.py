@@ -180,3 +180,20 @@ def test_compare_gives_rules_a_call_precision_fitted_without_each_item(tiny_core
     np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-4)  # stored to 5 places
     # not the bootstrap's near-certainty: every row is mixed through the matrix and its prior
     assert probs.max() < 0.99
+
+
+def test_compare_says_when_the_pss_model_was_fine_tuned_on_real_cases():
+    from her2viewer.models.checkpoint import RESOURCES_MODELS
+    from training.compare import finetune_note
+
+    note = finetune_note(None, "pss")   # the bundled default: fine-tuned on the 26 real_dev images
+    assert "fine-tuned on 26 labelled real cases" in note and "in-sample" in note
+    assert "--pss-model resources/models/pss_synth" in note
+    assert finetune_note(str(RESOURCES_MODELS / "pss_synth"), "pss") == ""   # synthetic only: nothing to say
+
+
+def test_the_compare_command_prints_each_method_note(tiny_cores, capsys):
+    from her2viewer.cli import main
+
+    assert main(["compare", "--data", str(tiny_cores), "--methods", "rules", "--folds", "2"]) == 0
+    assert "note, rules: confidence: call precision fitted on the other items" in capsys.readouterr().out
