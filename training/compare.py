@@ -171,6 +171,26 @@ def finetune_note(model: str | None, method: str) -> str:
                if card.parent and method == "pss" else ""))
 
 
+def held_out_predictions(model: str | None, method: str, items: Sequence[Item]) -> MethodPredictions | None:
+    """The cross-validated predictions a fine-tuned checkpoint's card holds for exactly these items (same file
+    names and labels), or None: scoring them again with the model fitted on them would be in-sample."""
+    from her2viewer.models.checkpoint import default_model_path, read_card
+
+    card = read_card(model or default_model_path(method))
+    held = (card.metrics.get("finetune_cv") or {}).get("held_out") if isinstance(card.metrics, dict) else None
+    if not held or tuple(held.get("classes", ())) != tuple(SCORES4):
+        return None
+    where = {(f, y): i for i, (f, y) in enumerate(zip(held["files"], held["labels"], strict=True))}
+    rows = [where.get((Path(it.path).name, it.label)) for it in items]
+    if any(r is None for r in rows):
+        return None
+    probs = np.asarray(held["probs"], np.float64)[rows]
+    return MethodPredictions(method, SCORES4, probs, 0.0,
+                             f"{card.name} was fine-tuned on these cases: its card's held-out predictions of "
+                             f"{card.metrics['finetune_cv'].get('scheme', 'cross-validation')} (temperature "
+                             f"{held.get('temperature')} fitted on them), not a new scoring")
+
+
 def _with_note(pred: MethodPredictions, note: str) -> MethodPredictions:
     pred.note = "; ".join(filter(None, (pred.note, note)))
     return pred
@@ -314,8 +334,9 @@ def compare(cfg: CompareConfig, items: Sequence[Item], *, task: Task | None = No
     if "pss" in cfg.methods:
         opts = ScoreOptions(n_samples=cfg.n_samples, top_k=cfg.top_k, seed=cfg.seed, device=cfg.device,
                             model_path=cfg.pss_model or None)
-        groups.append(("pss", lambda t: [_with_note(_scorer_probs("pss", items, opts, t),
-                                                    finetune_note(cfg.pss_model or None, "pss"))]))
+        groups.append(("pss", lambda t: [held_out_predictions(cfg.pss_model or None, "pss", items)
+                                         or _with_note(_scorer_probs("pss", items, opts, t),
+                                                       finetune_note(cfg.pss_model or None, "pss"))]))
     if "rules" in cfg.methods:
         groups.append(("rules", lambda t: [_rules_probs(items, t)]))
     mil = [m for m in cfg.methods if m in MIL_METHODS]

@@ -249,11 +249,16 @@ def run_finetune(req: FinetuneRequest, emit: Emit, task: Task | None = None) -> 
     tuned.update({"temperature": temp, "ece_calibrated": tuned_cal["ece"],
                   "ece_calibrated_cv": calib["ece_after_cv"] if calib else None})
     emit({"event": "finetuned", **tuned})
+    # each case's held-out probabilities at the card's temperature: what `compare` reports for this model on
+    # these cases, instead of scoring them again with the model that was fitted on them
+    held_out = {"files": [Path(f).name for f in cv_s.files], "labels": [run.classes[i] for i in cv_s.labels],
+                "classes": list(run.classes), "probs": np.round(t_probs, 5).tolist(), "temperature": round(float(temp), 4)}
 
     emit({"event": "phase", "phase": "final", "message": f"fine-tuning the model to keep on all {n} cases"})
     final = run.train(range(n), range(n), "final", task.sub(0.80, 1.0))
     card = _final_card(run, final, plan, base, tuned, calib, temp, describe_data(req.items_csv, run.items,
                                                                                   run.classes), hardware())
+    card.metrics["finetune_cv"]["held_out"] = held_out
     if run.replay:
         card.training_data["replay"] = describe_data(req.replay, run.replay, run.classes)
     card.extra["training_time_s"] = round(time.perf_counter() - t0, 1)

@@ -52,6 +52,21 @@ def test_finetune_cross_validates_and_stages_a_model_with_an_honest_card(tiny_co
     assert kept.read_text() == (tiny_cores / "labels.csv").read_text()
     assert card.training_data["train"]["cases_file"] == "lab_model.cases.csv"
     assert card.training_data["replay"]["counts"] == {"0": 3, "1+": 3, "2+": 3, "3+": 3}
+    # every case's held-out probabilities travel in the card, so `compare` need not score the cases again
+    held = card.metrics["finetune_cv"]["held_out"]
+    assert len(held["files"]) == len(held["labels"]) == len(held["probs"]) == 12
+    assert held["classes"] == ["0", "1+", "2+", "3+"] and held["temperature"] == card.extra["calibration"]["temperature"]
+    assert np.allclose(np.sum(held["probs"], axis=1), 1.0, atol=1e-3)
+    calls = np.argmax(held["probs"], axis=1)
+    assert sorted(held["labels"]) == sorted(["0", "1+", "2+", "3+"] * 3)
+    from training.compare import held_out_predictions
+
+    items = read_items(tiny_cores)
+    pred = held_out_predictions(out["checkpoint"], "pss", items)
+    assert pred is not None and "held-out predictions" in pred.note
+    assert np.array_equal(np.argmax(pred.probs, 1), [calls[held["files"].index(Path(it.path).name)] for it in items])
+    assert held_out_predictions(out["checkpoint"], "pss", items[:5]) is not None   # a subset is found too
+    assert held_out_predictions(str(tiny_pss_base), "pss", items) is None           # no fine-tune: none
 
 
 def test_one_case_is_refused_with_the_reason(tiny_cores, tiny_pss_base, tmp_path):

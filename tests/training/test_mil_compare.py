@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -197,3 +198,20 @@ def test_the_compare_command_prints_each_method_note(tiny_cores, capsys):
 
     assert main(["compare", "--data", str(tiny_cores), "--methods", "rules", "--folds", "2"]) == 0
     assert "note, rules: confidence: call precision fitted on the other items" in capsys.readouterr().out
+
+
+@pytest.mark.shared
+def test_compare_reports_the_fine_tuned_pss_by_its_held_out_predictions_on_real_dev(shared_data):
+    """The bundled PSS was fine-tuned on real_dev: compare takes its card's cross-validated predictions there
+    instead of scoring the images again with the model fitted on them."""
+    from her2viewer.models.checkpoint import default_model_path, read_card
+
+    data = shared_data / "real_dev"
+    items = read_items(data)
+    res = compare(CompareConfig(data=str(data), methods=("pss",), folds=5), items)
+    held = read_card(default_model_path("pss")).metrics["finetune_cv"]["held_out"]
+    assert "held-out predictions" in res["notes"]["pss"]
+    probs = np.asarray(res["predictions"]["pss"]["probs"])
+    assert probs.shape == (26, 4)
+    first = held["files"].index(Path(items[0].path).name)
+    assert np.allclose(probs[0], held["probs"][first], atol=1e-4)
