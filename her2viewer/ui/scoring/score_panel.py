@@ -4,8 +4,9 @@ the selected (top-k) ones highlighted (the PSS paper's Fig. 3), the membrane-cla
 checks found (`ScoreResult.qc`): amber for a warning, red when the image is not assessable (then "Not
 assessable" stands where the score would, with no bars).
 
-It shows what a `ScoreResult` carries and asks which scorer made it only to show PSS's N / k / seed (every
-result's params hold them, as the run's options did): samples -> histogram (when there are several), cell
+It shows what a `ScoreResult` carries and asks which scorer made it only to show PSS's N / k / seed (results
+saved before the driver kept N / k to PSS hold them for every method, and every result holds the seed): samples
+-> histogram (when there are several), cell
 percentages -> cell chart, cores -> table. Clicking a core row shows that core in the panel and emits
 `sigCoreActivated(core)` so the window can move the view there.
 """
@@ -400,7 +401,7 @@ class ScorePanel(QWidget):
         self.scope_label.setText(f"{where}" + ("   (cached result)" if self.from_cache else ""))
         model = r.model.name + (f" v{r.model.version}" if r.model.version else "")
         sha = f", sha256 {r.model.sha256[:10]}" if r.model.sha256 else ""
-        # N / k are PSS's own (the options carry them for every method)
+        # N / k / seed are PSS's sampling (older saved results of other methods hold N / k too)
         params = ", ".join(f"{k}={r.params[k]}" for k in ("N", "k", "seed") if k in r.params and r.method == "pss")
         mpp = pixel_size_text(r.qc)
         self.model_label.setText(f"<b>Method:</b> {r.method} &nbsp; <b>Model:</b> {model}{sha}"
