@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from her2viewer.models.calibration import ECE_BINS, MAX_T, MIN_T, apply_temperature, ece
+from her2viewer.models.calibration import ECE_BINS, MAX_T, MIN_T, apply_temperature, binned_gap, ece
 
 __all__ = ["ECE_BINS", "ece"]  # re-exported: training code and tests import them from here
 
@@ -41,3 +41,14 @@ def cross_validated_calibration(probs: np.ndarray, labels: np.ndarray, folds: in
         scaled[part] = apply_temperature(p[part], fit_temperature(p[rest], y[rest]))
     return {"ece_before": ece(p, y), "ece_after_cv": ece(scaled, y), "nll_before": nll(p, y),
             "nll_after_cv": nll(scaled, y), "temperature_all": fit_temperature(p, y), "n": int(len(y))}
+
+
+def ece_if_calibrated(conf: np.ndarray, draws: int = 2000, seed: int = 0, bins: int = ECE_BINS) -> float:
+    """The ECE a perfectly calibrated method with these confidences would show on average at this sample size
+    (each call right with probability equal to its confidence): the noise floor to read a measured ECE against."""
+    c = np.clip(np.asarray(conf, np.float64), 0.0, 1.0)
+    if len(c) == 0:
+        return 0.0
+    rng = np.random.default_rng(seed)
+    hits = rng.random((draws, len(c))) < c
+    return float(np.mean([binned_gap(c, h, bins) for h in hits]))

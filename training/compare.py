@@ -6,8 +6,10 @@ are trained afresh in every fold on that fold's training patients only (split ag
 model selection) and predict the held-out patients once. Methods with a fixed model (PSS: the checkpoint
 given, trained on other data; rules: no training; the patch classifier of the patch pipeline) predict every
 item once and are evaluated on the same folds. Per fold: accuracy, macro F1 and one-vs-rest macro AUC for
-4-way (0/1+/2+/3+), 3-way (0/Low/High) and binary (HER2 0 vs >= 1+); the table gives mean +/- sd over
-folds. A 3-way method (the low-resolution model) has no 4-way row.
+4-way (0/1+/2+/3+), 3-way (0/Low/High) and binary (HER2 0 vs >= 1+) of each method's own call (PSS: the
+KCS / max rule; rules: the ASCO/CAP table, no call counted wrong; the others: the top probability); the table
+gives mean +/- sd over folds. Its ECE is over all items at once, beside the ECE a perfectly calibrated method
+would show with the same confidences at this n. A 3-way method (the low-resolution model) has no 4-way row.
 """
 
 from __future__ import annotations
@@ -65,37 +67,58 @@ class CompareConfig:
 
 @dataclass
 class MethodPredictions:
-    """Out-of-fold predictions of one method: class probabilities per item (4 or 3 columns)."""
+    """Out-of-fold predictions of one method: class probabilities per item (4 or 3 columns) and, where the
+    method decides otherwise than by the top probability (PSS's KCS / max rule, the rules' ASCO/CAP table),
+    its own call per item (index into `classes`; -1: no call, counted wrong)."""
 
     method: str
     classes: tuple[str, ...]
     probs: np.ndarray
     seconds: float = 0.0
     note: str = ""
+    calls: np.ndarray | None = None
 
     def pred_index(self) -> np.ndarray:
-        """Predicted class index per item (into `classes`)."""
-        return np.argmax(self.probs, axis=1)
+        """Predicted class index per item (into `classes`): the method's own call, else the top probability."""
+        return np.asarray(self.calls, int) if self.calls is not None else np.argmax(self.probs, axis=1)
 
 
 # ---- metrics ------------------------------------------------------------------------------------------
 
 def task_metrics(y4: np.ndarray, pred: MethodPredictions, idx: np.ndarray) -> dict[str, dict[str, float | None]]:
-    """{task: {accuracy, macro_f1, auc}} of a method on the items `idx` (4-way only for 4-way methods)."""
+    """{task: {accuracy, macro_f1, auc, ece}} of a method's calls on the items `idx` (4-way only for 4-way
+    methods); the ECE is that of the probability of each call."""
     y4 = np.asarray(y4)[idx]
     p = pred.probs[idx]
+    hat = pred.pred_index()[idx]
     blocks: dict[str, dict] = {}
     if pred.classes == SCORES4:
-        hat4 = p.argmax(1)
-        blocks["4way"] = class_metrics(y4, hat4, 4, p)
-        hat3, p3 = np.asarray(to_3way_indices(hat4)), probs_to_3way(p)
+        blocks["4way"] = class_metrics(y4, hat, 4, p, calls_given=True)
+        hat3, p3 = np.asarray(to_3way_indices(hat), int), probs_to_3way(p)
     else:
-        hat3, p3 = p.argmax(1), p
-    blocks["3way"] = class_metrics(to_3way_indices(y4), hat3, 3, p3)
-    blocks["binary"] = class_metrics((y4 != 0).astype(int), (hat3 != 0).astype(int), 2,
-                                     np.stack([p[:, 0], 1.0 - p[:, 0]], axis=1))  # HER2 0 vs >= 1+
+        hat3, p3 = hat, p
+    blocks["3way"] = class_metrics(to_3way_indices(y4), hat3, 3, p3, calls_given=True)
+    binary = np.where(hat3 < 0, -1, (hat3 != 0).astype(int))   # HER2 0 vs >= 1+
+    blocks["binary"] = class_metrics((y4 != 0).astype(int), binary, 2, np.stack([p[:, 0], 1.0 - p[:, 0]], axis=1),
+                                     calls_given=True)
     return {t: {"accuracy": b["accuracy"], "macro_f1": b["macro_f1"], "auc": b.get("auc", {}).get("macro"),
                 "ece": b.get("ece")} for t, b in blocks.items()}
+
+
+def pooled_calibration(y4: np.ndarray, pred: MethodPredictions) -> dict[str, float | int]:
+    """Accuracy and ECE of a method's own-class calls over all items at once, and the ECE a perfectly
+    calibrated method with the same confidences would show at this n (per-fold ECE on a few items each is
+    mostly noise)."""
+    from .calibration import ece_if_calibrated
+
+    y = np.asarray(y4)
+    p, hat = pred.probs, pred.pred_index()
+    if pred.classes != SCORES4:
+        y = np.asarray(to_3way_indices(y))
+    m = class_metrics(y, hat, len(pred.classes), p, calls_given=True)
+    conf = np.where(hat >= 0, p[np.arange(len(hat)), np.clip(hat, 0, None)], p.max(1))
+    return {"n": int(len(y)), "accuracy": m["accuracy"], "ece": m["ece"],
+            "ece_if_calibrated": ece_if_calibrated(conf), "mean_confidence": float(conf.mean())}
 
 
 def summarize(per_fold: Sequence[dict[str, dict[str, float | None]]]) -> dict[str, dict[str, dict[str, float]]]:
@@ -112,9 +135,11 @@ def summarize(per_fold: Sequence[dict[str, dict[str, float | None]]]) -> dict[st
 
 
 def format_table(summary: dict[str, dict[str, Any]], seconds: dict[str, float] | None = None) -> str:
-    """The comparison as a Markdown table: one row per method, AUC / macro F1 / accuracy (%) per task and the
-    expected calibration error of the method's own classes (4-way, or 3-way for a 3-class model)."""
-    head = ["Method"] + [f"{t} {m}" for t in TASKS for m in ("AUC", "F1", "Acc")] + ["ECE (own classes)"]
+    """The comparison as a Markdown table: one row per method, AUC / macro F1 / accuracy (%) per task (mean
+    ± sd over folds) and the expected calibration error of the method's own classes (4-way, or 3-way for a
+    3-class model) over all items, beside the ECE a perfectly calibrated method would show at this n."""
+    head = ["Method"] + [f"{t} {m}" for t in TASKS for m in ("AUC", "F1", "Acc")] + ["ECE (own classes)",
+                                                                                    "ECE if calibrated"]
     if seconds:
         head.append("s/item")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -124,8 +149,12 @@ def format_table(summary: dict[str, dict[str, Any]], seconds: dict[str, float] |
             for m in ("auc", "macro_f1", "accuracy"):
                 v = s.get(t, {}).get(m)
                 cells.append(f"{100 * v['mean']:.1f} ± {100 * v['sd']:.1f}" if v else "n/a")
+        pooled = s.get("pooled")
         own = s.get("4way", {}).get("ece") or s.get("3way", {}).get("ece")
-        cells.append(f"{own['mean']:.3f}" if own else "n/a")
+        if pooled:
+            cells += [f"{pooled['ece']:.3f}", f"{pooled['ece_if_calibrated']:.3f}"]
+        else:   # per-fold figures only
+            cells += [f"{own['mean']:.3f}" if own else "n/a", "n/a"]
         if seconds:
             cells.append(f"{seconds.get(method, float('nan')):.2f}")
         lines.append("| " + " | ".join(cells) + " |")
@@ -143,14 +172,16 @@ def _scorer_probs(method: str, items: Sequence[Item], options: Any, task: Task) 
 
     scorer = create_scorer(method, options)
     probs = np.zeros((len(items), 4))
+    calls = np.full(len(items), -1)
     t0 = time.perf_counter()
     for i, it in enumerate(items):
         with open_slide(it.path) as source:
             res = scorer.score_region(source, item_region(source, it), task.sub(i / len(items), (i + 1) / len(items)))
         probs[i] = [res.probabilities.get(c, 0.0) for c in SCORES4]
+        calls[i] = SCORES4.index(res.score) if res.score in SCORES4 else -1
         if probs[i].sum() <= 0:
-            probs[i, SCORES4.index(res.score)] = 1.0
-    return MethodPredictions(method, SCORES4, probs, (time.perf_counter() - t0) / max(1, len(items)))
+            probs[i] = 0.25 if calls[i] < 0 else np.eye(4)[calls[i]]
+    return MethodPredictions(method, SCORES4, probs, (time.perf_counter() - t0) / max(1, len(items)), calls=calls)
 
 
 def finetune_note(model: str | None, method: str) -> str:
@@ -185,10 +216,13 @@ def held_out_predictions(model: str | None, method: str, items: Sequence[Item]) 
     if any(r is None for r in rows):
         return None
     probs = np.asarray(held["probs"], np.float64)[rows]
+    calls = np.array([SCORES4.index(held["calls"][r]) for r in rows]) if "calls" in held else None
     return MethodPredictions(method, SCORES4, probs, 0.0,
                              f"{card.name} was fine-tuned on these cases: its card's held-out predictions of "
                              f"{card.metrics['finetune_cv'].get('scheme', 'cross-validation')} (temperature "
-                             f"{held.get('temperature')} fitted on them), not a new scoring")
+                             f"{held.get('temperature')} fitted on them), not a new scoring"
+                             + ("" if calls is not None else "; the card keeps no calls: accuracy by the top "
+                                "probability"), calls)
 
 
 def _with_note(pred: MethodPredictions, note: str) -> MethodPredictions:
@@ -219,7 +253,9 @@ def _rules_probs(items: Sequence[Item], task: Task) -> MethodPredictions:
         if probs[i].sum() <= 0:
             probs[i] = 0.25  # no call (no tumour cells): nothing known
     return MethodPredictions("rules", SCORES4, probs, (time.perf_counter() - t0) / max(1, len(items)),
-                             note="confidence: call precision fitted on the other items (leave-one-out)")
+                             note="confidence: call precision fitted on the other items (leave-one-out); "
+                                  "no call (n/a) counted wrong",
+                             calls=np.array([SCORES4.index(c) if c in SCORES4 else -1 for c in calls]))
 
 
 def _per_fold_models(items: Sequence[Item], y4: np.ndarray, folds: list, fit_predict: Callable, n_classes: int,
@@ -361,15 +397,17 @@ def compare(cfg: CompareConfig, items: Sequence[Item], *, task: Task | None = No
         preds.extend(made)
         log.info("compare: %s done in %.0f s", name, time.perf_counter() - t0)
     per_fold = {p.method: [task_metrics(y4, p, te) for _, te in folds] for p in preds}
-    summary = {m: summarize(v) for m, v in per_fold.items()}
+    summary: dict[str, dict[str, Any]] = {m: summarize(v) for m, v in per_fold.items()}
+    for p in preds:
+        summary[p.method]["pooled"] = pooled_calibration(y4, p)
     seconds = {p.method: p.seconds for p in preds}
     # seconds per item are kept in the JSON only: they measure different work per method (fixed-model
     # scoring, feature extraction, or training in every fold), so they are not a speed comparison
     return {"table": format_table(summary), "summary": summary, "per_fold": per_fold,
             "folds": [te.tolist() for _, te in folds], "seconds_per_item": seconds,
             "notes": {p.method: p.note for p in preds if p.note},
-            "predictions": {p.method: {"classes": list(p.classes), "probs": np.round(p.probs, 5).tolist()}
-                            for p in preds},
+            "predictions": {p.method: {"classes": list(p.classes), "probs": np.round(p.probs, 5).tolist(),
+                                       "calls": p.pred_index().tolist()} for p in preds},
             "items": [{"path": it.path, "label": it.label, "patient_id": it.patient_id} for it in items],
             "config": dataclasses.asdict(cfg)}
 
@@ -416,6 +454,8 @@ def _predictions_path(cfg: CompareConfig, items: Sequence[Item], method: str) ->
     settings["checkpoint_sha256"] = _checkpoint_sha(cfg, method)
     if method == "rules":
         settings["confidence"] = "call precision, leave-one-out"  # earlier saved predictions were the bootstrap's
+    if method in ("pss", "rules"):
+        settings["calls"] = "the method's own"    # earlier saved predictions had probabilities only
     key = json.dumps({"method": method, "items": [(it.path, it.label, it.patient_id) for it in items],
                       "settings": settings}, sort_keys=True, default=str)
     return Path(cfg.predictions_dir) / f"{method}-{hashlib.sha1(key.encode()).hexdigest()[:16]}.json"
@@ -429,7 +469,8 @@ def _save_predictions(cfg: CompareConfig, items: Sequence[Item], pred: MethodPre
 
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps({"method": pred.method, "classes": list(pred.classes),
-                                        "probs": pred.probs.tolist(), "seconds": pred.seconds, "note": pred.note}))
+                                        "probs": pred.probs.tolist(), "seconds": pred.seconds, "note": pred.note,
+                                        "calls": None if pred.calls is None else np.asarray(pred.calls).tolist()}))
 
 
 def _load_predictions(cfg: CompareConfig, items: Sequence[Item], method: str) -> MethodPredictions | None:
@@ -441,7 +482,10 @@ def _load_predictions(cfg: CompareConfig, items: Sequence[Item], method: str) ->
         probs = np.asarray(d["probs"], np.float64)
         if probs.shape[0] != len(items):
             return None
-        return MethodPredictions(method, tuple(d["classes"]), probs, float(d["seconds"]), d.get("note", ""))
+        calls = None if d.get("calls") is None else np.asarray(d["calls"], int)
+        if calls is not None and calls.shape != (len(items),):
+            return None
+        return MethodPredictions(method, tuple(d["classes"]), probs, float(d["seconds"]), d.get("note", ""), calls)
     except (OSError, ValueError, KeyError) as e:
         log.warning("ignoring unreadable saved predictions %s: %s", path, e)
         return None

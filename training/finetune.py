@@ -249,10 +249,14 @@ def run_finetune(req: FinetuneRequest, emit: Emit, task: Task | None = None) -> 
     tuned.update({"temperature": temp, "ece_calibrated": tuned_cal["ece"],
                   "ece_calibrated_cv": calib["ece_after_cv"] if calib else None})
     emit({"event": "finetuned", **tuned})
-    # each case's held-out probabilities at the card's temperature: what `compare` reports for this model on
-    # these cases, instead of scoring them again with the model that was fitted on them
+    # each case's held-out probabilities and call at the card's temperature: what `compare` reports for this
+    # model on these cases, instead of scoring them again with the model that was fitted on them (PSS: also
+    # every sample's uncalibrated probabilities, so that another calibration can be fitted on them later)
     held_out = {"files": [Path(f).name for f in cv_s.files], "labels": [run.classes[i] for i in cv_s.labels],
-                "classes": list(run.classes), "probs": np.round(t_probs, 5).tolist(), "temperature": round(float(temp), 4)}
+                "classes": list(run.classes), "probs": np.round(t_probs, 5).tolist(),
+                "calls": [run.classes[i] for i in t_calls], "temperature": round(float(temp), 4)}
+    if cv_s.samples is not None:
+        held_out["sample_probs"] = [np.round(sp, 5).tolist() for sp in cv_s.samples]
 
     emit({"event": "phase", "phase": "final", "message": f"fine-tuning the model to keep on all {n} cases"})
     final = run.train(range(n), range(n), "final", task.sub(0.80, 1.0))

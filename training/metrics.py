@@ -51,9 +51,10 @@ def ovr_auc(y_true: Sequence[int], probs: np.ndarray) -> dict[str, float | None]
 
 
 def to_3way_indices(labels4: Sequence[int], ish: Sequence[bool | None] | None = None) -> list[int]:
-    """4-way class indices mapped to 3-way indices into SCORES3 (2+ is High only with positive ISH)."""
+    """4-way class indices mapped to 3-way indices into SCORES3 (2+ is High only with positive ISH; -1 stays)."""
     ish = list(ish) if ish is not None else [None] * len(labels4)
-    return [SCORES3.index(to_3way(SCORES4[int(c)], i)) for c, i in zip(labels4, ish, strict=True)]
+    return [SCORES3.index(to_3way(SCORES4[int(c)], i)) if int(c) >= 0 else -1     # -1: no call stays none
+            for c, i in zip(labels4, ish, strict=True)]
 
 
 def probs_to_3way(probs4: np.ndarray) -> np.ndarray:
@@ -63,9 +64,10 @@ def probs_to_3way(probs4: np.ndarray) -> np.ndarray:
 
 
 def class_metrics(y_true: Sequence[int], y_pred: Sequence[int], n_classes: int,
-                  probs: np.ndarray | None = None) -> dict:
-    """Accuracy, macro F1 and confusion over classes 0..n_classes-1, and one-vs-rest AUC when probs are given
-    (None values for an empty set)."""
+                  probs: np.ndarray | None = None, *, calls_given: bool = False) -> dict:
+    """Accuracy, macro F1 and confusion over classes 0..n_classes-1 (a prediction of -1, no call, is wrong),
+    and one-vs-rest AUC and ECE when probs are given (None values for an empty set). The ECE is that of the
+    top-class probability, or with `calls_given` that of each prediction's own probability."""
     t = np.asarray(y_true, dtype=int)
     p = np.asarray(y_pred, dtype=int)
     labels = list(range(n_classes))
@@ -80,7 +82,7 @@ def class_metrics(y_true: Sequence[int], y_pred: Sequence[int], n_classes: int,
         if pr.ndim == 2 and pr.shape[1] == n_classes:
             from .calibration import ece
 
-            out["ece"] = ece(pr, t)     # reliability of the top-class probability
+            out["ece"] = ece(pr, t, calls=p if calls_given else None)
     return out
 
 

@@ -50,14 +50,23 @@ def apply_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
 
 def ece(probs: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS, calls: np.ndarray | None = None) -> float:
     """Expected calibration error of the confidence of each call (equal-width bins, weighted by count); the
-    call is the top class unless `calls` gives it (PSS calls the highest score among its confident samples)."""
+    call is the top class unless `calls` gives it (PSS calls the highest score among its confident samples; -1
+    is no call: its top probability, counted wrong)."""
     p = np.asarray(probs, np.float64)
     y = np.asarray(labels, int)
     if len(y) == 0:
         return 0.0
     c = p.argmax(1) if calls is None else np.asarray(calls, int)
-    conf = p[np.arange(len(c)), c]
-    correct = (c == y).astype(np.float64)
+    conf = np.where(c >= 0, p[np.arange(len(c)), np.clip(c, 0, None)], p.max(1))   # -1: no call, never right
+    return binned_gap(conf, (c == y).astype(np.float64), bins)
+
+
+def binned_gap(conf: np.ndarray, correct: np.ndarray, bins: int = ECE_BINS) -> float:
+    """The ECE of confidences against outcomes (1 right, 0 wrong): equal-width bins, weighted by count."""
+    conf = np.asarray(conf, np.float64)
+    correct = np.asarray(correct, np.float64)
+    if len(conf) == 0:
+        return 0.0
     edges = np.linspace(0.0, 1.0, bins + 1)
     idx = np.clip(np.digitize(conf, edges[1:-1], right=True), 0, bins - 1)
     total = 0.0

@@ -48,3 +48,18 @@ def test_card_temperature():
     with pytest.raises(CheckpointError, match="my.json"):
         temperature_of(card, "my.json")
 
+
+
+def test_a_missing_call_is_counted_wrong_at_its_top_probability():
+    probs = np.array([[0.9, 0.1], [0.9, 0.1]])
+    assert ece(probs, np.array([0, 0])) == pytest.approx(0.1)
+    # the second image has no call (-1): wrong, at its top probability 0.9
+    assert ece(probs, np.array([0, 0]), calls=np.array([0, -1])) == pytest.approx(0.4)
+
+
+def test_the_ece_of_a_calibrated_method_shrinks_with_n_and_is_zero_when_certain():
+    from training.calibration import ece_if_calibrated
+
+    assert ece_if_calibrated(np.ones(20)) == 0.0
+    small, large = ece_if_calibrated(np.full(26, 0.6)), ece_if_calibrated(np.full(2600, 0.6), draws=200)
+    assert 0.05 < small < 0.2 and large < 0.02      # sqrt(0.24 / 26) * sqrt(2 / pi) ~ 0.077

@@ -57,14 +57,18 @@ def test_finetune_cross_validates_and_stages_a_model_with_an_honest_card(tiny_co
     assert len(held["files"]) == len(held["labels"]) == len(held["probs"]) == 12
     assert held["classes"] == ["0", "1+", "2+", "3+"] and held["temperature"] == card.extra["calibration"]["temperature"]
     assert np.allclose(np.sum(held["probs"], axis=1), 1.0, atol=1e-3)
-    calls = np.argmax(held["probs"], axis=1)
     assert sorted(held["labels"]) == sorted(["0", "1+", "2+", "3+"] * 3)
+    # PSS's own (KCS / max) calls, whose accuracy is the card's, and each sample's raw probabilities
+    calls = np.array([held["classes"].index(c) for c in held["calls"]])
+    labels = np.array([held["classes"].index(c) for c in held["labels"]])
+    assert np.mean(calls == labels) == pytest.approx(tuned["accuracy"])
+    assert len(held["sample_probs"]) == 12 and np.allclose(np.sum(held["sample_probs"][0], axis=1), 1.0, atol=1e-3)
     from training.compare import held_out_predictions
 
     items = read_items(tiny_cores)
     pred = held_out_predictions(out["checkpoint"], "pss", items)
     assert pred is not None and "held-out predictions" in pred.note
-    assert np.array_equal(np.argmax(pred.probs, 1), [calls[held["files"].index(Path(it.path).name)] for it in items])
+    assert np.array_equal(pred.pred_index(), [calls[held["files"].index(Path(it.path).name)] for it in items])
     assert held_out_predictions(out["checkpoint"], "pss", items[:5]) is not None   # a subset is found too
     assert held_out_predictions(str(tiny_pss_base), "pss", items) is None           # no fine-tune: none
 

@@ -100,6 +100,25 @@ def test_task_metrics_of_four_and_three_way_methods():
     assert "| y | n/a | n/a | n/a | 50.0 ± 10.0 |" in table
 
 
+def test_task_metrics_score_a_method_by_its_own_calls_and_a_missing_call_as_wrong():
+    """PSS calls the highest score among its confident samples and rules the ASCO/CAP table: the table reports
+    those calls, not the top probability; an item without a call (-1) is wrong in every task."""
+    from training.compare import pooled_calibration
+
+    y4 = np.array([0, 1, 2, 3])
+    flat = np.tile([0.4, 0.3, 0.2, 0.1], (4, 1))          # top probability: 0 for every item
+    own = MethodPredictions("x", SCORES4, flat, calls=np.array([0, 1, 2, -1]))
+    m = task_metrics(y4, own, np.arange(4))
+    assert m["4way"]["accuracy"] == pytest.approx(3 / 4)      # by the top probability it would be 1/4
+    assert m["3way"]["accuracy"] == pytest.approx(3 / 4) and m["binary"]["accuracy"] == pytest.approx(3 / 4)
+    assert task_metrics(y4, MethodPredictions("x", SCORES4, flat), np.arange(4))["4way"]["accuracy"] == 0.25
+    pooled = pooled_calibration(y4, own)
+    assert pooled["n"] == 4 and pooled["accuracy"] == pytest.approx(3 / 4)
+    assert pooled["mean_confidence"] == pytest.approx((0.4 + 0.3 + 0.2 + 0.4) / 4)   # the call's probability
+    table = format_table({"x": {"4way": {"accuracy": {"mean": .75, "sd": 0}}, "pooled": pooled}})
+    assert f"| {pooled['ece']:.3f} | {pooled['ece_if_calibrated']:.3f} |" in table
+
+
 def test_compare_runs_methods_on_the_same_patient_folds(tiny_cores, tmp_path, capsys):
     items = read_items(tiny_cores)
     cfg = CompareConfig(data=str(tiny_cores), methods=("rules", "mil_abmil", "mil_dtfd"), folds=3, mil_epochs=2,
@@ -114,8 +133,10 @@ def test_compare_runs_methods_on_the_same_patient_folds(tiny_cores, tmp_path, ca
     assert "| mil_dtfd |" in res["table"]
     saved = sorted(p.name.split("-")[0] for p in (tmp_path / "preds").iterdir())
     assert saved == ["mil_abmil", "mil_dtfd", "rules"]
-    again = compare(cfg, items)  # predictions reused: the same table
+    again = compare(cfg, items)  # predictions reused: the same table and the rules' own calls
     assert again["table"] == res["table"]
+    assert again["predictions"]["rules"]["calls"] == res["predictions"]["rules"]["calls"]
+    assert res["summary"]["rules"]["pooled"]["n"] == len(items)
     from her2viewer.cli import main
     rc = main(["compare", "--data", str(tiny_cores), "--methods", "nope"])
     assert rc != 0 and "unknown method" in capsys.readouterr().err
@@ -215,3 +236,6 @@ def test_compare_reports_the_fine_tuned_pss_by_its_held_out_predictions_on_real_
     assert probs.shape == (26, 4)
     first = held["files"].index(Path(items[0].path).name)
     assert np.allclose(probs[0], held["probs"][first], atol=1e-4)
+    # its accuracy is that of PSS's own calls, as on the card
+    cv = read_card(default_model_path("pss")).metrics["finetune_cv"]["finetuned"]
+    assert res["summary"]["pss"]["pooled"]["accuracy"] == pytest.approx(cv["accuracy"])
