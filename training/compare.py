@@ -106,9 +106,9 @@ def task_metrics(y4: np.ndarray, pred: MethodPredictions, idx: np.ndarray) -> di
 
 
 def pooled_calibration(y4: np.ndarray, pred: MethodPredictions) -> dict[str, float | int]:
-    """Accuracy and ECE of a method's own-class calls over all items at once, and the ECE a perfectly
-    calibrated method with the same confidences would show at this n (per-fold ECE on a few items each is
-    mostly noise)."""
+    """Accuracy of a method's own-class calls over all items at once (no call: wrong), the ECE of the
+    confidence of those it called, and the ECE a perfectly calibrated method with the same confidences would
+    show at this n (per-fold ECE on a few items each is mostly noise)."""
     from .calibration import ece_if_calibrated
 
     y = np.asarray(y4)
@@ -116,9 +116,9 @@ def pooled_calibration(y4: np.ndarray, pred: MethodPredictions) -> dict[str, flo
     if pred.classes != SCORES4:
         y = np.asarray(to_3way_indices(y))
     m = class_metrics(y, hat, len(pred.classes), p, calls_given=True)
-    conf = np.where(hat >= 0, p[np.arange(len(hat)), np.clip(hat, 0, None)], p.max(1))
-    return {"n": int(len(y)), "accuracy": m["accuracy"], "ece": m["ece"],
-            "ece_if_calibrated": ece_if_calibrated(conf), "mean_confidence": float(conf.mean())}
+    conf = p[np.arange(len(hat)), np.clip(hat, 0, None)][hat >= 0]      # an image without a call shows none
+    return {"n": int(len(y)), "called": int(len(conf)), "accuracy": m["accuracy"], "ece": m["ece"],
+            "ece_if_calibrated": ece_if_calibrated(conf), "mean_confidence": float(conf.mean()) if len(conf) else None}
 
 
 def summarize(per_fold: Sequence[dict[str, dict[str, float | None]]]) -> dict[str, dict[str, dict[str, float]]]:
@@ -163,21 +163,30 @@ def format_table(summary: dict[str, dict[str, Any]], seconds: dict[str, float] |
 
 # ---- fixed-model methods (one prediction per item) -----------------------------------------------------
 
-def _scorer_probs(method: str, items: Sequence[Item], options: Any, task: Task) -> MethodPredictions:
-    """Score every item's region with a registered scorer; 4-way probabilities from its ScoreResult."""
-    from her2viewer.scoring.base import create_scorer
+def _product_score(scorer: Any, method: str, options: Any, it: Item, task: Task) -> Any:
+    """The item's region scored as the product scores it: the input checks first (an image they find not
+    assessable, e.g. with too few tumour cells for the rules, gets no call), then the scorer."""
+    from her2viewer.scoring.driver import score_slide
     from her2viewer.slide import open_slide
 
     from .data import item_region
+
+    with open_slide(it.path) as source:
+        return score_slide(source, method, options, scope=item_region(source, it), task=task, scorer=scorer)
+
+
+def _scorer_probs(method: str, items: Sequence[Item], options: Any, task: Task) -> MethodPredictions:
+    """Score every item's region with a registered scorer after the input checks; 4-way probabilities and the
+    call from its ScoreResult (none where the checks withheld the score)."""
+    from her2viewer.scoring.base import create_scorer
 
     scorer = create_scorer(method, options)
     probs = np.zeros((len(items), 4))
     calls = np.full(len(items), -1)
     t0 = time.perf_counter()
     for i, it in enumerate(items):
-        with open_slide(it.path) as source:
-            res = scorer.score_region(source, item_region(source, it), task.sub(i / len(items), (i + 1) / len(items)))
-        probs[i] = [res.probabilities.get(c, 0.0) for c in SCORES4]
+        res = _product_score(scorer, method, options, it, task.sub(i / len(items), (i + 1) / len(items)))
+        probs[i] = [(res.probabilities or {}).get(c, 0.0) for c in SCORES4] if res.assessable else 0.0
         calls[i] = SCORES4.index(res.score) if res.score in SCORES4 else -1
         if probs[i].sum() <= 0:
             probs[i] = 0.25 if calls[i] < 0 else np.eye(4)[calls[i]]
@@ -235,26 +244,25 @@ def _rules_probs(items: Sequence[Item], task: Task) -> MethodPredictions:
     the shipped profile's: that one was fitted on real_dev, and scoring real_dev with it would be in-sample."""
     from her2viewer.scoring.base import ScoreOptions, create_scorer
     from her2viewer.scoring.rules.confidence import leave_one_out_precision
-    from her2viewer.slide import open_slide
 
-    from .data import item_region
-
-    scorer = create_scorer("rules", ScoreOptions(extra={"rules": {"confidence_matrix": None}}))
+    options = ScoreOptions(extra={"rules": {"confidence_matrix": None}})
+    scorer = create_scorer("rules", options)
     t0 = time.perf_counter()
     calls, boots = [], []
     for i, it in enumerate(items):
-        with open_slide(it.path) as source:
-            res = scorer.score_region(source, item_region(source, it), task.sub(i / len(items), (i + 1) / len(items)))
-        calls.append(res.score)
-        boots.append(dict(res.probabilities) if res.probabilities else {res.score: 1.0} if res.score else {})
+        res = _product_score(scorer, "rules", options, it, task.sub(i / len(items), (i + 1) / len(items)))
+        calls.append(res.score if res.assessable else None)
+        boots.append(dict(res.probabilities) if res.probabilities and res.assessable
+                     else {res.score: 1.0} if res.score and res.assessable else {})
     probs = np.zeros((len(items), 4))
     for i, p in enumerate(leave_one_out_precision(calls, [it.label for it in items], boots)):
         probs[i] = [(p or {}).get(c, 0.0) for c in SCORES4]
         if probs[i].sum() <= 0:
             probs[i] = 0.25  # no call (no tumour cells): nothing known
     return MethodPredictions("rules", SCORES4, probs, (time.perf_counter() - t0) / max(1, len(items)),
-                             note="confidence: call precision fitted on the other items (leave-one-out); "
-                                  "no call (n/a) counted wrong",
+                             note="confidence: call precision fitted on the other items (leave-one-out); an "
+                                  "image the input checks find not assessable (too few tumour cells) has no call, "
+                                  "counted wrong",
                              calls=np.array([SCORES4.index(c) if c in SCORES4 else -1 for c in calls]))
 
 
@@ -455,7 +463,7 @@ def _predictions_path(cfg: CompareConfig, items: Sequence[Item], method: str) ->
     if method == "rules":
         settings["confidence"] = "call precision, leave-one-out"  # earlier saved predictions were the bootstrap's
     if method in ("pss", "rules"):
-        settings["calls"] = "the method's own"    # earlier saved predictions had probabilities only
+        settings["calls"] = "the method's own, after the input checks"   # earlier: probabilities only
     key = json.dumps({"method": method, "items": [(it.path, it.label, it.patient_id) for it in items],
                       "settings": settings}, sort_keys=True, default=str)
     return Path(cfg.predictions_dir) / f"{method}-{hashlib.sha1(key.encode()).hexdigest()[:16]}.json"

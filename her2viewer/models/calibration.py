@@ -51,14 +51,14 @@ def apply_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
 def ece(probs: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS, calls: np.ndarray | None = None) -> float:
     """Expected calibration error of the confidence of each call (equal-width bins, weighted by count); the
     call is the top class unless `calls` gives it (PSS calls the highest score among its confident samples; -1
-    is no call: its top probability, counted wrong)."""
+    is no call, which shows no confidence: left out)."""
     p = np.asarray(probs, np.float64)
     y = np.asarray(labels, int)
     if len(y) == 0:
         return 0.0
     c = p.argmax(1) if calls is None else np.asarray(calls, int)
-    conf = np.where(c >= 0, p[np.arange(len(c)), np.clip(c, 0, None)], p.max(1))   # -1: no call, never right
-    return binned_gap(conf, (c == y).astype(np.float64), bins)
+    keep = c >= 0      # -1: no call, so no confidence shown: left out
+    return binned_gap(p[np.arange(len(c)), np.clip(c, 0, None)][keep], (c == y)[keep].astype(np.float64), bins)
 
 
 def binned_gap(conf: np.ndarray, correct: np.ndarray, bins: int = ECE_BINS) -> float:

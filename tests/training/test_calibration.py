@@ -50,11 +50,11 @@ def test_card_temperature():
 
 
 
-def test_a_missing_call_is_counted_wrong_at_its_top_probability():
-    probs = np.array([[0.9, 0.1], [0.9, 0.1]])
-    assert ece(probs, np.array([0, 0])) == pytest.approx(0.1)
-    # the second image has no call (-1): wrong, at its top probability 0.9
-    assert ece(probs, np.array([0, 0]), calls=np.array([0, -1])) == pytest.approx(0.4)
+def test_an_image_without_a_call_shows_no_confidence_and_is_left_out():
+    probs = np.array([[0.9, 0.1], [0.9, 0.1], [0.9, 0.1]])
+    assert ece(probs, np.array([0, 0, 1])) == pytest.approx(0.9 - 2 / 3)
+    # the third image has no call (-1): the two called ones are right at 0.9
+    assert ece(probs, np.array([0, 0, 1]), calls=np.array([0, 0, -1])) == pytest.approx(0.1)
 
 
 def test_the_ece_of_a_calibrated_method_shrinks_with_n_and_is_zero_when_certain():

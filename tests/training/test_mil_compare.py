@@ -114,7 +114,7 @@ def test_task_metrics_score_a_method_by_its_own_calls_and_a_missing_call_as_wron
     assert task_metrics(y4, MethodPredictions("x", SCORES4, flat), np.arange(4))["4way"]["accuracy"] == 0.25
     pooled = pooled_calibration(y4, own)
     assert pooled["n"] == 4 and pooled["accuracy"] == pytest.approx(3 / 4)
-    assert pooled["mean_confidence"] == pytest.approx((0.4 + 0.3 + 0.2 + 0.4) / 4)   # the call's probability
+    assert pooled["called"] == 3 and pooled["mean_confidence"] == pytest.approx((0.4 + 0.3 + 0.2) / 3)
     table = format_table({"x": {"4way": {"accuracy": {"mean": .75, "sd": 0}}, "pooled": pooled}})
     assert f"| {pooled['ece']:.3f} | {pooled['ece_if_calibrated']:.3f} |" in table
 
@@ -197,9 +197,12 @@ def test_compare_gives_rules_a_call_precision_fitted_without_each_item(tiny_core
 
     monkeypatch.setattr(conf, "fit_call_precision", spy)
     res = compare(CompareConfig(data=str(tiny_cores), methods=("rules",), folds=3), items)
-    assert seen == [len(items) - 1] * len(items)  # one matrix per item, fitted on the others
+    called = sum(c >= 0 for c in res["predictions"]["rules"]["calls"])   # the input checks withhold some
+    assert called > 0 and seen == [len(items) - 1] * called  # one matrix per called item, fitted on the others
     probs = np.asarray(res["predictions"]["rules"]["probs"])
     np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-4)  # stored to 5 places
+    calls = res["predictions"]["rules"]["calls"]
+    assert all(np.allclose(probs[i], 0.25) for i, c in enumerate(calls) if c < 0)   # no call: nothing known
     # not the bootstrap's near-certainty: every row is mixed through the matrix and its prior
     assert probs.max() < 0.99
 
