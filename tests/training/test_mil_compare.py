@@ -239,6 +239,6 @@ def test_compare_reports_the_fine_tuned_pss_by_its_held_out_predictions_on_real_
     assert probs.shape == (26, 4)
     first = held["files"].index(Path(items[0].path).name)
     assert np.allclose(probs[0], held["probs"][first], atol=1e-4)
-    # its accuracy is that of PSS's own calls, as on the card
-    cv = read_card(default_model_path("pss")).metrics["finetune_cv"]["finetuned"]
-    assert res["summary"]["pss"]["pooled"]["accuracy"] == pytest.approx(cv["accuracy"])
+    # its accuracy is that of PSS's own held-out calls at the card's temperature, as the scorer makes them
+    right = np.mean([c == y for c, y in zip(held["calls"], held["labels"], strict=True)])
+    assert res["summary"]["pss"]["pooled"]["accuracy"] == pytest.approx(right) and right > 0.5
