@@ -46,9 +46,19 @@ def cross_validated_calibration(probs: np.ndarray, labels: np.ndarray, folds: in
 def ece_if_calibrated(conf: np.ndarray, draws: int = 2000, seed: int = 0, bins: int = ECE_BINS) -> float:
     """The ECE a perfectly calibrated method with these confidences would show on average at this sample size
     (each call right with probability equal to its confidence): the noise floor to read a measured ECE against."""
+    return float(np.mean(_calibrated_eces(conf, draws, seed, bins)))
+
+
+def share_of_calibrated_at_least(conf: np.ndarray, measured: float, draws: int = 2000, seed: int = 0,
+                                 bins: int = ECE_BINS) -> float:
+    """How often a perfectly calibrated method with these confidences shows an ECE of `measured` or more at
+    this sample size (small: the measured ECE is more than chance)."""
+    return float(np.mean(_calibrated_eces(conf, draws, seed, bins) >= measured - 1e-12))
+
+
+def _calibrated_eces(conf: np.ndarray, draws: int, seed: int, bins: int) -> np.ndarray:
     c = np.clip(np.asarray(conf, np.float64), 0.0, 1.0)
     if len(c) == 0:
-        return 0.0
-    rng = np.random.default_rng(seed)
-    hits = rng.random((draws, len(c))) < c
-    return float(np.mean([binned_gap(c, h, bins) for h in hits]))
+        return np.zeros(1)
+    hits = np.random.default_rng(seed).random((draws, len(c))) < c
+    return np.array([binned_gap(c, h, bins) for h in hits])

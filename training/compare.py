@@ -109,7 +109,7 @@ def pooled_calibration(y4: np.ndarray, pred: MethodPredictions) -> dict[str, flo
     """Accuracy of a method's own-class calls over all items at once (no call: wrong), the ECE of the
     confidence of those it called, and the ECE a perfectly calibrated method with the same confidences would
     show at this n (per-fold ECE on a few items each is mostly noise)."""
-    from .calibration import ece_if_calibrated
+    from .calibration import ece_if_calibrated, share_of_calibrated_at_least
 
     y = np.asarray(y4)
     p, hat = pred.probs, pred.pred_index()
@@ -118,7 +118,9 @@ def pooled_calibration(y4: np.ndarray, pred: MethodPredictions) -> dict[str, flo
     m = class_metrics(y, hat, len(pred.classes), p, calls_given=True)
     conf = p[np.arange(len(hat)), np.clip(hat, 0, None)][hat >= 0]      # an image without a call shows none
     return {"n": int(len(y)), "called": int(len(conf)), "accuracy": m["accuracy"], "ece": m["ece"],
-            "ece_if_calibrated": ece_if_calibrated(conf), "mean_confidence": float(conf.mean()) if len(conf) else None}
+            "ece_if_calibrated": ece_if_calibrated(conf),
+            "calibrated_at_least_as_far": share_of_calibrated_at_least(conf, m["ece"]),
+            "mean_confidence": float(conf.mean()) if len(conf) else None}
 
 
 def summarize(per_fold: Sequence[dict[str, dict[str, float | None]]]) -> dict[str, dict[str, dict[str, float]]]:

@@ -64,6 +64,13 @@ def run(args: argparse.Namespace) -> int:
     print(result["table"])
     for method, note in result.get("notes", {}).items():
         print(f"note, {method}: {note}")
+    for method, s in result.get("summary", {}).items():
+        pooled = s.get("pooled")
+        if pooled and pooled.get("called"):
+            print(f"calibration, {method}: ECE {pooled['ece']:.3f} on the {pooled['called']} images called; a "
+                  f"perfectly calibrated method with the same confidences shows {pooled['ece_if_calibrated']:.3f} "
+                  f"on average at this n, {pooled['ece']:.3f} or more in "
+                  f"{pooled['calibrated_at_least_as_far']:.0%} of draws")
     if args.out:
         path = write_report(result, args.out)
         print(f"wrote {path} and {path.with_suffix('.md')}")

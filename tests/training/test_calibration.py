@@ -63,3 +63,12 @@ def test_the_ece_of_a_calibrated_method_shrinks_with_n_and_is_zero_when_certain(
     assert ece_if_calibrated(np.ones(20)) == 0.0
     small, large = ece_if_calibrated(np.full(26, 0.6)), ece_if_calibrated(np.full(2600, 0.6), draws=200)
     assert 0.05 < small < 0.2 and large < 0.02      # sqrt(0.24 / 26) * sqrt(2 / pi) ~ 0.077
+
+
+def test_how_often_a_calibrated_method_shows_a_measured_ece():
+    from training.calibration import share_of_calibrated_at_least
+
+    conf = np.full(26, 0.6)
+    assert share_of_calibrated_at_least(conf, 0.0) == 1.0
+    assert share_of_calibrated_at_least(conf, 0.05) > share_of_calibrated_at_least(conf, 0.3) >= 0.0
+    assert share_of_calibrated_at_least(conf, 0.5) == 0.0    # 0.6 against 0.1 right: never by chance at n = 26

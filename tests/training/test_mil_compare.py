@@ -221,7 +221,9 @@ def test_the_compare_command_prints_each_method_note(tiny_cores, capsys):
     from her2viewer.cli import main
 
     assert main(["compare", "--data", str(tiny_cores), "--methods", "rules", "--folds", "2"]) == 0
-    assert "note, rules: confidence: call precision fitted on the other items" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "note, rules: confidence: call precision fitted on the other items" in out
+    assert "calibration, rules: ECE " in out and "a perfectly calibrated method with the same confidences" in out
 
 
 @pytest.mark.shared
