@@ -7,9 +7,11 @@ model selection) and predict the held-out patients once. Methods with a fixed mo
 given, trained on other data; rules: no training; the patch classifier of the patch pipeline) predict every
 item once and are evaluated on the same folds. Per fold: accuracy, macro F1 and one-vs-rest macro AUC for
 4-way (0/1+/2+/3+), 3-way (0/Low/High) and binary (HER2 0 vs >= 1+) of each method's own call (PSS: the
-KCS / max rule; rules: the ASCO/CAP table, no call counted wrong; the others: the top probability); the table
-gives mean +/- sd over folds. Its ECE is over all items at once, beside the ECE a perfectly calibrated method
-would show with the same confidences at this n. A 3-way method (the low-resolution model) has no 4-way row.
+KCS / max rule; rules: the ASCO/CAP table; the others: the top probability), the fixed-model methods scoring
+each image as the product does, input checks first (an image they find not assessable has no call: wrong);
+the table gives mean +/- sd over folds. Its ECE is that of the called images' confidence over all folds at
+once, beside the ECE a perfectly calibrated method would show with the same confidences at this n. A 3-way
+method (the low-resolution model) has no 4-way row.
 """
 
 from __future__ import annotations
@@ -139,7 +141,7 @@ def summarize(per_fold: Sequence[dict[str, dict[str, float | None]]]) -> dict[st
 def format_table(summary: dict[str, dict[str, Any]], seconds: dict[str, float] | None = None) -> str:
     """The comparison as a Markdown table: one row per method, AUC / macro F1 / accuracy (%) per task (mean
     ± sd over folds) and the expected calibration error of the method's own classes (4-way, or 3-way for a
-    3-class model) over all items, beside the ECE a perfectly calibrated method would show at this n."""
+    3-class model) over all called items, beside the ECE a perfectly calibrated method would show at this n."""
     head = ["Method"] + [f"{t} {m}" for t in TASKS for m in ("AUC", "F1", "Acc")] + ["ECE (own classes)",
                                                                                     "ECE if calibrated"]
     if seconds:
