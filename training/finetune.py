@@ -240,14 +240,17 @@ def run_finetune(req: FinetuneRequest, emit: Emit, task: Task | None = None) -> 
         for i, p in zip(va, run.predict(model, va, sub.sub(0.85, 1.0)), strict=True):
             held[int(i)] = p
     cv_s = _scored(run, held)
-    cv_calls, cv_probs = calls_at(cv_s, 1.0)
-    tuned = _figures(run.classes, cv_s.labels, cv_calls, cv_probs)
+    raw = _figures(run.classes, cv_s.labels, *calls_at(cv_s, 1.0))
     calib = cross_validate(cv_s, folds=min(5, n), seed=req.seed) if n >= 4 else None
     temp = calib["temperature_all"] if calib else fit_t(cv_s, np.arange(n))   # plan_cases: n >= 2
     t_calls, t_probs = calls_at(cv_s, temp)
-    tuned_cal = _figures(run.classes, cv_s.labels, t_calls, t_probs)
-    tuned.update({"temperature": temp, "ece_calibrated": tuned_cal["ece"],
-                  "ece_calibrated_cv": calib["ece_after_cv"] if calib else None})
+    # the fine-tuned figures are those of the model as its card ships it, at its temperature (as the base
+    # model's are at its card's): for PSS the temperature divides every sample's logits before the KCS rule,
+    # so it can move the calls as well as the confidence
+    tuned = _figures(run.classes, cv_s.labels, t_calls, t_probs)
+    tuned.update({"temperature": temp, "ece_calibrated": tuned["ece"],
+                  "ece_calibrated_cv": calib["ece_after_cv"] if calib else None,
+                  "uncalibrated": {k: raw[k] for k in ("accuracy", "mean_confidence", "ece")}})
     emit({"event": "finetuned", **tuned})
     # each case's held-out probabilities and call at the card's temperature: what `compare` reports for this
     # model on these cases, instead of scoring them again with the model that was fitted on them (PSS: also
@@ -302,7 +305,7 @@ def _final_card(run: _Run, model: Any, plan: CasePlan, base: dict[str, Any], tun
                   "parent_checkpoint": {"name": parent.name, "sha256": parent.sha256, "path": str(req.base)},
                   "calibration": {"temperature": round(float(temp), 4),
                                   "fitted_on": f"held-out predictions of {plan.scheme} on {len(run.items)} cases",
-                                  "ece_before": round(float(tuned["ece"]), 4),
+                                  "ece_before": round(float(tuned["uncalibrated"]["ece"]), 4),
                                   "ece_after": round(float(tuned["ece_calibrated"]), 4),
                                   **({"ece_after_cv": round(float(calib["ece_after_cv"]), 4)} if calib else {})}}
     return card

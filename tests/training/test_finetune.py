@@ -47,6 +47,9 @@ def test_finetune_cross_validates_and_stages_a_model_with_an_honest_card(tiny_co
     assert card.metrics["finetune_cv"]["base"]["accuracy"] == base["accuracy"]
     assert card.training_data["train"]["counts"] == {"0": 3, "1+": 3, "2+": 3, "3+": 3}
     assert card.extra["calibration"]["temperature"] == pytest.approx(tuned["temperature"], abs=1e-3)
+    # the fine-tuned figures are at that temperature, as shipped; the untempered ones are kept beside them
+    assert card.extra["calibration"]["ece_before"] == pytest.approx(tuned["uncalibrated"]["ece"], abs=1e-4)
+    assert card.extra["calibration"]["ece_after"] == pytest.approx(tuned["ece"], abs=1e-4)
     assert card.input_spec["n_full"] == 3 and card.sha256 != parent.sha256
     kept = cases_file(out["checkpoint"])
     assert kept.read_text() == (tiny_cores / "labels.csv").read_text()

@@ -187,8 +187,12 @@ class FinetuneDialog(QDialog):
         lay.setContentsMargins(0, 0, 0, 0)
         self.table = QTableWidget(6, 2)
         self.table.setHorizontalHeaderLabels(["Base model", "Fine-tuned (cross-validated)"])
+        self.table.horizontalHeaderItem(0).setToolTip("The base model as its card ships it, at its temperature")
+        self.table.horizontalHeaderItem(1).setToolTip(
+            "Each case predicted by a model fine-tuned without it, at the temperature fitted on those predictions "
+            "(the one the saved model's card states)")
         self.table.setVerticalHeaderLabels(["Accuracy", "Within one class", "Mean confidence", "ECE",
-                                            "ECE, calibrated", "Temperature"])
+                                            "ECE, T fitted in a nested CV", "Temperature"])
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.confusion = QPlainTextEdit()
