@@ -4,6 +4,7 @@ small data refused with a sentence, and the child-process command line."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -73,6 +74,15 @@ def test_finetune_cross_validates_and_stages_a_model_with_an_honest_card(tiny_co
     assert pred is not None and "held-out predictions" in pred.note
     assert np.array_equal(pred.pred_index(), [calls[held["files"].index(Path(it.path).name)] for it in items])
     assert held_out_predictions(out["checkpoint"], "pss", items[:5]) is not None   # a subset is found too
+    # a card from before the calls were kept: the top probability, and the note says so
+    older = tmp_path / "older"
+    older.mkdir()
+    shutil.copy(Path(out["checkpoint"]).with_suffix(".safetensors"), older / "lab_model.safetensors")
+    data = json.loads(Path(out["checkpoint"]).with_suffix(".json").read_text())
+    del data["metrics"]["finetune_cv"]["held_out"]["calls"]
+    (older / "lab_model.json").write_text(json.dumps(data))
+    old = held_out_predictions(str(older / "lab_model"), "pss", items)
+    assert old is not None and old.calls is None and "keeps no calls" in old.note
     assert held_out_predictions(str(tiny_pss_base), "pss", items) is None           # no fine-tune: none
 
 
