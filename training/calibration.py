@@ -46,17 +46,24 @@ def cross_validated_calibration(probs: np.ndarray, labels: np.ndarray, folds: in
 def ece_if_calibrated(conf: np.ndarray, draws: int = 2000, seed: int = 0, bins: int = ECE_BINS) -> float:
     """The ECE a perfectly calibrated method with these confidences would show on average at this sample size
     (each call right with probability equal to its confidence): the noise floor to read a measured ECE against."""
-    return float(np.mean(_calibrated_eces(conf, draws, seed, bins)))
+    return float(np.mean(calibrated_eces(conf, draws, seed, bins)))
 
 
 def share_of_calibrated_at_least(conf: np.ndarray, measured: float, draws: int = 2000, seed: int = 0,
                                  bins: int = ECE_BINS) -> float:
     """How often a perfectly calibrated method with these confidences shows an ECE of `measured` or more at
     this sample size (small: the measured ECE is more than chance)."""
-    return float(np.mean(_calibrated_eces(conf, draws, seed, bins) >= measured - 1e-12))
+    return share_at_least(calibrated_eces(conf, draws, seed, bins), measured)
 
 
-def _calibrated_eces(conf: np.ndarray, draws: int, seed: int, bins: int) -> np.ndarray:
+def share_at_least(eces: np.ndarray, measured: float) -> float:
+    """The share of `calibrated_eces` draws at `measured` or more."""
+    return float(np.mean(np.asarray(eces) >= measured - 1e-12))
+
+
+def calibrated_eces(conf: np.ndarray, draws: int = 2000, seed: int = 0, bins: int = ECE_BINS) -> np.ndarray:
+    """The ECE of each of `draws` perfectly calibrated outcomes of these confidences (each call right with
+    probability equal to its confidence)."""
     c = np.clip(np.asarray(conf, np.float64), 0.0, 1.0)
     if len(c) == 0:
         return np.zeros(1)

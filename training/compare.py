@@ -111,17 +111,18 @@ def pooled_calibration(y4: np.ndarray, pred: MethodPredictions) -> dict[str, flo
     """Accuracy of a method's own-class calls over all items at once (no call: wrong), the ECE of the
     confidence of those it called, and the ECE a perfectly calibrated method with the same confidences would
     show at this n (per-fold ECE on a few items each is mostly noise)."""
-    from .calibration import ece_if_calibrated, share_of_calibrated_at_least
+    from her2viewer.models.calibration import binned_gap
 
-    y = np.asarray(y4)
-    p, hat = pred.probs, pred.pred_index()
-    if pred.classes != SCORES4:
-        y = np.asarray(to_3way_indices(y))
-    m = class_metrics(y, hat, len(pred.classes), p, calls_given=True)
-    conf = p[np.arange(len(hat)), np.clip(hat, 0, None)][hat >= 0]      # an image without a call shows none
-    return {"n": int(len(y)), "called": int(len(conf)), "accuracy": m["accuracy"], "ece": m["ece"],
-            "ece_if_calibrated": ece_if_calibrated(conf),
-            "calibrated_at_least_as_far": share_of_calibrated_at_least(conf, m["ece"]),
+    from .calibration import calibrated_eces, share_at_least
+
+    y = np.asarray(y4) if pred.classes == SCORES4 else np.asarray(to_3way_indices(y4))
+    hat = pred.pred_index()
+    called = np.flatnonzero(hat >= 0)                     # an image without a call shows no confidence
+    conf = pred.probs[called, hat[called]]
+    measured = binned_gap(conf, (hat == y)[called])
+    eces = calibrated_eces(conf)                          # one set of draws for the mean and the share
+    return {"n": int(len(y)), "called": int(len(conf)), "accuracy": float(np.mean(hat == y)), "ece": measured,
+            "ece_if_calibrated": float(np.mean(eces)), "calibrated_at_least_as_far": share_at_least(eces, measured),
             "mean_confidence": float(conf.mean()) if len(conf) else None}
 
 
@@ -190,7 +191,7 @@ def _scorer_probs(method: str, items: Sequence[Item], options: Any, task: Task) 
     t0 = time.perf_counter()
     for i, it in enumerate(items):
         res = _product_score(scorer, method, options, it, task.sub(i / len(items), (i + 1) / len(items)))
-        probs[i] = [(res.probabilities or {}).get(c, 0.0) for c in SCORES4] if res.assessable else 0.0
+        probs[i] = [(res.probabilities or {}).get(c, 0.0) for c in SCORES4]   # {} when the checks withheld it
         calls[i] = SCORES4.index(res.score) if res.score in SCORES4 else -1
         if probs[i].sum() <= 0:
             probs[i] = 0.25 if calls[i] < 0 else np.eye(4)[calls[i]]
@@ -255,9 +256,8 @@ def _rules_probs(items: Sequence[Item], task: Task) -> MethodPredictions:
     calls, boots = [], []
     for i, it in enumerate(items):
         res = _product_score(scorer, "rules", options, it, task.sub(i / len(items), (i + 1) / len(items)))
-        calls.append(res.score if res.assessable else None)
-        boots.append(dict(res.probabilities) if res.probabilities and res.assessable
-                     else {res.score: 1.0} if res.score and res.assessable else {})
+        calls.append(res.score)       # None, and no probabilities, when the input checks withheld the score
+        boots.append(dict(res.probabilities) if res.probabilities else {res.score: 1.0} if res.score else {})
     probs = np.zeros((len(items), 4))
     for i, p in enumerate(leave_one_out_precision(calls, [it.label for it in items], boots)):
         probs[i] = [(p or {}).get(c, 0.0) for c in SCORES4]

@@ -5,10 +5,9 @@ checks found (`ScoreResult.qc`): amber for a warning, red when the image is not 
 assessable" stands where the score would, with no bars).
 
 It shows what a `ScoreResult` carries and asks which scorer made it only to show PSS's N / k / seed (results
-saved before the driver kept N / k to PSS hold them for every method, and every result holds the seed): samples
--> histogram (when there are several), cell
-percentages -> cell chart, cores -> table. Clicking a core row shows that core in the panel and emits
-`sigCoreActivated(core)` so the window can move the view there.
+saved before the driver kept N / k to PSS hold them for every method, and every result holds the seed):
+samples -> histogram (when there are several), cell percentages -> cell chart, cores -> table. Clicking a
+core row shows that core in the panel and emits `sigCoreActivated(core)` so the window can move the view there.
 """
 
 from __future__ import annotations
