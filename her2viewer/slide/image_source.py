@@ -60,6 +60,8 @@ def _decode_tiff(path: Path) -> tuple[np.ndarray, float | None]:
         if end > size:
             raise SlideOpenError(path, f"the file is truncated (image data runs to byte {end}, the file has {size})")
         pixels = page.asarray()
+        if page.planarconfig == tifffile.PLANARCONFIG.SEPARATE and pixels.ndim == 3 and page.samplesperpixel > 1:
+            pixels = np.moveaxis(pixels, 0, -1)  # one plane per sample: (S, H, W) -> (H, W, S)
         if page.photometric == tifffile.PHOTOMETRIC.PALETTE and page.colormap is not None:
             pixels = page.colormap.T[pixels]
         alpha = bool(page.extrasamples)

@@ -146,6 +146,22 @@ def test_sixteen_bit_grayscale_tiff(tmp_path):
     assert np.array_equal(img[..., 0], (gray >> 8).astype(np.uint8))
 
 
+@pytest.mark.parametrize("tile", [None, (256, 256)])
+def test_planar_rgb_tiff_reads_as_rgb(tmp_path, monkeypatch, base_image, tile):
+    # one plane per colour (PlanarConfiguration 2): decoded whole it came back as a 3-pixel-high image
+    import tifffile
+
+    from her2viewer.slide import open as open_mod
+
+    if tile:
+        monkeypatch.setattr(open_mod, "WHOLE_DECODE_MAX_PIXELS", 1000)
+    path = tmp_path / "planar.tif"
+    tifffile.imwrite(path, np.moveaxis(base_image, 2, 0), photometric="rgb", planarconfig="separate", tile=tile)
+    with open_slide(path) as src:
+        assert src.dimensions == (base_image.shape[1], base_image.shape[0])
+        assert np.array_equal(src.read_region(0, 250, 250, 20, 20), base_image[250:270, 250:270])
+
+
 def test_large_single_level_tiled_tiff_uses_tile_reads(tmp_path, monkeypatch, base_image):
     import tifffile
 
