@@ -173,17 +173,29 @@ def estimate_stains_macenko(rgb: np.ndarray, od_threshold: float = 0.15, alpha: 
 
 
 # ---- credible per-slide / per-region vectors ----------------------------------------------------------------
-# Haematoxylin hue varies a lot between labs and batches, so its vector is estimated (Macenko) when the estimate
-# lies within a cone around Ruifrok's. DAB is a manufactured chromogen with a stable colour, and Macenko's DAB
-# direction is pulled towards haematoxylin by the many mixed pixels of a thin membrane over a blue cell (and is
-# not DAB at all in an IHC 0 case), which would make a blue cytoplasm look faintly brown. So the DAB vector stays
-# Ruifrok's unless mode "macenko-both" asks for the estimate, and even then only when enough pixels are clearly
-# DAB-dominant. Mode "default" is Ruifrok's pair.
+# Haematoxylin hue varies a lot between labs and batches, so its vector is estimated (Macenko) when the
+# estimate lies within a cone around Ruifrok's and is blue rather than grey. DAB is a manufactured chromogen
+# with a stable colour, and Macenko's DAB direction is pulled towards haematoxylin by the many mixed pixels of
+# a thin membrane over a blue cell (and is not DAB at all in an IHC 0 case), which would make a blue cytoplasm
+# look faintly brown. So the DAB vector stays Ruifrok's unless mode "macenko-both" asks for the estimate, and
+# even then only when enough pixels are clearly DAB-dominant. Mode "default" is Ruifrok's pair.
 
 STAIN_MODES = ("macenko", "macenko-both", "default")
 MIN_COS_HEMA = 0.95
+#: haematoxylin is blue: it absorbs red and green light more than blue. An estimate whose blue OD is above
+#: this fraction of its lesser red / green OD is a neutral grey (Ruifrok's: 0.44; grey: 1.0), which Macenko's
+#: extreme angle finds on pale real patches (JPEG noise, glass tint). Taken as haematoxylin, it moved the
+#: haematoxylin threshold 2-10x between patches of one lab (real_dev: 15 of 24 BCI patches read 0.81-0.99).
+MAX_HEMA_BLUE_RATIO = 0.8
 MIN_COS_DAB = 0.97
 MIN_DAB_FRACTION = 0.002  # of the stained (non-glass) pixels
+
+
+def credible_haematoxylin(h: np.ndarray) -> bool:
+    """Whether an estimated haematoxylin direction (unit OD vector) is near Ruifrok's and blue, not grey."""
+    h = np.asarray(h, np.float64)
+    return bool(h @ StainMatrix.default().vectors[0] >= MIN_COS_HEMA
+                and h[2] <= MAX_HEMA_BLUE_RATIO * min(h[0], h[1]))
 
 
 def credible_stains(rgb: np.ndarray, mode: str = "macenko") -> StainMatrix:
@@ -195,7 +207,7 @@ def credible_stains(rgb: np.ndarray, mode: str = "macenko") -> StainMatrix:
     if mode == "default":
         return ref
     est = estimate_stains_macenko(rgb).vectors
-    h = est[0] if est[0] @ ref.vectors[0] >= MIN_COS_HEMA else ref.vectors[0]
+    h = est[0] if credible_haematoxylin(est[0]) else ref.vectors[0]
     d = ref.vectors[1]
     if mode == "macenko-both" and est[1] @ ref.vectors[1] >= MIN_COS_DAB:
         conc = deconvolve(rgb, ref).reshape(-1, 3)

@@ -53,3 +53,36 @@ def test_not_stain_takes_black_padding_and_pen_ink_but_no_stain():
     big[:, 100:112] = (60, 140, 40)                                               # a vertical stroke
     assert not_stain(big)[:, 100:112].all() and not_stain(big).sum() == 300 * 12
     assert not_stain(np.zeros((0, 3), np.uint8)).shape == (0,)
+
+
+def test_a_grey_haematoxylin_estimate_is_not_credible():
+    from her2viewer.stain import credible_haematoxylin
+
+    ruifrok = StainMatrix.default().vectors[0]
+    assert credible_haematoxylin(ruifrok)
+    bluer = ruifrok * np.array([1.0, 1.05, 1.4])   # a lab's bluer haematoxylin, still blue
+    assert credible_haematoxylin(bluer / np.linalg.norm(bluer))
+    # what Macenko's extreme angle gave on pale real patches: near Ruifrok's (cos 0.95) but neutral grey
+    grey = np.array([0.5776, 0.5863, 0.5681])
+    assert grey @ ruifrok > 0.95 and not credible_haematoxylin(grey / np.linalg.norm(grey))
+
+
+def test_rules_measure_a_real_patch_alike_after_a_jpeg_reencode(shared_data, tmp_path):
+    # at quality 75 Macenko's haematoxylin came out grey, which moved the nucleus threshold 2x and the share of
+    # complete moderate membranes from 79% to 31%
+    import cv2
+
+    from her2viewer.scoring.rules.calibrate import measure_image
+    from her2viewer.scoring.rules.decision import intensity_class, is_complete
+    from her2viewer.scoring.rules.params import MembraneThresholds
+
+    src = shared_data / "real_dev" / "bci_00002_test_2+.jpg"
+    again = tmp_path / "q75.jpg"
+    cv2.imwrite(str(again), cv2.imread(str(src)), [cv2.IMWRITE_JPEG_QUALITY, 75])
+    t = MembraneThresholds()
+    shares = []
+    for path in (src, again):
+        m = measure_image(path, "2+")
+        cls = intensity_class(m.membrane_od, t)
+        shares.append(float(np.mean((cls >= 2) & is_complete(m.completeness, cls, t))))
+    assert shares[0] > 0.5 and abs(shares[1] - shares[0]) < 0.1
