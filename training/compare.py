@@ -244,29 +244,56 @@ def _with_note(pred: MethodPredictions, note: str) -> MethodPredictions:
     return pred
 
 
+def profile_held_out(items: Sequence[Item]) -> tuple[list[str | None], list[dict[str, float]], str] | None:
+    """(calls, bootstrap probabilities, note) of the shipped stain profile's leave-one-out record when it was
+    fitted on exactly these items (same file names and labels), or None: scoring them with cut-offs fitted on
+    them would be in-sample."""
+    from her2viewer.scoring.rules.calibrate import NOT_ASSESSABLE
+    from her2viewer.scoring.rules.profile import default_profile
+
+    prof = default_profile()
+    cv = prof.cross_validation if isinstance(prof.cross_validation, dict) else {}
+    held = cv.get("held_out")
+    if not isinstance(held, dict):
+        return None
+    where = {(f, y): i for i, (f, y) in enumerate(zip(held["files"], held["labels"], strict=True))}
+    rows = [where.get((Path(it.path).name, it.label)) for it in items]
+    if any(r is None for r in rows):
+        return None
+    calls = [None if held["calls"][r] == NOT_ASSESSABLE else held["calls"][r] for r in rows]
+    boots = [dict(held["bootstrap"][r] or {}) for r in rows]
+    return calls, boots, (f"the stain profile '{prof.name}' was fitted on these cases: its leave-one-out calls "
+                          f"(`calibrate --fit {cv.get('fit', '?')}`), not a new scoring")
+
+
 def _rules_probs(items: Sequence[Item], task: Task) -> MethodPredictions:
     """The rules scorer's probabilities with a call precision fitted on the other items (leave-one-out), not
-    the shipped profile's: that one was fitted on real_dev, and scoring real_dev with it would be in-sample."""
+    the shipped profile's (fitted on real_dev: in-sample there). On the cases the shipped cut-offs were fitted
+    on, its calls are the profile's leave-one-out ones."""
     from her2viewer.scoring.base import ScoreOptions, create_scorer
     from her2viewer.scoring.rules.confidence import leave_one_out_precision
 
-    options = ScoreOptions(extra={"rules": {"confidence_matrix": None}})
-    scorer = create_scorer("rules", options)
     t0 = time.perf_counter()
-    calls, boots = [], []
-    for i, it in enumerate(items):
-        res = _product_score(scorer, "rules", options, it, task.sub(i / len(items), (i + 1) / len(items)))
-        calls.append(res.score)       # None, and no probabilities, when the input checks withheld the score
-        boots.append(dict(res.probabilities) if res.probabilities else {res.score: 1.0} if res.score else {})
+    held = profile_held_out(items)
+    if held is not None:
+        calls, boots, source = held
+    else:
+        options = ScoreOptions(extra={"rules": {"confidence_matrix": None}})
+        scorer = create_scorer("rules", options)
+        calls, boots, source = [], [], ""
+        for i, it in enumerate(items):
+            res = _product_score(scorer, "rules", options, it, task.sub(i / len(items), (i + 1) / len(items)))
+            calls.append(res.score)       # None, and no probabilities, when the input checks withheld the score
+            boots.append(dict(res.probabilities) if res.probabilities else {res.score: 1.0} if res.score else {})
     probs = np.zeros((len(items), 4))
     for i, p in enumerate(leave_one_out_precision(calls, [it.label for it in items], boots)):
         probs[i] = [(p or {}).get(c, 0.0) for c in SCORES4]
         if probs[i].sum() <= 0:
             probs[i] = 0.25  # no call (no tumour cells): nothing known
+    note = ("confidence: call precision fitted on the other items (leave-one-out); an image the input checks find "
+            "not assessable (too few tumour cells) has no call, counted wrong")
     return MethodPredictions("rules", SCORES4, probs, (time.perf_counter() - t0) / max(1, len(items)),
-                             note="confidence: call precision fitted on the other items (leave-one-out); an "
-                                  "image the input checks find not assessable (too few tumour cells) has no call, "
-                                  "counted wrong",
+                             note="; ".join(filter(None, (source, note))),
                              calls=np.array([SCORES4.index(c) if c in SCORES4 else -1 for c in calls]))
 
 
@@ -465,7 +492,12 @@ def _predictions_path(cfg: CompareConfig, items: Sequence[Item], method: str) ->
     settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k in _settings_of(method)}
     settings["checkpoint_sha256"] = _checkpoint_sha(cfg, method)
     if method == "rules":
+        from her2viewer.scoring.rules.profile import DEFAULT_PROFILE
+
         settings["confidence"] = "call precision, leave-one-out"  # earlier saved predictions were the bootstrap's
+        # the shipped cut-offs (and their leave-one-out record) decide the calls
+        settings["stain_profile_sha256"] = (hashlib.sha256(DEFAULT_PROFILE.read_bytes()).hexdigest()
+                                            if DEFAULT_PROFILE.is_file() else "")
     if method in ("pss", "rules"):
         settings["calls"] = "the method's own, after the input checks"   # earlier: probabilities only
     key = json.dumps({"method": method, "items": [(it.path, it.label, it.patient_id) for it in items],

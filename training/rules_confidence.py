@@ -1,11 +1,13 @@
-"""Measure how honest the rules scorer's confidence is on labelled real images, and (with --write) give the
-shipped stain profile the call precision of its cut-offs on them.
+"""Measure how honest the rules scorer's confidence is on labelled real images, and (with --write) give a
+stain profile that was NOT fitted on them the call precision of its cut-offs there.
 
-    python -m training.rules_confidence --data ../shared/data/real_dev [--write] [--licence TEXT]
+    python -m training.rules_confidence --data ../shared/data/real_dev [--profile P] [--write] [--licence TEXT]
 
-The shipped cut-offs are not fitted on the images, so their calls there are out-of-sample; the figures printed
-(and stored) are the bootstrap's ECE and the ECE with the call precision, each image passed through a matrix
-fitted on the others (leave-one-out).
+The default profile is the synthetic one (`SYNTHETIC_PROFILE`), whose calls on real images are out-of-sample.
+A profile fitted on the images (the shipped `rules_default.json`) gets its call precision from the
+leave-one-out calls of `her2viewer calibrate` instead; writing it from its own in-sample calls is refused. The
+figures printed (and stored) are the bootstrap's ECE and the ECE with the call precision, each image passed
+through a matrix fitted on the others (leave-one-out).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 
 from her2viewer.scoring.rules.calibrate import evaluate, measure_folder
 from her2viewer.scoring.rules.confidence import call_precision_section
-from her2viewer.scoring.rules.profile import DEFAULT_PROFILE, StainProfile
+from her2viewer.scoring.rules.profile import SYNTHETIC_PROFILE, StainProfile
 
 REAL_DEV_LICENCE = ("BCI patches: non-commercial research and teaching only (Liu et al., CVPR Workshops 2022); "
                     "Warwick HER2 contest tiles")
@@ -27,11 +29,17 @@ def main(argv: list[str] | None = None) -> int:
     """Measure, print, and optionally write the shipped profile's confidence entry."""
     ap = argparse.ArgumentParser(prog="python -m training.rules_confidence", description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", required=True, help="folder with labels.csv (file,label) and the images")
-    ap.add_argument("--profile", default=str(DEFAULT_PROFILE), help="profile to measure (default: the shipped one)")
+    ap.add_argument("--profile", default=str(SYNTHETIC_PROFILE),
+                    help="profile to measure (default: the synthetic one, never fitted on real images)")
     ap.add_argument("--write", action="store_true", help="store the call precision in that profile")
     ap.add_argument("--licence", default=REAL_DEV_LICENCE, help="licence of the images, recorded with it")
     args = ap.parse_args(argv)
     profile = StainProfile.load(args.profile)
+    if args.write and isinstance(profile.cross_validation, dict) and profile.cross_validation.get("method"):
+        print(f"{args.profile} was fitted on labelled images ({profile.fitted_on[:80]}...): its call precision "
+              "comes from the leave-one-out calls of `her2viewer calibrate`, not from its own calls; not written",
+              file=sys.stderr)
+        return 2
     images = measure_folder(args.data)
     ev = evaluate(images, profile.membrane, profile.positive_pct)
     data = Path(args.data).resolve()
@@ -40,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         fitted_on=f"calls of these cut-offs (not fitted on them) on the {len(images)} labelled real images of "
                   f"{data.name}; slide-level labels",
         data_licence=args.licence,
-        command=f"python -m training.rules_confidence --data {args.data} --write")
+        command=f"python -m training.rules_confidence --data {args.data} --profile {args.profile} --write")
     print(ev.confusion_text())
     print(f"{section['n']} assessable of {len(images)}: accuracy {section['accuracy']:.1%}")
     print(f"bootstrap alone:              mean confidence {section['mean_confidence_bootstrap']:.3f}, "

@@ -16,6 +16,17 @@ from her2viewer.slide.array_source import ArraySlide
 from her2viewer.slide.region import Region, RegionMask
 from her2viewer.stain import compose
 
+
+@pytest.fixture(autouse=True)
+def synthetic_cut_offs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests draw synthetic cells, so they score with the cut-offs calibrated on synthetic cells
+    (`rules_synthetic.json`), not with the shipped profile fitted on real images (its completeness cut of 0.5
+    sits on the completeness a drawn 40% ring measures)."""
+    from her2viewer.scoring.rules import profile
+
+    monkeypatch.setattr(profile, "DEFAULT_PROFILE", profile.SYNTHETIC_PROFILE)
+
+
 # (membrane DAB OD, fraction of the perimeter stained) -> expected (intensity class, complete)
 PATTERNS = {
     (0.0, 0.0): (0, False),

@@ -79,7 +79,11 @@ def test_profile_round_trips_the_confidence_and_refuses_a_bad_matrix(tmp_path):
 def test_shipped_profile_carries_its_real_ihc_call_precision():
     conf = default_profile().confidence
     assert conf is not None and conf["n"] >= 20
-    assert conf["ece_calibrated_loo"] < conf["ece_bootstrap"]
+    # the bootstrap says how stable a call is (0.95 on average), the call precision how often such calls were
+    # right: it brings the mean confidence to the accuracy (the 10-bin ECE of 23 leave-one-out calls is mostly
+    # the artefact of leaving each call out of its own precision, see README)
+    assert abs(conf["mean_confidence_calibrated_loo"] - conf["accuracy"]) < 0.1
+    assert abs(conf["mean_confidence_bootstrap"] - conf["accuracy"]) > 0.25
     assert "non-commercial" in conf["data_licence"]
 
 
@@ -91,7 +95,7 @@ def test_scorer_confidence_is_the_call_precision_of_its_bootstrap():
     assert r.score == "1+" and boot["1+"] > 0.9
     want = apply_call_precision(boot, m)
     assert r.probabilities == pytest.approx(want, abs=1e-3)  # params round the bootstrap to 4 places
-    assert r.confidence == pytest.approx(want["1+"], abs=1e-3) and r.confidence < 0.6
+    assert r.confidence == pytest.approx(want["1+"], abs=1e-3) and r.confidence < boot["1+"] - 0.1
     assert "call precision" in r.params["probabilities"]
     # measured on breast calls only: gastric criteria keep the bootstrap
     g = score(img, options=ScoreOptions(criteria="gastric"))
@@ -154,3 +158,16 @@ def test_rules_confidence_command_writes_the_section_into_a_profile(tmp_path, ca
     conf = StainProfile.load(prof).confidence
     assert conf["data_licence"] == "ours" and conf["n"] >= 1
     assert np.allclose(np.array(conf["matrix"]).sum(1), 1.0, atol=1e-3)
+
+
+def test_rules_confidence_refuses_to_overwrite_a_fitted_profiles_leave_one_out_precision(tmp_path, capsys):
+    # a profile fitted on the images must keep the call precision of its leave-one-out calls (calibrate's),
+    # not get one from its own in-sample calls
+    from training.rules_confidence import main
+
+    data = write_labelled_cores(tmp_path / "lab", ["1+", "2+", "3+", "3+"], 80, 600)
+    fitted = StainProfile(cross_validation={"method": "leave-one-out", "n": 4}).save(tmp_path / "fitted.json")
+    before = fitted.read_text()
+    assert main(["--data", str(data), "--profile", str(fitted), "--write"]) == 2
+    assert "leave-one-out calls of `her2viewer calibrate`" in capsys.readouterr().err
+    assert fitted.read_text() == before

@@ -29,8 +29,14 @@ from ..conftest import write_labelled_cores
 def test_shipped_profile_is_honest_and_used_by_default():
     prof = default_profile()
     assert prof.path == str(DEFAULT_PROFILE)
-    assert "not fitted on real IHC" in prof.fitted_on and prof.data_licence
-    assert prof.cross_validation["real_dev_evaluation"]["n"] == 26
+    # fitted on real IHC, with the data's licence and leave-one-out figures; its synthetic start ships beside it
+    assert "real_dev" in prof.fitted_on and "BCI" in prof.data_licence
+    cv = prof.cross_validation
+    assert cv["method"] == "leave-one-out" and cv["n"] == 26 and cv["accuracy"] > cv["before"]["accuracy"]
+    assert prof.confidence and "leave-one-out calls" in prof.confidence["fitted_on"]
+    synthetic = StainProfile.load(DEFAULT_PROFILE.with_name("rules_synthetic.json"))
+    assert "not fitted on real IHC" in synthetic.fitted_on and synthetic.membrane == MembraneThresholds()
+    assert prof.membrane.faint == synthetic.membrane.faint      # the intensity fit keeps the faint cut
     params = RulesScorer().params
     assert params.membrane == prof.membrane and params.positive_pct == prof.positive_pct
     assert params.profile["name"] == prof.name
@@ -39,6 +45,19 @@ def test_shipped_profile_is_honest_and_used_by_default():
 
     own = RulesScorer(ScoreOptions(extra={"rules": {"membrane": {"strong": 0.9}}})).params
     assert own.membrane.strong == 0.9 and own.profile is None
+
+
+@pytest.mark.shared
+def test_shipped_profile_is_what_its_command_fits(shared_data):
+    # the command in the profile's fitted_on, as a function: the same cut-offs and leave-one-out figures
+    prof = default_profile()
+    start = StainProfile.load(DEFAULT_PROFILE.with_name("rules_synthetic.json"))
+    images = C.measure_folder(shared_data / "real_dev")
+    membrane, pct, _ = C.fit_profile(images, start, mode="intensity")
+    assert membrane == prof.membrane and pct == prof.positive_pct
+    loo = C.leave_one_out(images, start, mode="intensity")
+    assert round(loo.accuracy, 4) == prof.cross_validation["accuracy"]
+    assert loo.confusion().tolist() == prof.cross_validation["confusion"]
 
 
 def test_profile_round_trip_and_bad_files(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -205,6 +206,27 @@ def test_compare_gives_rules_a_call_precision_fitted_without_each_item(tiny_core
     assert all(np.allclose(probs[i], 0.25) for i, c in enumerate(calls) if c < 0)   # no call: nothing known
     # not the bootstrap's near-certainty: every row is mixed through the matrix and its prior
     assert probs.max() < 0.99
+
+
+def test_compare_reports_a_profile_fitted_on_the_items_by_its_leave_one_out_calls(tiny_cores, tmp_path,
+                                                                                    monkeypatch):
+    """Cut-offs fitted on the items would score them in-sample: compare takes the profile's held-out calls."""
+    from her2viewer.scoring.rules import calibrate as C
+    from her2viewer.scoring.rules import profile as P
+
+    images = C.measure_folder(tiny_cores)
+    prof, _, loo = C.calibrated_profile(images, P.StainProfile(), "scale", "tiny")
+    monkeypatch.setattr(P, "DEFAULT_PROFILE", prof.save(tmp_path / "fitted.json"))
+    items = read_items(tiny_cores)
+    res = compare(CompareConfig(data=str(tiny_cores), methods=("rules",), folds=3), items)
+    want = [SCORES4.index(c) if c in SCORES4 else -1 for c in loo.predictions]
+    assert res["predictions"]["rules"]["calls"] == want
+    assert "was fitted on these cases: its leave-one-out calls" in res["notes"]["rules"]
+    # other items (one label changed): scored afresh
+    other = [dataclasses.replace(it, label="3+" if it.label != "3+" else "0") if i == 0 else it
+             for i, it in enumerate(items)]
+    res = compare(CompareConfig(data=str(tiny_cores), methods=("rules",), folds=3), other)
+    assert "fitted on these cases" not in res["notes"]["rules"]
 
 
 def test_compare_says_when_the_pss_model_was_fine_tuned_on_real_cases():

@@ -324,6 +324,14 @@ def leave_one_out(images: Sequence[MeasuredImage], start: StainProfile | None = 
     return Evaluation([m.label for m in images], preds, probs)
 
 
+def held_out_record(images: Sequence[MeasuredImage], loo: Evaluation) -> dict:
+    """Each image's leave-one-out call and bootstrap probabilities, by file name: what `compare` reports for
+    a profile fitted on these images instead of scoring them in-sample."""
+    return {"files": [m.file for m in images], "labels": list(loo.labels), "calls": list(loo.predictions),
+            "bootstrap": [None if p is None else {k: round(float(v), 4) for k, v in p.items()}
+                          for p in loo.probabilities]}
+
+
 def calibrated_profile(images: Sequence[MeasuredImage], start: StainProfile, fit: str, name: str,
                        data_licence: str = "", task: Task | None = None
                        ) -> tuple[StainProfile, Evaluation, Evaluation]:
@@ -340,6 +348,7 @@ def calibrated_profile(images: Sequence[MeasuredImage], start: StainProfile, fit
                            fitted_on=f"{len(images)} labelled images in {name}", n_images=len(images),
                            data_licence=data_licence,
                            cross_validation={"method": "leave-one-out", "fit": fit, **loo.as_dict(),
-                                             "before": {"profile": start.name, **before.as_dict()}},
+                                             "before": {"profile": start.name, **before.as_dict()},
+                                             "held_out": held_out_record(images, loo)},
                            confidence=confidence if confidence["n"] else None)
     return profile, before, loo

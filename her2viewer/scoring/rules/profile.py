@@ -6,7 +6,8 @@ A profile is a small JSON file (`her2viewer-stain-profile/1`):
 {"format": "her2viewer-stain-profile/1", "name": "...", "version": "1",
  "thresholds": {"faint": 0.07, "moderate": 0.22, "strong": 0.5, "complete": 0.5, "positive_pct": 10},
  "fitted_on": "...", "n_images": 26, "data_licence": "...",
- "cross_validation": {"method": "leave-one-out", "accuracy": 0.7, "within_one": 0.92, ...},
+ "cross_validation": {"method": "leave-one-out", "accuracy": 0.7, "within_one": 0.92, ...,
+                      "held_out": {"files": [...], "labels": [...], "calls": [...], "bootstrap": [...]}},
  "confidence": {"method": "call-precision", "matrix": [[...4 x 4...]], "n": 21, "ece_calibrated_loo": ...},
  "created": "2026-12-05T10:00:00"}
 ```
@@ -14,8 +15,11 @@ A profile is a small JSON file (`her2viewer-stain-profile/1`):
 The optional `confidence` entry is the measured precision of each call on labelled real images
 (`her2viewer.scoring.rules.confidence`); with it the scorer's confidence says how often such a call was right.
 
-`score --profile P` replaces the shipped one (`DEFAULT_PROFILE`); `her2viewer calibrate` writes one from a
-lab's own labelled images. The decision itself stays the ASCO/CAP table (`her2viewer.scoring.asco`).
+`held_out` (written by `her2viewer calibrate`) keeps each image's leave-one-out call, so that `compare` reports a
+profile on the images it was fitted on by those calls, not in-sample.
+
+`score --profile P` replaces the shipped one (`DEFAULT_PROFILE`, fitted on real_dev from `SYNTHETIC_PROFILE`);
+`her2viewer calibrate` writes one from a lab's own labelled images. The decision itself stays the ASCO/CAP table (`her2viewer.scoring.asco`).
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ from .params import MembraneThresholds
 FORMAT = "her2viewer-stain-profile/1"
 #: the profile shipped with the application (fitted by `her2viewer calibrate`, see its fields)
 DEFAULT_PROFILE = Path(__file__).resolve().parents[3] / "resources" / "profiles" / "rules_default.json"
+#: the cut-offs calibrated on synthetic cores only, never fitted on real images: the shipped profile's start
+SYNTHETIC_PROFILE = DEFAULT_PROFILE.with_name("rules_synthetic.json")
 THRESHOLD_KEYS = ("faint", "moderate", "strong", "complete")
 
 
