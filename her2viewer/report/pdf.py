@@ -434,6 +434,15 @@ def _signoff_block(review: ReviewInfo | None, per_core: bool = False) -> list[An
     return [KeepTogether([_p("Sign-off", "h2"), _p(note, "small"), Spacer(1, 3), t])]
 
 
+def _profile_text(profile: Any) -> str:
+    """The rules' stain profile as the report names it: name and membrane cut-offs ("" for none)."""
+    if not isinstance(profile, dict) or not profile.get("name"):
+        return ""
+    cuts = ", ".join(f"{k} {profile[k]:g}" for k in ("faint", "moderate", "strong", "complete", "positive_pct")
+                     if isinstance(profile.get(k), (int, float)))
+    return f"{profile['name']} (version {profile.get('version', '?')}): {cuts}" if cuts else str(profile["name"])
+
+
 def _method_block(result: ScoreResult) -> list[Any]:
     m = result.model
     params = {k: v for k, v in result.params.items() if isinstance(v, (str, int, float, bool)) and k != "note"}
@@ -446,6 +455,9 @@ def _method_block(result: ScoreResult) -> list[Any]:
             [_p("Parameters", "label"), _p(param_text, "small")],
             [_p("Run time", "label"), _p(f"{result.elapsed_s:.1f} s", "cell")],
             [_p("Software", "label"), _p(f"HER2 Viewer {__version__}", "cell")]]
+    profile = _profile_text(result.params.get("profile"))
+    if profile:
+        rows.insert(5, [_p("Stain profile", "label"), _p(profile, "cell", CELL_TEXT)])
     if result.params.get("note"):
         rows.append([_p("Note", "label"), _p(result.params["note"], "cell")])
     t = Table(rows, colWidths=[90, BODY_W - 90], hAlign="LEFT")

@@ -70,4 +70,7 @@ def rules_result() -> ScoreResult:
                        model=ModelInfo("asco-cap-rules", None, "0.3"), confidence=0.8,
                        explanation="Complete membrane staining of at least weak-to-moderate intensity in 17.3% of "
                                    "tumour cells (> 10%), intense in only 3.1%.",
-                       cells=cells, evidence=Evidence(heatmaps=[hm]), params={"mpp": 0.5}, elapsed_s=3.0)
+                       cells=cells, evidence=Evidence(heatmaps=[hm]), elapsed_s=3.0,
+                       params={"mpp": 0.5, "profile": {"name": "lab A", "version": "2", "path": "/p/lab_a.json",
+                                                       "faint": 0.07, "moderate": 0.2, "strong": 0.5,
+                                                       "complete": 0.5, "positive_pct": 10.0}})
