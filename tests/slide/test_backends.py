@@ -162,6 +162,20 @@ def test_planar_rgb_tiff_reads_as_rgb(tmp_path, monkeypatch, base_image, tile):
         assert np.array_equal(src.read_region(0, 250, 250, 20, 20), base_image[250:270, 250:270])
 
 
+def test_cmyk_tiff_reads_as_its_rgb(tmp_path, base_image):
+    # PhotometricInterpretation SEPARATED: the ink amounts were read as if they were R, G, B
+    import tifffile
+
+    cmyk = np.concatenate([255 - base_image, np.zeros(base_image.shape[:2] + (1,), np.uint8)], axis=2)
+    cmyk[:10, :10] = [0, 0, 0, 255]   # black ink only
+    path = tmp_path / "cmyk.tif"
+    tifffile.imwrite(path, cmyk, photometric="separated")
+    with open_slide(path) as src:
+        img = src.read_region(0, 0, 0, base_image.shape[1], base_image.shape[0])
+    assert (img[:10, :10] == 0).all()
+    assert np.array_equal(img[10:, 10:], base_image[10:, 10:])
+
+
 def test_large_single_level_tiled_tiff_uses_tile_reads(tmp_path, monkeypatch, base_image):
     import tifffile
 
