@@ -26,7 +26,7 @@ REAL_DEV_LICENCE = ("BCI patches: non-commercial research and teaching only (Liu
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Measure, print, and optionally write the shipped profile's confidence entry."""
+    """Measure, print, and optionally write a profile's confidence entry (not one fitted on the images)."""
     ap = argparse.ArgumentParser(prog="python -m training.rules_confidence", description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", required=True, help="folder with labels.csv (file,label) and the images")
     ap.add_argument("--profile", default=str(SYNTHETIC_PROFILE),

@@ -19,7 +19,8 @@ The optional `confidence` entry is the measured precision of each call on labell
 profile on the images it was fitted on by those calls, not in-sample.
 
 `score --profile P` replaces the shipped one (`DEFAULT_PROFILE`, fitted on real_dev from `SYNTHETIC_PROFILE`);
-`her2viewer calibrate` writes one from a lab's own labelled images. The decision itself stays the ASCO/CAP table (`her2viewer.scoring.asco`).
+`her2viewer calibrate` writes one from a lab's own labelled images. The decision itself stays the ASCO/CAP
+table (`her2viewer.scoring.asco`).
 """
 
 from __future__ import annotations
