@@ -21,6 +21,26 @@ def user_data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     return path
 
 
+@pytest.fixture(autouse=True)
+def qt_garbage_in_the_main_thread(request: pytest.FixtureRequest):
+    """No automatic garbage collection while a Qt test runs, and a collection in the main thread after it.
+
+    Collected in a worker thread (tile decoding, slide opening), a closed window's widgets were destroyed
+    there and deadlocked against the main thread (Qt's object lock against the GIL): the rare hang of the UI
+    tests. The application does the same with a timer (`her2viewer.ui.common.qapp.ensure_app`); pytest-qt's
+    QApplication is not made by it, and the tests that are not about Qt keep automatic collection."""
+    import gc
+
+    was_enabled = gc.isenabled()
+    if "qapp" in request.fixturenames:
+        gc.disable()
+    yield
+    if "qapp" in request.fixturenames or not gc.isenabled():
+        gc.collect()
+    if was_enabled:
+        gc.enable()
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """../shared/data, or skip the test when it is not there."""

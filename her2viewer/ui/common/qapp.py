@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QApplication
 
 
 def ensure_app(argv: Sequence[str] | None = None) -> QApplication:
-    """The running QApplication, created when there is none."""
+    """The running QApplication, created when there is none, collecting garbage in its own thread."""
     app = QApplication.instance()
     if app is None:
         # Tile workers hold the GIL in short bursts; a shorter switch interval keeps the UI thread's
@@ -20,7 +20,23 @@ def ensure_app(argv: Sequence[str] | None = None) -> QApplication:
         app = QApplication(list(argv or ["her2viewer"]))
         app.setApplicationName("HER2 Viewer")
         app.setOrganizationName("her2viewer")
+    collect_garbage_in_gui_thread(app)
     return app
+
+
+def collect_garbage_in_gui_thread(app: QApplication) -> None:
+    """Turn Python's automatic garbage collection off and collect on a timer in the GUI thread instead
+    (pyqtgraph's GarbageCollector), once per application.
+
+    Automatic collection runs in whichever thread allocates when a threshold is crossed. When that was a
+    tile-decoding thread and the garbage held a closed window's widgets, the thread ran their C++ destructors:
+    it took a QObject's lock and waited for the GIL, while the GUI thread, holding the GIL, waited for that
+    lock (a deadlock seen in the test suite: a worker inside gc_collect_main -> QMenu::~QMenu ->
+    Shiboken::GilState::acquire; the main thread in QObject::~QObject -> QBasicMutex::lockInternal)."""
+    if getattr(app, "_her2viewer_gc", None) is None:
+        from pyqtgraph.util.garbage_collector import GarbageCollector
+
+        app._her2viewer_gc = GarbageCollector(interval=1.0)
 
 
 def wait_until(cond: Callable[[], bool], timeout_s: float) -> bool:
