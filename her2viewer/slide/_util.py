@@ -49,8 +49,9 @@ def composite_on_white(rgba: np.ndarray, premultiplied: bool = False) -> np.ndar
 
 
 def to_rgb8(pixels: np.ndarray, *, alpha: bool = False, premultiplied: bool = False,
-            min_is_white: bool = False) -> np.ndarray:
-    """RGB uint8 (H, W, 3) from gray, gray+alpha, RGB or RGBA pixels of any integer or float type."""
+            min_is_white: bool = False, cmyk: bool = False) -> np.ndarray:
+    """RGB uint8 (H, W, 3) from gray, gray+alpha, RGB, RGBA or (`cmyk`) CMYK pixels of any integer or float
+    type; CMYK ink amounts become RGB without a colour profile, as Pillow converts them."""
     arr = pixels
     if arr.ndim == 2:
         arr = arr[..., None]
@@ -64,6 +65,9 @@ def to_rgb8(pixels: np.ndarray, *, alpha: bool = False, premultiplied: bool = Fa
             arr = np.nan_to_num(arr * scale).clip(0, 255).astype(np.uint8)
     if min_is_white:
         arr = 255 - arr
+    if cmyk and arr.shape[2] >= 4:
+        ink = arr[..., :4].astype(np.uint32)
+        arr = (((255 - ink[..., :3]) * (255 - ink[..., 3:4]) + 127) // 255).astype(np.uint8)
     n = arr.shape[2]
     if n in (2, 4) and alpha:
         color = arr[..., :1].repeat(3, axis=2) if n == 2 else arr[..., :3]

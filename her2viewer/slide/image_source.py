@@ -44,14 +44,6 @@ def _pil_mpp(path: Path) -> float | None:
     return mpp_from_resolution(float(dpi[0]), "inch") if dpi else None
 
 
-def cmyk_to_rgb(cmyk: np.ndarray) -> np.ndarray:
-    """RGB uint8 from CMYK ink amounts (0 none .. max full), without a colour profile (as Pillow does)."""
-    top = float(np.iinfo(cmyk.dtype).max) if np.issubdtype(cmyk.dtype, np.integer) else 1.0
-    f = cmyk.astype(np.float32) / top
-    rgb = (1.0 - f[..., :3]) * (1.0 - f[..., 3:4]) * 255.0
-    return np.clip(np.round(rgb), 0, 255).astype(np.uint8)
-
-
 def _decode_tiff(path: Path) -> tuple[np.ndarray, float | None]:
     import tifffile
 
@@ -70,13 +62,12 @@ def _decode_tiff(path: Path) -> tuple[np.ndarray, float | None]:
         pixels = page.asarray()
         if page.planarconfig == tifffile.PLANARCONFIG.SEPARATE and pixels.ndim == 3 and page.samplesperpixel > 1:
             pixels = np.moveaxis(pixels, 0, -1)  # one plane per sample: (S, H, W) -> (H, W, S)
-        if page.photometric == tifffile.PHOTOMETRIC.SEPARATED and pixels.ndim == 3 and pixels.shape[2] >= 4:
-            pixels = cmyk_to_rgb(pixels[..., :4])
         if page.photometric == tifffile.PHOTOMETRIC.PALETTE and page.colormap is not None:
             pixels = page.colormap.T[pixels]
         alpha = bool(page.extrasamples)
         rgb = to_rgb8(pixels, alpha=alpha, premultiplied=alpha and int(page.extrasamples[0]) == 1,
-                      min_is_white=page.photometric == tifffile.PHOTOMETRIC.MINISWHITE)
+                      min_is_white=page.photometric == tifffile.PHOTOMETRIC.MINISWHITE,
+                      cmyk=page.photometric == tifffile.PHOTOMETRIC.SEPARATED)
         return rgb, _tag_mpp(page)
 
 

@@ -170,6 +170,7 @@ class TiffFileSource(SlideBase):
         self._alpha = base.samplesperpixel in (2, 4) and bool(base.extrasamples)
         self._premultiplied = self._alpha and int(base.extrasamples[0]) == 1
         self._min_is_white = base.photometric == tifffile.PHOTOMETRIC.MINISWHITE
+        self._cmyk = base.photometric == tifffile.PHOTOMETRIC.SEPARATED
         self._colormap = base.colormap if base.photometric == tifffile.PHOTOMETRIC.PALETTE else None
 
     # -- pixels -------------------------------------------------------------------------------------
@@ -194,7 +195,7 @@ class TiffFileSource(SlideBase):
         if pixels.dtype == np.uint8 and pixels.shape[2] == 3:
             return pixels
         return to_rgb8(pixels, alpha=self._alpha, premultiplied=self._premultiplied,
-                       min_is_white=self._min_is_white)
+                       min_is_white=self._min_is_white, cmyk=self._cmyk)
 
     def _read_level(self, level: int, lvl_x: int, lvl_y: int, w: int, h: int) -> np.ndarray:
         lvl = self._levels[level]

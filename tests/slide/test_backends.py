@@ -162,14 +162,19 @@ def test_planar_rgb_tiff_reads_as_rgb(tmp_path, monkeypatch, base_image, tile):
         assert np.array_equal(src.read_region(0, 250, 250, 20, 20), base_image[250:270, 250:270])
 
 
-def test_cmyk_tiff_reads_as_its_rgb(tmp_path, base_image):
+@pytest.mark.parametrize("tile", [None, (256, 256)])
+def test_cmyk_tiff_reads_as_its_rgb(tmp_path, monkeypatch, base_image, tile):
     # PhotometricInterpretation SEPARATED: the ink amounts were read as if they were R, G, B
     import tifffile
 
+    from her2viewer.slide import open as open_mod
+
+    if tile:
+        monkeypatch.setattr(open_mod, "WHOLE_DECODE_MAX_PIXELS", 1000)
     cmyk = np.concatenate([255 - base_image, np.zeros(base_image.shape[:2] + (1,), np.uint8)], axis=2)
     cmyk[:10, :10] = [0, 0, 0, 255]   # black ink only
     path = tmp_path / "cmyk.tif"
-    tifffile.imwrite(path, cmyk, photometric="separated")
+    tifffile.imwrite(path, cmyk, photometric="separated", tile=tile)
     with open_slide(path) as src:
         img = src.read_region(0, 0, 0, base_image.shape[1], base_image.shape[0])
     assert (img[:10, :10] == 0).all()
