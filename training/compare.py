@@ -216,6 +216,14 @@ def finetune_note(model: str | None, method: str) -> str:
                if card.parent and method == "pss" else ""))
 
 
+def _rows_of(held: dict[str, Any], items: Sequence[Item]) -> list[int] | None:
+    """Each item's row in a held-out record (its `files` and `labels`), matched by file name and label; None
+    when one is missing (the record is not of these items)."""
+    where = {(f, y): i for i, (f, y) in enumerate(zip(held["files"], held["labels"], strict=True))}
+    rows = [where.get((Path(it.path).name, it.label)) for it in items]
+    return None if any(r is None for r in rows) else [int(r) for r in rows if r is not None]
+
+
 def held_out_predictions(model: str | None, method: str, items: Sequence[Item]) -> MethodPredictions | None:
     """The cross-validated predictions a fine-tuned checkpoint's card holds for exactly these items (same file
     names and labels), or None: scoring them again with the model fitted on them would be in-sample."""
@@ -225,9 +233,8 @@ def held_out_predictions(model: str | None, method: str, items: Sequence[Item]) 
     held = (card.metrics.get("finetune_cv") or {}).get("held_out") if isinstance(card.metrics, dict) else None
     if not held or tuple(held.get("classes", ())) != tuple(SCORES4):
         return None
-    where = {(f, y): i for i, (f, y) in enumerate(zip(held["files"], held["labels"], strict=True))}
-    rows = [where.get((Path(it.path).name, it.label)) for it in items]
-    if any(r is None for r in rows):
+    rows = _rows_of(held, items)
+    if rows is None:
         return None
     probs = np.asarray(held["probs"], np.float64)[rows]
     calls = np.array([SCORES4.index(held["calls"][r]) for r in rows]) if "calls" in held else None
@@ -256,9 +263,8 @@ def profile_held_out(items: Sequence[Item]) -> tuple[list[str | None], list[dict
     held = cv.get("held_out")
     if not isinstance(held, dict):
         return None
-    where = {(f, y): i for i, (f, y) in enumerate(zip(held["files"], held["labels"], strict=True))}
-    rows = [where.get((Path(it.path).name, it.label)) for it in items]
-    if any(r is None for r in rows):
+    rows = _rows_of(held, items)
+    if rows is None:
         return None
     calls = [None if held["calls"][r] == NOT_ASSESSABLE else held["calls"][r] for r in rows]
     boots = [dict(held["bootstrap"][r] or {}) for r in rows]
