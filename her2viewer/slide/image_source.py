@@ -47,12 +47,12 @@ def _pil_mpp(path: Path) -> float | None:
 def _decode_tiff(path: Path) -> tuple[np.ndarray, float | None]:
     import tifffile
 
-    from .tifffile_source import _tag_mpp
+    from .tifffile_source import _tag_mpp, main_series
 
     with tifffile.TiffFile(path) as tf:
         if not len(tf.pages):
             raise SlideOpenError(path, "the TIFF holds no readable image directory (damaged or truncated)")
-        page = tf.pages.first
+        page = main_series(tf).levels[0].keyframe if tf.series else tf.pages.first
         if page.imagewidth == 0 or page.imagelength == 0:
             raise SlideOpenError(path, "the image has zero size")
         size = os.path.getsize(path)

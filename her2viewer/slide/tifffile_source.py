@@ -56,16 +56,23 @@ class _Level:
                    tuple(page.dataoffsets), tuple(page.databytecounts))
 
 
+def main_series(tf: tifffile.TiffFile) -> tifffile.TiffPageSeries:
+    """The slide's own image: the largest series that is not a label, macro, thumbnail or overview (some
+    writers put a small preview first, which is then tifffile's first series)."""
+    series = [s for s in tf.series if (s.name or "").strip().lower() not in _ASSOCIATED] or list(tf.series)
+    return max(series, key=lambda s: int(s.levels[0].keyframe.imagewidth) * int(s.levels[0].keyframe.imagelength))
+
+
 def _levels(tf: tifffile.TiffFile) -> list[tifffile.TiffPage]:
     """Pyramid pages, largest first: series levels (SubIFDs, OME, generic), else reduced same-aspect pages."""
-    series = tf.series[0]
+    series = main_series(tf)
     pages = [lvl.keyframe for lvl in series.levels]
     if len(pages) == 1:
         base = pages[0]
         aspect = base.imagewidth / base.imagelength
-        for page in tf.pages[1:]:
+        for page in tf.pages:
             page = page.keyframe if hasattr(page, "keyframe") else page
-            if (page.is_tiled == base.is_tiled and page.samplesperpixel == base.samplesperpixel
+            if (page is not base and page.is_tiled == base.is_tiled and page.samplesperpixel == base.samplesperpixel
                     and page.imagewidth < pages[-1].imagewidth
                     and abs(page.imagewidth / page.imagelength - aspect) < 0.02 * aspect):
                 pages.append(page)
@@ -233,7 +240,10 @@ class TiffFileSource(SlideBase):
             if self._assoc is None:
                 self._assoc = {}
                 with self._guard.reading():
-                    for series in self._tf.series[1:]:
+                    main = main_series(self._tf)
+                    for series in self._tf.series:
+                        if series is main:
+                            continue
                         name = (series.name or "").strip().lower()
                         if name in _ASSOCIATED and np.prod(series.shape[:2]) <= _MAX_ASSOCIATED_PX:
                             try:

@@ -181,6 +181,26 @@ def test_cmyk_tiff_reads_as_its_rgb(tmp_path, monkeypatch, base_image, tile):
     assert np.array_equal(img[10:, 10:], base_image[10:, 10:])
 
 
+@pytest.mark.parametrize("tile", [None, (256, 256)])
+def test_tiff_with_a_small_preview_first_opens_its_full_image(tmp_path, monkeypatch, base_image, tile):
+    # some writers put a thumbnail before the image: it was tifffile's first series, so the slide was the thumbnail
+    import tifffile
+
+    from her2viewer.slide import open as open_mod
+
+    if tile:
+        monkeypatch.setattr(open_mod, "WHOLE_DECODE_MAX_PIXELS", 1000)
+    h, w = base_image.shape[:2]
+    preview = np.full((h // 10, w // 10 + 7, 3), 40, np.uint8)   # not the image's aspect: not a pyramid level
+    path = tmp_path / "preview_first.tif"
+    with tifffile.TiffWriter(path) as tw:
+        tw.write(preview, photometric="rgb", metadata=None)
+        tw.write(base_image, photometric="rgb", tile=tile, metadata=None)
+    with open_slide(path) as src:
+        assert src.dimensions == (w, h)
+        assert np.array_equal(src.read_region(0, 250, 250, 20, 20), base_image[250:270, 250:270])
+
+
 def test_large_single_level_tiled_tiff_uses_tile_reads(tmp_path, monkeypatch, base_image):
     import tifffile
 
