@@ -440,7 +440,7 @@ def _profile_text(profile: Any) -> str:
         return ""
     cuts = ", ".join(f"{k} {profile[k]:g}" for k in ("faint", "moderate", "strong", "complete", "positive_pct")
                      if isinstance(profile.get(k), (int, float)))
-    return f"{profile['name']} (version {profile.get('version', '?')}): {cuts}" if cuts else str(profile["name"])
+    return f"{profile['name']}, version {profile.get('version', '?')}: {cuts}" if cuts else str(profile["name"])
 
 
 def _method_block(result: ScoreResult) -> list[Any]:

@@ -61,7 +61,7 @@ def test_rules_report_shows_cell_percentages_against_10_percent(tmp_path):
     for needle in ("HER2 2+", "17.3%", "> 10%", "10% (ASCO/CAP)", "5,231 tumour cells", "asco-cap-rules",
                    "intense in only 3.1%", "Not reviewed", "none (no trained weights)",
                    # the cut-offs the cells were classed by
-                   "Stain profile lab A (version 2): faint 0.07, moderate 0.2, strong 0.5, complete 0.5"):
+                   "Stain profile lab A, version 2: faint 0.07, moderate 0.2, strong 0.5, complete 0.5"):
         assert needle in text, needle
     assert SHA not in text
 
