@@ -56,10 +56,15 @@ class _Level:
                    tuple(page.dataoffsets), tuple(page.databytecounts))
 
 
+def _series_name(series: tifffile.TiffPageSeries) -> str:
+    """A series' name as the associated-image names are spelt ('' for none)."""
+    return (series.name or "").strip().lower()
+
+
 def main_series(tf: tifffile.TiffFile) -> tifffile.TiffPageSeries:
     """The slide's own image: the largest series that is not a label, macro, thumbnail or overview (some
     writers put a small preview first, which is then tifffile's first series)."""
-    series = [s for s in tf.series if (s.name or "").strip().lower() not in _ASSOCIATED] or list(tf.series)
+    series = [s for s in tf.series if _series_name(s) not in _ASSOCIATED] or list(tf.series)
     return max(series, key=lambda s: int(s.levels[0].keyframe.imagewidth) * int(s.levels[0].keyframe.imagelength))
 
 
@@ -244,7 +249,7 @@ class TiffFileSource(SlideBase):
                     for series in self._tf.series:
                         if series is main:
                             continue
-                        name = (series.name or "").strip().lower()
+                        name = _series_name(series)
                         if name in _ASSOCIATED and np.prod(series.shape[:2]) <= _MAX_ASSOCIATED_PX:
                             try:
                                 self._assoc[name] = to_rgb8(series.asarray())
