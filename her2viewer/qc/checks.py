@@ -6,6 +6,7 @@ Checks (each gives a message; the worst decides the status):
 * tissue: none found is not assessable (never "score the whole image");
 * stain: HER2 DAB IHC, H&E (not assessable) or unknown (not assessable) (`qc.stain_type`);
 * focus: a blurred image is a warning, a very blurred one not assessable (`qc.focus`);
+* exposure: brightest areas far from white (grey glass) are a warning (`qc.exposure`);
 * tumour cells (rules scorer, after scoring: `check_tumour_cells`): below `QCParams.warn_tumour_cells`
   a warning, below `QCParams.min_tumour_cells` not assessable.
 
@@ -24,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..slide.base import SlideSource
+from .exposure import exposure_finding
 from .focus import FocusCheck, focus_check
 from .pixel_size import USUAL_MPP, PixelSize, resolve_pixel_size
 from .stain_type import StainCheck, classify_stain
@@ -175,6 +177,9 @@ def run_qc(source: SlideSource, regions: list[Any], *, user_mpp: float | None = 
         report.tissue_fraction = 0.0
         report.elapsed_s = time.perf_counter() - t0
         return report
+    exposure = exposure_finding(thumb)
+    if exposure:
+        report.add(WARNING, exposure)
     frac, area = tissue_fraction(source, regions) if regions else (0.0, 0.0)
     report.tissue_fraction = frac
     if not regions or area < params.min_tissue_px:

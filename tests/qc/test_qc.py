@@ -168,6 +168,24 @@ def test_run_qc_ok_on_ihc_with_a_file_pixel_size(cores):
     assert 0.2 < d["tissue_fraction"] <= 1.0 and "stain_vectors" in d
 
 
+def test_a_scan_with_grey_glass_is_warned_about_and_a_well_exposed_one_is_not(cores):
+    # 13 of the 24 BCI patches have glass and fat at RGB ~180: every stain reads ~0.15 OD darker
+    from her2viewer.qc.exposure import exposure_finding, white_point
+
+    bright = cores[0.5]
+    grey = (bright.astype(np.float32) * (180.0 / 255.0)).astype(np.uint8)
+    assert exposure_finding(bright) is None
+    text = exposure_finding(grey)
+    assert text is not None and "under-exposed" in text
+    expected = white_point(bright) * 180.0 / 255.0
+    assert np.abs(white_point(grey) - expected).max() <= 2.0
+    assert "RGB " + ", ".join(str(int(round(v))) for v in white_point(grey)) in text
+    src = ArraySlide(grey, mpp=0.5)
+    _, regions = regions_for(src, "slide")
+    d = run_qc(src, regions).to_dict()
+    assert d["status"] == "warning" and any("under-exposed" in m for m in d["messages"])
+
+
 # -- the driver and the contract ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("image, why", [
