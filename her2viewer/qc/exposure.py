@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..stain import rgb_to_od
+from .stain_type import brightest_od
+
 #: mean of the brightest areas' R, G, B below which the scan reads as under-exposed (well-exposed glass
 #: reads 235-255; a field packed with tissue still has pale areas above 215 on real_dev)
 DARK_WHITE = 200.0
@@ -24,10 +27,10 @@ BRIGHTEST = 0.005
 
 
 def white_point(rgb: np.ndarray) -> np.ndarray:
-    """Per-channel median of the brightest `BRIGHTEST` share of an RGB image's pixels."""
-    a = rgb.reshape(-1, 3).astype(np.float32)
-    s = a.sum(1)
-    return np.median(a[s >= np.quantile(s, 1.0 - BRIGHTEST)], axis=0)
+    """Per-channel RGB of the brightest `BRIGHTEST` share of an RGB uint8 image's pixels (the glass, as the
+    stain check finds it)."""
+    od = rgb_to_od(np.ascontiguousarray(rgb[..., :3])).reshape(-1, 3)
+    return 255.0 * np.power(10.0, -brightest_od(od, BRIGHTEST))
 
 
 def exposure_finding(rgb: np.ndarray) -> str | None:

@@ -75,13 +75,17 @@ def stain_shares(od: np.ndarray) -> np.ndarray:
     return conc / max(float(conc.sum()), 1e-9)
 
 
+def brightest_od(od: np.ndarray, share: float) -> np.ndarray:
+    """Per-channel median OD of the brightest `share` of pixels (n, 3): the colour of the glass."""
+    total = od.sum(1)
+    k = max(1, int(len(total) * share))
+    return np.median(od[np.argpartition(total, k - 1)[:k]], 0)
+
+
 def glass_od(od: np.ndarray) -> np.ndarray:
     """Per-channel OD to take off every pixel (n, 3) so that the glass reads white: the OD of the brightest
     pixels, its colour part at most MAX_CAST_OD above its palest channel."""
-    total = od.sum(1)
-    k = max(1, int(len(total) * GLASS_QUANTILE))
-    glass = np.median(od[np.argpartition(total, k - 1)[:k]], 0)
-    glass = np.clip(glass, 0.0, None)
+    glass = np.clip(brightest_od(od, GLASS_QUANTILE), 0.0, None)
     return np.minimum(glass, glass.min() + MAX_CAST_OD)
 
 
