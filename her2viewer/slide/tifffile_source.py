@@ -77,7 +77,7 @@ def _levels(tf: tifffile.TiffFile) -> list[tifffile.TiffPage]:
         aspect = base.imagewidth / base.imagelength
         for page in tf.pages:
             page = page.keyframe if hasattr(page, "keyframe") else page
-            if (page is not base and page.is_tiled == base.is_tiled and page.samplesperpixel == base.samplesperpixel
+            if (page.is_tiled == base.is_tiled and page.samplesperpixel == base.samplesperpixel
                     and page.imagewidth < pages[-1].imagewidth
                     and abs(page.imagewidth / page.imagelength - aspect) < 0.02 * aspect):
                 pages.append(page)
