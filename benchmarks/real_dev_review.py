@@ -24,9 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-SCORES = ("0", "1+", "2+", "3+")
-SCORES3 = ("0", "Low", "High")
-TO3 = np.array([0, 1, 1, 2])   # 0 / 1+, 2+ / 3+ (ISH unknown: 2+ is Low)
+from her2viewer.scoring.asco import SCORES3, to_3way
+from her2viewer.scoring.asco import SCORES4 as SCORES
+
+TO3 = np.array([SCORES3.index(to_3way(s)) for s in SCORES])   # ISH unknown: 2+ is Low
 
 #: file -> (shows invasive tumour, staining by eye agrees with the label: "yes" / "no" / "unsure", what is seen)
 REVIEW: dict[str, tuple[bool, str, str]] = {
