@@ -92,11 +92,13 @@ def canonical(obj: Any) -> Any:
     raise TypeError(f"cannot use a {type(obj).__name__} as a cache parameter")
 
 
-def params_for(options: ScoreOptions, scope: str | Region = "auto") -> dict[str, Any]:
-    """The cache parameters of a scoring run: N, k, seed, scope, region, ISH, the scorer's extras (a stain
-    profile included), the criteria and the input checks' tumour-cell minimum."""
+def params_for(options: ScoreOptions, scope: str | Region = "auto", method: str | None = None) -> dict[str, Any]:
+    """The cache parameters of a scoring run: seed, scope, region, ISH, the scorer's extras (a stain profile
+    included), the criteria, the input checks' tumour-cell minimum, and PSS's N and k for `method` "pss" (or
+    when no method is named): another N or k does not change any other method's result."""
     region = canonical(scope) if isinstance(scope, Region) else None
-    return {"N": options.n_samples, "k": options.top_k, "seed": options.seed,
+    samples = {"N": options.n_samples, "k": options.top_k} if method in (None, "pss") else {}
+    return {**samples, "seed": options.seed,
             "scope": "region" if region is not None else scope, "region": region,
             "ish": options.ish_positive, "extra": canonical(options.extra),
             "criteria": options.criteria, "specimen": options.specimen if options.criteria == "gastric" else None,

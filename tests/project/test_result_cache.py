@@ -129,3 +129,15 @@ def test_params_for_options_and_regions(tmp_path, slide):
     assert cache.get(slide, "rules", params_for(opts, Region((10, 20, 300, 400), id="roi"))) is not None
     assert cache.get(slide, "rules", params_for(opts, Region((10, 20, 300, 401), id="roi"))) is None
     assert cache.get(slide, "rules", p_auto) is None
+
+
+def test_only_pss_runs_are_keyed_by_n_and_k(tmp_path, slide):
+    a, b = ScoreOptions(n_samples=20, top_k=5), ScoreOptions(n_samples=40, top_k=8)
+    assert params_for(a, method="rules") == params_for(b, method="rules")
+    assert params_for(a, method="pss") != params_for(b, method="pss")
+    cache = ResultCache(tmp_path)
+    cache.put(slide, "rules", params_for(a, method="rules"), _result(str(slide), sha=None))
+    # another N or k set for PSS finds the rules result it cannot have changed
+    assert cache.get(slide, "rules", params_for(b, method="rules")) is not None
+    cache.put(slide, "pss", params_for(a, method="pss"), _result(str(slide), "3+", sha=None))
+    assert cache.get(slide, "pss", params_for(b, method="pss")) is None

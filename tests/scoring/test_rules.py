@@ -131,6 +131,7 @@ def test_result_meets_contract_and_round_trips() -> None:
     assert sum(d["probabilities"].values()) == pytest.approx(1.0)
     assert r.confidence == pytest.approx(r.probabilities[r.score])    # the probability of the call
     assert r.params["mpp_assumed"] is True and "assumed" in r.params["note"]
+    assert r.params["criteria"] == "breast" and "specimen" not in r.params    # gastric only
     back = ScoreResult.from_json(r.to_json())
     assert back.score == r.score and len(back.evidence.cells) == len(r.evidence.cells)
     assert back.evidence.heatmaps[0].name == "membrane_hscore"

@@ -155,6 +155,8 @@ def precision_note(score: str | None, boot: dict[str, float], probs: dict[str, f
 def _params(rc: RegionCells, p: RulesParams, boot: dict[str, float], calibrated: bool) -> dict:
     """What the result says about how it was computed."""
     d = p.as_dict()
+    if p.criteria != "gastric":
+        d.pop("specimen")  # a breast call has no specimen rule
     d.update({
         "mpp": rc.mpp,
         "mpp_assumed": rc.mpp_assumed,
