@@ -73,7 +73,7 @@ def run_batch(project: object, paths: Sequence[str | Path], settings: BatchSetti
     db, cache = project.db, project.results  # type: ignore[attr-defined]
     summary = BatchSummary(uuid.uuid4().hex[:12], total=len(paths))
     t0 = time.perf_counter()
-    params = run_params(settings.options, method=settings.method)
+    params = run_params(settings.options, settings.method)
     sha = model_sha256_for(settings.method, settings.options)
     jobs: list[BatchJob] = []
     for p in paths:

@@ -92,12 +92,12 @@ def canonical(obj: Any) -> Any:
     raise TypeError(f"cannot use a {type(obj).__name__} as a cache parameter")
 
 
-def params_for(options: ScoreOptions, scope: str | Region = "auto", method: str | None = None) -> dict[str, Any]:
-    """The cache parameters of a scoring run: seed, scope, region, ISH, the scorer's extras (a stain profile
-    included), the criteria, the input checks' tumour-cell minimum, and PSS's N and k for `method` "pss" (or
-    when no method is named): another N or k does not change any other method's result."""
+def params_for(options: ScoreOptions, method: str, scope: str | Region = "auto") -> dict[str, Any]:
+    """The cache parameters of a run of `method`: seed, scope, region, ISH, the scorer's extras (a stain
+    profile included), the criteria, the input checks' tumour-cell minimum, and N and k for PSS only (they
+    change no other method's result)."""
     region = canonical(scope) if isinstance(scope, Region) else None
-    samples = {"N": options.n_samples, "k": options.top_k} if method in (None, "pss") else {}
+    samples = {"N": options.n_samples, "k": options.top_k} if method == "pss" else {}
     return {**samples, "seed": options.seed,
             "scope": "region" if region is not None else scope, "region": region,
             "ish": options.ish_positive, "extra": canonical(options.extra),

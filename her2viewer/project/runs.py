@@ -10,11 +10,11 @@ from ..slide.region import Region
 from .result_cache import params_for
 
 
-def run_params(options: ScoreOptions, scope: str | Region = "auto", exclude: Any = None,
-               method: str | None = None) -> dict[str, Any]:
+def run_params(options: ScoreOptions, method: str, scope: str | Region = "auto", exclude: Any = None
+               ) -> dict[str, Any]:
     """The cache parameters of a run of `method`: `params_for`, plus a user-set pixel size, a forced run and
     the excluded (Ignore) area, each of which gives another result."""
-    params = params_for(options, scope, method)
+    params = params_for(options, method, scope)
     if getattr(options, "mpp", None) is not None:
         params.setdefault("mpp", float(options.mpp))
     if getattr(options, "force", False):

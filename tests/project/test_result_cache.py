@@ -120,14 +120,14 @@ def test_in_memory_slides_are_not_cached(tmp_path):
 
 def test_params_for_options_and_regions(tmp_path, slide):
     opts = ScoreOptions(n_samples=20, top_k=5, seed=3)
-    p_auto = params_for(opts)
-    p_region = params_for(opts, Region((10, 20, 300, 400), id="roi"))
+    p_auto = params_for(opts, "rules")
+    p_region = params_for(opts, "rules", Region((10, 20, 300, 400), id="roi"))
     assert p_auto["scope"] == "auto" and p_auto["region"] is None and p_auto["seed"] == 3
     assert p_region["scope"] == "region" and p_region["region"]["bbox"] == [10, 20, 300, 400]
     cache = ResultCache(tmp_path)
     cache.put(slide, "rules", p_region, _result(str(slide), sha=None))
-    assert cache.get(slide, "rules", params_for(opts, Region((10, 20, 300, 400), id="roi"))) is not None
-    assert cache.get(slide, "rules", params_for(opts, Region((10, 20, 300, 401), id="roi"))) is None
+    assert cache.get(slide, "rules", params_for(opts, "rules", Region((10, 20, 300, 400), id="roi"))) is not None
+    assert cache.get(slide, "rules", params_for(opts, "rules", Region((10, 20, 300, 401), id="roi"))) is None
     assert cache.get(slide, "rules", p_auto) is None
 
 

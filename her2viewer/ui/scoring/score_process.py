@@ -67,7 +67,7 @@ def cached_or_scored(source: Any, req: ScoreRequest, task: Task,
     """(result, from the cache?) of a request: the cached result of this slide version, method, model and
     parameters, or a new one (then cached)."""
     # a pixel size set by the user, a forced run or an excluded area gives another result
-    params = run_params(req.options, req.scope, req.exclude, req.method)
+    params = run_params(req.options, req.method, req.scope, req.exclude)
     extra: dict[str, Any] = {} if req.exclude is None else {"exclude": req.exclude}
     if req.cache is not None and req.use_cache and req.slide_path:
         task.report(0.0, "looking for a cached result")
