@@ -11,9 +11,9 @@ import pytest
 
 from her2viewer.cli import main
 from her2viewer.qc import QCReport, resolve_pixel_size, run_qc
-from her2viewer.qc.checks import check_tumour_cells
+from her2viewer.qc.checks import check_tumour_cells, pixel_size_message
 from her2viewer.qc.focus import focus_check, sharpness
-from her2viewer.qc.pixel_size import ASSUMED_MPP, estimate_mpp
+from her2viewer.qc.pixel_size import ASSUMED_MPP, PixelSize, estimate_mpp
 from her2viewer.qc.stain_type import EOSIN, HEMATOXYLIN, classify_stain
 from her2viewer.scoring.base import ScoreOptions
 from her2viewer.scoring.driver import score_slide
@@ -156,6 +156,16 @@ def test_tumour_cell_thresholds():
     assert r.status == "not_assessable"
     r.force()
     assert r.status == "warning" and r.forced
+
+
+def test_an_unusually_coarse_estimate_says_how_far_off_it_may_be():
+    _, usual = pixel_size_message(PixelSize(0.9, "estimated", 0.15))
+    _, coarse = pixel_size_message(PixelSize(1.9, "estimated", 0.3))
+    _, fine = pixel_size_message(PixelSize(0.15, "estimated", 0.3))
+    assert "check it" not in usual and "twice" not in usual
+    assert "check it" in coarse and "up to twice the true size" in coarse
+    assert "check it" in fine and "twice" not in fine
+    assert pixel_size_message(PixelSize(1.9, "file")) is None
 
 
 def test_run_qc_ok_on_ihc_with_a_file_pixel_size(cores):
