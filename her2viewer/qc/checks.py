@@ -112,10 +112,10 @@ def pixel_size_message(ps: PixelSize) -> tuple[str, str] | None:
             unusual = (f"; that is outside the {USUAL_MPP[0]:g}-{USUAL_MPP[1]:g} um/px HER2 is usually scanned "
                        "at, so check it")
             if ps.mpp > USUAL_MPP[1]:
-                # measured: 3 pale 1+ BCI patches read 1.65-1.97 um/px where the scanner's other patches
-                # read 0.63-1.02 (benchmarks/real_dev_scale.py)
-                unusual += (" (on pale real IHC the nuclei's darkest specks gave estimates up to twice the "
-                            "true size)")
+                # measured: 3 pale 1+ BCI patches read 1.65-1.97 um/px where the same scanner's other tumour
+                # patches read 0.63-1.02, median 0.90 (benchmarks/real_dev_scale.py)
+                unusual += (" (on pale real IHC, where the nuclei are read by their darkest specks, such "
+                            "estimates came out about twice too coarse)")
         return WARNING, (f"pixel size {ps.mpp:.3g} um/px estimated from the nuclei{unc} (the file states none)"
                          f"{unusual}; set it with --mpp or in Properties if known")
     if ps.source == "assumed":

@@ -163,7 +163,7 @@ def test_an_unusually_coarse_estimate_says_how_far_off_it_may_be():
     _, coarse = pixel_size_message(PixelSize(1.9, "estimated", 0.3))
     _, fine = pixel_size_message(PixelSize(0.15, "estimated", 0.3))
     assert "check it" not in usual and "twice" not in usual
-    assert "check it" in coarse and "up to twice the true size" in coarse
+    assert "check it" in coarse and "about twice too coarse" in coarse
     assert "check it" in fine and "twice" not in fine
     assert pixel_size_message(PixelSize(1.9, "file")) is None
 
