@@ -93,15 +93,13 @@ def canonical(obj: Any) -> Any:
 
 
 def params_for(options: ScoreOptions, method: str, scope: str | Region = "auto") -> dict[str, Any]:
-    """The cache parameters of a run of `method`: seed, scope, region, ISH, the scorer's extras (a stain
-    profile included), the criteria, the input checks' tumour-cell minimum, and N and k for PSS only (they
-    change no other method's result)."""
+    """The cache parameters of a run of `method`: its settings (`ScoreOptions.method_settings`: the criteria,
+    the gastric specimen, PSS's N and k), seed, scope, region, ISH, the scorer's extras (a stain profile
+    included) and the input checks' tumour-cell minimum."""
     region = canonical(scope) if isinstance(scope, Region) else None
-    samples = {"N": options.n_samples, "k": options.top_k} if method == "pss" else {}
-    return {**samples, "seed": options.seed,
+    return {**options.method_settings(method), "seed": options.seed,
             "scope": "region" if region is not None else scope, "region": region,
             "ish": options.ish_positive, "extra": canonical(options.extra),
-            "criteria": options.criteria, "specimen": options.specimen if options.criteria == "gastric" else None,
             "min_tumour_cells": options.min_tumour_cells}
 
 

@@ -39,6 +39,13 @@ class ScoreOptions:
     #: fewer than this is a warning
     warn_tumour_cells: int = 200
 
+    def method_settings(self, method: str) -> dict[str, Any]:
+        """The options that change a run of `method` besides seed and scope: the criteria, the specimen
+        (gastric only) and N and k (PSS only)."""
+        return {"criteria": self.criteria,
+                **({"specimen": self.specimen} if self.criteria == "gastric" else {}),
+                **({"N": self.n_samples, "k": self.top_k} if method == "pss" else {})}
+
 
 class Scorer(Protocol):
     """A scoring method. `score_region` works on one region (a core or a piece of tissue)."""

@@ -97,10 +97,7 @@ def score_slide(source: SlideSource, method: str, options: ScoreOptions | None =
 
 def _run_params(options: ScoreOptions, method: str, kind: str, n_regions: int, exclude: Any) -> dict[str, Any]:
     """What the run was asked for, as the result's params say it: PSS's N and k only for PSS."""
-    return {"criteria": options.criteria,
-            **({"specimen": options.specimen} if options.criteria == "gastric" else {}),
-            **({"N": options.n_samples, "k": options.top_k} if method == "pss" else {}),
-            "seed": options.seed, "device": options.device,
+    return {**options.method_settings(method), "seed": options.seed, "device": options.device,
             "scope": kind, "n_regions": n_regions, **({"excluded": True} if exclude is not None else {}),
             **({"forced": True} if options.force else {})}
 
