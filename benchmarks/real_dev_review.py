@@ -127,15 +127,13 @@ def ceiling(labels: dict[str, str]) -> dict[str, int]:
     return out
 
 
-def read_labels(data: Path) -> dict[str, str]:
+def reviewed_labels(data: Path) -> dict[str, str]:
     """file -> label of DATA/labels.csv for the reviewed files ({} without the folder)."""
-    import csv
+    from her2viewer.scoring.rules.calibrate import read_labels
 
-    path = data / "labels.csv"
-    if not path.is_file():
+    if not (data / "labels.csv").is_file():
         return {}
-    with open(path, newline="", encoding="utf-8") as fh:
-        return {r["file"]: r["label"] for r in csv.DictReader(fh) if r["file"] in REVIEW}
+    return {p.name: label for p, label in read_labels(data) if p.name in REVIEW}
 
 
 def sheets(data: Path, out: Path, per_sheet: int = 6, side: int = 400) -> list[Path]:
@@ -169,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     shows = sum(v[0] for v in REVIEW.values())
     print(f"review: {len(REVIEW)} images, {shows} show invasive tumour, "
           f"{sum(v[0] and v[1] == 'yes' for v in REVIEW.values())} of them stained as their label by eye")
-    labels = read_labels(Path(args.data))
+    labels = reviewed_labels(Path(args.data))
     if len(labels) == len(REVIEW):
         best = ceiling(labels)
         n = len(labels)
