@@ -12,6 +12,7 @@ import pytest
 from her2viewer.cli import main
 from her2viewer.qc import QCReport, resolve_pixel_size, run_qc
 from her2viewer.qc.checks import check_tumour_cells, pixel_size_message
+from her2viewer.qc.exposure import exposure_finding, white_point
 from her2viewer.qc.focus import focus_check, sharpness
 from her2viewer.qc.pixel_size import ASSUMED_MPP, PixelSize, estimate_mpp
 from her2viewer.qc.stain_type import EOSIN, HEMATOXYLIN, classify_stain
@@ -180,8 +181,6 @@ def test_run_qc_ok_on_ihc_with_a_file_pixel_size(cores):
 
 def test_a_scan_with_grey_glass_is_warned_about_and_a_well_exposed_one_is_not(cores):
     # 13 of the 24 BCI patches have glass and fat at RGB ~180: every stain reads ~0.15 OD darker
-    from her2viewer.qc.exposure import exposure_finding, white_point
-
     bright = cores[0.5]
     grey = (bright.astype(np.float32) * (180.0 / 255.0)).astype(np.uint8)
     assert exposure_finding(bright) is None
